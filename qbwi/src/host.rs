@@ -1,0 +1,504 @@
+//! The [`Host`]: accepts tasks, runs them on tokio, tracks them, and drains them at shutdown.
+
+use std::any::type_name;
+use std::fmt;
+use std::future::Future;
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::time::Duration;
+
+use tokio::runtime::Handle;
+use tokio::sync::{Notify, OnceCell};
+use tokio_util::sync::CancellationToken;
+
+use crate::counts::{ACCEPTING, Counts};
+use crate::error::{HostError, QueueError};
+use crate::outcome::{TaskCell, TaskHandle, TaskId};
+use crate::report::{ShutdownReport, Stats};
+use crate::run::{Run, Ticket, run_blocking};
+use crate::sched::{BoxRun, Sched};
+use crate::task::{BackgroundTask, IntoTaskResult, TaskError, TaskOptions};
+
+/// The host `start()` installed last; see [`Host::current`].
+static CURRENT: RwLock<Option<Host>> = RwLock::new(None);
+
+/// Runs `f` on the current host without cloning it (the hot path of `Task::queue`).
+pub(crate) fn with_current<R>(
+    f: impl FnOnce(&Host) -> Result<R, QueueError>,
+) -> Result<R, QueueError> {
+    match &*CURRENT.read().unwrap_or_else(PoisonError::into_inner) {
+        Some(host) => f(host),
+        None => Err(QueueError::NoHost),
+    }
+}
+
+/// How long [`Host::shutdown`] waits for running tasks unless told otherwise: ASP.NET's 30 s.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// After the deadline, how long the aborted runs get to drop their futures and report.
+const ABORT_GRACE: Duration = Duration::from_millis(1);
+
+/// Runs background tasks: QBWI's hosting environment.
+///
+/// A `Host` is a cheap handle (`Clone` shares it). [`HostBuilder::start`] makes a host the
+/// process's current one, which `Task::queue(..)` and [`queue_work_item`](crate::queue_work_item)
+/// use; [`HostBuilder::build`] makes one that only `queue_on` / [`Host::queue`] reach.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// #[qbwi::background_task]
+/// async fn send_mail(email: String) -> Result<(), std::io::Error> {
+///     # let _ = email;
+///     Ok(())
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let host = qbwi::Host::builder().shutdown_timeout(Duration::from_secs(10)).build()?;
+/// let handle = send_mail::queue_on(&host, "a@example.com".into())?;
+/// assert_eq!(handle.outcome().await, qbwi::Outcome::Completed);
+///
+/// let report = host.shutdown().await;
+/// assert_eq!(report.completed, 1);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Host {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    runtime: Handle,
+    shutdown_timeout: Duration,
+    max_concurrency: Option<NonZeroUsize>,
+    queue_capacity: Option<usize>,
+    /// Every task's token (or its parent): cancelled when shutdown begins.
+    token: CancellationToken,
+    /// Cancelled at the shutdown deadline: running tasks drop their futures.
+    pub(crate) kill: CancellationToken,
+    pub(crate) counts: Counts,
+    /// Notified whenever nothing is queued or running any more.
+    pub(crate) idle: Notify,
+    next_id: AtomicU64,
+    sched: Mutex<Sched>,
+    report: OnceCell<ShutdownReport>,
+}
+
+/// Configures and starts a [`Host`]; from [`Host::builder`].
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `start()` or `build()`"]
+pub struct HostBuilder {
+    shutdown_timeout: Duration,
+    max_concurrency: Option<usize>,
+    queue_capacity: Option<usize>,
+}
+
+impl Default for HostBuilder {
+    fn default() -> Self {
+        HostBuilder {
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            max_concurrency: None,
+            queue_capacity: None,
+        }
+    }
+}
+
+impl HostBuilder {
+    /// How long [`Host::shutdown`] waits for running tasks after cancelling their tokens before it
+    /// abandons them. Default 30 s, like ASP.NET.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// At most this many tasks run at once; the rest wait in the queue, in order. Default:
+    /// unbounded, like QBWI.
+    pub fn max_concurrency(mut self, limit: usize) -> Self {
+        self.max_concurrency = Some(limit);
+        self
+    }
+
+    /// At most this many tasks wait to start; queueing one more returns [`QueueError::Full`].
+    /// Default: unbounded, like QBWI.
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.queue_capacity = Some(capacity);
+        self
+    }
+
+    /// Builds the host and installs it as the process's current host, which `Task::queue(..)`
+    /// uses.
+    ///
+    /// Fails with [`HostError::AlreadyRunning`] while the current host still accepts work (once
+    /// its shutdown has begun, a new host may start), and as [`build`](Self::build) does.
+    pub fn start(self) -> Result<Host, HostError> {
+        let host = self.build()?;
+        let mut current = CURRENT.write().unwrap_or_else(PoisonError::into_inner);
+        if current
+            .as_ref()
+            .is_some_and(|old| old.inner.counts.phase() == ACCEPTING)
+        {
+            return Err(HostError::AlreadyRunning);
+        }
+        *current = Some(host.clone());
+        tracing::info!(
+            shutdown_timeout = ?host.inner.shutdown_timeout,
+            max_concurrency = ?host.inner.max_concurrency,
+            queue_capacity = ?host.inner.queue_capacity,
+            tasks = crate::registry().count(),
+            "qbwi host started"
+        );
+        Ok(host)
+    }
+
+    /// Builds a host without making it current: for tests and for several hosts in one process.
+    /// Queue on it with `Task::queue_on(&host, ..)` or [`Host::queue`].
+    ///
+    /// Fails outside a tokio runtime ([`HostError::NoRuntime`]), when two registered tasks share
+    /// a name ([`HostError::DuplicateTask`]) or when a limit is zero ([`HostError::ZeroLimit`]).
+    pub fn build(self) -> Result<Host, HostError> {
+        let runtime = Handle::try_current().map_err(|_| HostError::NoRuntime)?;
+        if let Some((first, second)) = crate::registry::find_duplicate() {
+            return Err(HostError::DuplicateTask {
+                name: first.name,
+                first: first.location(),
+                second: second.location(),
+            });
+        }
+        let max_concurrency = match self.max_concurrency {
+            Some(limit) => Some(NonZeroUsize::new(limit).ok_or(HostError::ZeroLimit {
+                option: "max_concurrency",
+            })?),
+            None => None,
+        };
+        if self.queue_capacity == Some(0) {
+            return Err(HostError::ZeroLimit {
+                option: "queue_capacity",
+            });
+        }
+        Ok(Host {
+            inner: Arc::new(Inner {
+                runtime,
+                shutdown_timeout: self.shutdown_timeout,
+                max_concurrency,
+                queue_capacity: self.queue_capacity,
+                token: CancellationToken::new(),
+                kill: CancellationToken::new(),
+                counts: Counts::default(),
+                idle: Notify::new(),
+                next_id: AtomicU64::new(1),
+                sched: Mutex::new(Sched::default()),
+                report: OnceCell::new(),
+            }),
+        })
+    }
+}
+
+impl Host {
+    /// A builder with the defaults: 30 s shutdown timeout, no concurrency limit, unbounded queue.
+    pub fn builder() -> HostBuilder {
+        HostBuilder::default()
+    }
+
+    /// The host [`HostBuilder::start`] installed last, also after it shut down (so a late
+    /// `queue` gets [`QueueError::ShuttingDown`], not [`QueueError::NoHost`]). `None` if no host
+    /// was ever started.
+    pub fn current() -> Option<Host> {
+        CURRENT
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Queues a task value. `#[background_task]` generates `Task::queue_on(&host, args..)`, which
+    /// calls this.
+    ///
+    /// Never blocks and never awaits: the task starts on the runtime as soon as its turn comes.
+    pub fn queue<T: BackgroundTask>(&self, task: T) -> Result<TaskHandle, QueueError> {
+        self.submit(T::NAME, T::OPTIONS, move |token| task.run(token))
+    }
+
+    /// Queues an async closure: QBWI's `QueueBackgroundWorkItem(Func<CancellationToken, Task>)`.
+    ///
+    /// The closure runs when the task starts, with a token that is cancelled at shutdown. Its
+    /// future may return `()` or `Result<T, E: Display>`. The task's name is the closure's type
+    /// name.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let host = qbwi::Host::builder().build().unwrap();
+    /// let user = String::from("a@example.com"); // copy what the work needs out of the request
+    /// let handle = host
+    ///     .queue_work_item(move |token| async move {
+    ///         tokio::select! {
+    ///             _ = token.cancelled() => Err(format!("mail to {user} not sent: shutting down")),
+    ///             _ = tokio::task::yield_now() => Ok(()),
+    ///         }
+    ///     })
+    ///     .unwrap();
+    /// assert!(handle.outcome().await.is_completed());
+    /// # }
+    /// ```
+    pub fn queue_work_item<F, Fut>(&self, work: F) -> Result<TaskHandle, QueueError>
+    where
+        F: FnOnce(CancellationToken) -> Fut + Send + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoTaskResult,
+    {
+        self.submit(
+            type_name::<F>(),
+            TaskOptions::new(),
+            move |token| async move { work(token).await.into_task_result() },
+        )
+    }
+
+    /// Queues a blocking closure on tokio's blocking pool: QBWI's
+    /// `QueueBackgroundWorkItem(Action<CancellationToken>)`. It may block its thread without
+    /// stalling async tasks; it should check its token between steps.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let host = qbwi::Host::builder().build().unwrap();
+    /// let handle = host
+    ///     .queue_blocking_work_item(|token| {
+    ///         for _step in 0..3 {
+    ///             if token.is_cancelled() {
+    ///                 return Err("stopped: shutting down");
+    ///             }
+    ///             std::thread::sleep(std::time::Duration::from_millis(1));
+    ///         }
+    ///         Ok(())
+    ///     })
+    ///     .unwrap();
+    /// assert!(handle.outcome().await.is_completed());
+    /// # }
+    /// ```
+    pub fn queue_blocking_work_item<F, R>(&self, work: F) -> Result<TaskHandle, QueueError>
+    where
+        F: FnOnce(CancellationToken) -> R + Send + 'static,
+        R: IntoTaskResult,
+    {
+        self.submit(type_name::<F>(), TaskOptions::new(), move |token| {
+            run_blocking(move || work(token).into_task_result())
+        })
+    }
+
+    /// Accepts one task: counts it, then spawns it or (when a limit applies) queues it.
+    fn submit<Fut>(
+        &self,
+        name: &'static str,
+        options: TaskOptions,
+        make: impl FnOnce(CancellationToken) -> Fut,
+    ) -> Result<TaskHandle, QueueError>
+    where
+        Fut: Future<Output = Result<(), TaskError>> + Send + 'static,
+    {
+        let inner = &self.inner;
+        match inner.counts.accept(inner.queue_capacity) {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(task = name, "not queued: the queue is full");
+                return Err(QueueError::Full);
+            }
+            Err(()) => {
+                tracing::warn!(task = name, "not queued: the host is shutting down");
+                return Err(QueueError::ShuttingDown);
+            }
+        }
+        let id = TaskId(inner.next_id.fetch_add(1, Relaxed));
+        let span = tracing::info_span!("background_task", task = name, id = id.0);
+        span.in_scope(|| tracing::debug!("queued"));
+        // A child token only where one run must be cancelled alone (its timeout).
+        let (token, own_token) = match options.timeout {
+            Some(_) => {
+                let token = inner.token.child_token();
+                (token.clone(), Some(token))
+            }
+            None => (inner.token.clone(), None),
+        };
+        let cell = TaskCell::new(id, name);
+        let handle = TaskHandle::new(cell.clone());
+        let ticket = Ticket::new(self.inner.clone(), cell, span);
+        let future = make(token);
+        if inner.max_concurrency.is_none() && options.concurrency.is_none() {
+            inner
+                .runtime
+                .spawn(Run::new(future, ticket, options.timeout, own_token));
+        } else {
+            let run: BoxRun = Run::new(Box::pin(future), ticket, options.timeout, own_token);
+            let admitted = inner
+                .sched()
+                .admit(run, options.concurrency, inner.max_concurrency);
+            if let Some(run) = admitted {
+                inner.runtime.spawn(run);
+            }
+        }
+        Ok(handle)
+    }
+
+    /// The host's counters now.
+    pub fn stats(&self) -> Stats {
+        self.inner.counts.stats()
+    }
+
+    /// `false` once shutdown has begun.
+    pub fn is_accepting(&self) -> bool {
+        self.inner.counts.phase() == ACCEPTING
+    }
+
+    /// The token every task's token derives from: cancelled when shutdown begins. Useful for
+    /// loops of your own that should stop with the host.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.inner.token.clone()
+    }
+
+    /// Waits until nothing is queued or running. Returns at once on an idle host; tasks queued
+    /// meanwhile are waited for too.
+    pub async fn wait_idle(&self) {
+        self.inner.wait_idle().await;
+    }
+
+    /// Shuts the host down and reports how every task it accepted ended.
+    ///
+    /// 1. Stops accepting: queue calls now return [`QueueError::ShuttingDown`].
+    /// 2. Cancels every task's token. Queued tasks that have not started never will
+    ///    ([`Outcome::NotStarted`](crate::Outcome::NotStarted)).
+    /// 3. Waits for running tasks, up to `shutdown_timeout`.
+    /// 4. At the deadline, drops the futures of async tasks still running and detaches blocking
+    ///    ones ([`Outcome::Abandoned`](crate::Outcome::Abandoned)), and returns: within the
+    ///    timeout plus a few milliseconds, whatever the tasks do.
+    ///
+    /// Calling it again (or concurrently) returns the same report.
+    pub async fn shutdown(&self) -> ShutdownReport {
+        *self
+            .inner
+            .report
+            .get_or_init(|| self.inner.run_shutdown())
+            .await
+    }
+
+    /// Waits for Ctrl-C (SIGINT) or SIGTERM, then [`shutdown`](Self::shutdown)s.
+    pub async fn run_until_signal(&self) -> ShutdownReport {
+        wait_for_signal().await;
+        tracing::info!("shutdown signal received");
+        self.shutdown().await
+    }
+}
+
+impl Inner {
+    fn sched(&self) -> MutexGuard<'_, Sched> {
+        // The scheduler's state stays consistent across a panic (none can happen while held).
+        self.sched.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A limited task ended: start whatever its slots let through.
+    pub(crate) fn release_slot(&self, name: &'static str) {
+        let ready = self.sched().release(name, self.max_concurrency);
+        for run in ready {
+            self.runtime.spawn(run);
+        }
+    }
+
+    async fn wait_idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.counts.is_idle() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Every step is idempotent, so a shutdown whose caller gave up can be finished by the next.
+    async fn run_shutdown(&self) -> ShutdownReport {
+        let started = tokio::time::Instant::now();
+        if self.counts.begin_drain() {
+            let stats = self.counts.stats();
+            tracing::info!(
+                running = stats.running,
+                queued = stats.queued,
+                timeout = ?self.shutdown_timeout,
+                "shutting down: cancelling tasks and waiting for them to finish"
+            );
+        }
+        self.token.cancel();
+        let waiting = self.sched().close();
+        drop(waiting); // each ends as not started
+        let deadline = started + self.shutdown_timeout;
+        if tokio::time::timeout_at(deadline, self.wait_idle())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                running = self.counts.stats().running,
+                "shutdown deadline reached: abandoning the tasks still running"
+            );
+            self.kill.cancel();
+            let _ = tokio::time::timeout(ABORT_GRACE, self.wait_idle()).await;
+        }
+        let stats = self.counts.finalize().await;
+        self.idle.notify_waiters();
+        let report = ShutdownReport::from_stats(stats, started.elapsed());
+        tracing::info!(%report, "qbwi host shut down");
+        report
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; waiting for Ctrl-C only")
+            }
+        }
+    }
+    if let Err(error) = tokio::signal::ctrl_c().await {
+        tracing::error!(%error, "cannot listen for Ctrl-C; shutting down now");
+    }
+}
+
+impl fmt::Debug for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Host")
+            .field("accepting", &self.is_accepting())
+            .field("shutdown_timeout", &self.inner.shutdown_timeout)
+            .field("max_concurrency", &self.inner.max_concurrency)
+            .field("queue_capacity", &self.inner.queue_capacity)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+/// Queues an async closure on the current host; see [`Host::queue_work_item`].
+pub fn queue_work_item<F, Fut>(work: F) -> Result<TaskHandle, QueueError>
+where
+    F: FnOnce(CancellationToken) -> Fut + Send + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: IntoTaskResult,
+{
+    with_current(|host| host.queue_work_item(work))
+}
+
+/// Queues a blocking closure on the current host; see [`Host::queue_blocking_work_item`].
+pub fn queue_blocking_work_item<F, R>(work: F) -> Result<TaskHandle, QueueError>
+where
+    F: FnOnce(CancellationToken) -> R + Send + 'static,
+    R: IntoTaskResult,
+{
+    with_current(|host| host.queue_blocking_work_item(work))
+}

@@ -1,0 +1,72 @@
+//! # qbwi
+//!
+//! Background work for Rust web services: ASP.NET's `QueueBackgroundWorkItem` (QBWI), done right.
+//!
+//! A request handler hands work to the [`Host`] and answers at once; the host runs the work on
+//! tokio, tracks it, cancels it when the process is asked to stop, and waits for it up to a
+//! deadline. Unlike QBWI, nothing is dropped silently: a queue call that cannot be honoured
+//! returns a [`QueueError`], and every task's fate is counted in the [`ShutdownReport`].
+//!
+//! ```
+//! use std::time::Duration;
+//! use qbwi::{background_task, CancellationToken, Host};
+//!
+//! /// Sends the welcome mail.
+//! #[background_task(timeout = "10s")]
+//! async fn send_welcome(email: String, token: CancellationToken) -> Result<(), std::io::Error> {
+//!     tokio::select! {
+//!         _ = token.cancelled() => Err(std::io::Error::other("shutting down")),
+//!         _ = tokio::time::sleep(Duration::from_millis(5)) => Ok(()), // talk to the SMTP server
+//!     }
+//!     # .map(|()| drop(email))
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let host = Host::builder().shutdown_timeout(Duration::from_secs(30)).start()?;
+//!
+//!     // In a request handler: copy what the work needs, queue it, answer 202.
+//!     let handle = send_welcome::queue("a@example.com".to_owned())?;
+//!
+//!     assert!(handle.outcome().await.is_completed()); // optional: nobody has to wait
+//!     let report = host.shutdown().await;             // cancel, drain, bound, count
+//!     assert_eq!(report.completed, 1);
+//!     Ok(())
+//! }
+//! ```
+//!
+//! - [`background_task`] turns a fn into a task type with `queue(args)` and `queue_on(&host, args)`.
+//! - [`Host::queue_work_item`] and [`Host::queue_blocking_work_item`] take closures, like QBWI's
+//!   two overloads.
+//! - [`Host::shutdown`] cancels, drains within `shutdown_timeout`, and reports.
+
+#![warn(missing_docs, missing_debug_implementations)]
+
+mod counts;
+mod error;
+mod host;
+mod outcome;
+mod registry;
+mod report;
+mod run;
+mod sched;
+mod task;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+pub use error::{HostError, QueueError};
+pub use host::{
+    DEFAULT_SHUTDOWN_TIMEOUT, Host, HostBuilder, queue_blocking_work_item, queue_work_item,
+};
+pub use outcome::{Outcome, TaskHandle, TaskId};
+pub use qbwi_macros::background_task;
+pub use registry::{TaskInfo, registry};
+pub use report::{ShutdownReport, Stats};
+pub use task::{BackgroundTask, IntoTaskResult, TaskError, TaskOptions};
+/// The token each task gets: cancelled when the host shuts down or the run times out.
+///
+/// Re-exported from [`tokio_util`](https://docs.rs/tokio-util), so it is the same type tokio code
+/// already passes around.
+pub use tokio_util::sync::CancellationToken;

@@ -1,0 +1,153 @@
+//! What happened to one task: [`TaskId`], [`Outcome`] and the [`TaskHandle`] to await it.
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use tokio::sync::Notify;
+
+/// A task's number, unique within its host, in the order the tasks were queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TaskId(pub(crate) u64);
+
+impl TaskId {
+    /// The number as a `u64`.
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+/// How a task ended. Every task the host accepts ends in exactly one of these.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// The task returned `()` or `Ok(_)`.
+    Completed,
+    /// The task returned `Err(e)`; this is `e.to_string()`.
+    Failed(String),
+    /// The task panicked; this is the panic message.
+    Panicked(String),
+    /// The task's `timeout` elapsed: its token was cancelled and the run dropped (async) or
+    /// detached (blocking).
+    TimedOut,
+    /// The task was still running at the shutdown deadline: its future was dropped (async) or its
+    /// thread detached (blocking).
+    Abandoned,
+    /// The task was queued but had not started when shutdown began, so it never ran.
+    NotStarted,
+}
+
+impl Outcome {
+    /// `true` for [`Outcome::Completed`].
+    pub fn is_completed(&self) -> bool {
+        matches!(self, Outcome::Completed)
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Completed => f.write_str("completed"),
+            Outcome::Failed(error) => write!(f, "failed: {error}"),
+            Outcome::Panicked(message) => write!(f, "panicked: {message}"),
+            Outcome::TimedOut => f.write_str("timed out"),
+            Outcome::Abandoned => f.write_str("abandoned at the shutdown deadline"),
+            Outcome::NotStarted => f.write_str("not started before shutdown"),
+        }
+    }
+}
+
+/// The state one task shares between the host and its [`TaskHandle`]s.
+pub(crate) struct TaskCell {
+    pub(crate) id: TaskId,
+    pub(crate) name: &'static str,
+    outcome: OnceLock<Outcome>,
+    finished: Notify,
+}
+
+impl TaskCell {
+    pub(crate) fn new(id: TaskId, name: &'static str) -> Arc<Self> {
+        Arc::new(TaskCell {
+            id,
+            name,
+            outcome: OnceLock::new(),
+            finished: Notify::new(),
+        })
+    }
+
+    /// Records the outcome (the first one wins) and wakes everyone awaiting it.
+    pub(crate) fn set_outcome(&self, outcome: Outcome) {
+        if self.outcome.set(outcome).is_ok() {
+            self.finished.notify_waiters();
+        }
+    }
+}
+
+/// A handle to one queued task: its id, its name, and its [`Outcome`] once it ends.
+///
+/// Dropping the handle does not cancel the task; nobody has to wait for a background task.
+#[derive(Clone)]
+pub struct TaskHandle {
+    cell: Arc<TaskCell>,
+}
+
+impl TaskHandle {
+    pub(crate) fn new(cell: Arc<TaskCell>) -> Self {
+        TaskHandle { cell }
+    }
+
+    /// The task's id, unique within its host.
+    pub fn id(&self) -> TaskId {
+        self.cell.id
+    }
+
+    /// The task's name (its [`BackgroundTask::NAME`](crate::BackgroundTask::NAME)).
+    pub fn name(&self) -> &'static str {
+        self.cell.name
+    }
+
+    /// The outcome if the task has ended, without waiting.
+    pub fn try_outcome(&self) -> Option<Outcome> {
+        self.cell.outcome.get().cloned()
+    }
+
+    /// Waits until the task ends and returns how it ended. May be awaited any number of times.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let host = qbwi::Host::builder().build().unwrap();
+    /// let handle = host.queue_work_item(|_token| async { Err::<(), _>("smtp refused") }).unwrap();
+    /// assert_eq!(handle.outcome().await, qbwi::Outcome::Failed("smtp refused".into()));
+    /// # }
+    /// ```
+    pub fn outcome(&self) -> impl std::future::Future<Output = Outcome> + Send + 'static {
+        let cell = self.cell.clone();
+        async move {
+            loop {
+                let notified = cell.finished.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if let Some(outcome) = cell.outcome.get() {
+                    return outcome.clone();
+                }
+                notified.await;
+            }
+        }
+    }
+}
+
+impl fmt::Debug for TaskHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskHandle")
+            .field("id", &self.cell.id)
+            .field("name", &self.cell.name)
+            .field("outcome", &self.cell.outcome.get())
+            .finish()
+    }
+}

@@ -1,0 +1,50 @@
+//! Not public API: what `#[background_task]` expands to calls these. They may change in any
+//! release; the macro crate is pinned to this crate's exact version.
+
+use std::future::Future;
+
+pub use ::core;
+pub use ::inventory;
+pub use ::std;
+
+use crate::{BackgroundTask, Host, IntoTaskResult, QueueError, TaskError, TaskHandle};
+
+/// `Task::queue(..)`: queues on [`Host::current`].
+#[inline]
+pub fn queue_current<T: BackgroundTask>(task: T) -> Result<TaskHandle, QueueError> {
+    crate::host::with_current(|host| host.queue(task))
+}
+
+/// `Task::queue_on(host, ..)`.
+#[inline]
+pub fn queue_on<T: BackgroundTask>(host: &Host, task: T) -> Result<TaskHandle, QueueError> {
+    host.queue(task)
+}
+
+/// Converts what the user's fn returned; spanned on the fn's return type so a bad type is
+/// reported there.
+#[inline]
+pub fn into_task_result<R: IntoTaskResult>(value: R) -> Result<(), TaskError> {
+    value.into_task_result()
+}
+
+/// Spanned on each argument's type: reports a non-`Send` or borrowed argument where it is written.
+#[inline]
+pub const fn assert_arg_is_send<T: Send + 'static>() {}
+
+/// Spanned on the fn's name: reports a future that is not `Send` on the fn.
+#[inline]
+pub fn assert_future_is_send<F: Future + Send + 'static>(future: F) -> F {
+    future
+}
+
+/// Runs a synchronous task body on tokio's blocking pool (QBWI's `Action<CancellationToken>`).
+///
+/// Dropping the returned future detaches the thread: it runs on, but nobody waits for it. A panic
+/// on the thread is resumed in the caller, where the host catches and counts it.
+pub fn run_blocking<F>(body: F) -> impl Future<Output = Result<(), TaskError>> + Send + 'static
+where
+    F: FnOnce() -> Result<(), TaskError> + Send + 'static,
+{
+    crate::run::run_blocking(body)
+}

@@ -1,0 +1,68 @@
+//! The list of every `#[background_task]` in the binary, collected at link time.
+
+use std::collections::HashMap;
+
+/// Where a `#[background_task]` was declared. [`registry`] lists one per task in the binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TaskInfo {
+    /// The task's name ([`BackgroundTask::NAME`](crate::BackgroundTask::NAME)).
+    pub name: &'static str,
+    /// The module the task's fn is in.
+    pub module_path: &'static str,
+    /// The source file of the declaration.
+    pub file: &'static str,
+    /// The line of the declaration.
+    pub line: u32,
+    /// `true` for a plain `fn` (run on the blocking pool), `false` for an `async fn`.
+    pub blocking: bool,
+}
+
+impl TaskInfo {
+    #[doc(hidden)]
+    pub const fn __new(
+        name: &'static str,
+        module_path: &'static str,
+        file: &'static str,
+        line: u32,
+        blocking: bool,
+    ) -> Self {
+        TaskInfo {
+            name,
+            module_path,
+            file,
+            line,
+            blocking,
+        }
+    }
+
+    /// `file:line` of the declaration.
+    pub fn location(&self) -> String {
+        format!("{}:{}", self.file, self.line)
+    }
+}
+
+inventory::collect!(TaskInfo);
+
+/// Every `#[background_task]` linked into this binary, in no particular order.
+///
+/// ```
+/// #[qbwi::background_task]
+/// async fn ping() {}
+///
+/// assert!(qbwi::registry().any(|task| task.name.ends_with("::ping")));
+/// ```
+pub fn registry() -> impl Iterator<Item = &'static TaskInfo> {
+    inventory::iter::<TaskInfo>.into_iter()
+}
+
+/// The first pair of registered tasks that share a name, if any.
+pub(crate) fn find_duplicate() -> Option<(&'static TaskInfo, &'static TaskInfo)> {
+    let mut seen: HashMap<&'static str, &'static TaskInfo> = HashMap::new();
+    for task in registry() {
+        if let Some(first) = seen.insert(task.name, task) {
+            return Some((first, task));
+        }
+    }
+    None
+}

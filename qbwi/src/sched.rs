@@ -1,0 +1,141 @@
+//! The waiting room for limited tasks: used only when the host has a `max_concurrency` or the
+//! task a `concurrency`; unlimited tasks are spawned straight away and never touch it.
+//!
+//! Tasks start in the order they were queued, except that a task whose own `concurrency` is
+//! exhausted lets later tasks of other kinds pass it (no head-of-line blocking).
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::num::NonZeroUsize;
+use std::pin::Pin;
+
+use crate::run::Run;
+use crate::task::TaskError;
+
+pub(crate) type BoxRun = Run<Pin<Box<dyn Future<Output = Result<(), TaskError>> + Send>>>;
+
+#[derive(Default)]
+pub(crate) struct Sched {
+    /// Slots of `max_concurrency` in use.
+    running: usize,
+    /// Waiting for a `max_concurrency` slot (non-empty only while all are in use).
+    pending: VecDeque<(BoxRun, Option<NonZeroUsize>)>,
+    /// Per task name with a `concurrency` limit.
+    gates: HashMap<&'static str, Gate>,
+    closed: bool,
+}
+
+struct Gate {
+    limit: usize,
+    running: usize,
+    /// Waiting for this task's own `concurrency` (a `max_concurrency` slot was free).
+    waiting: VecDeque<BoxRun>,
+}
+
+impl Gate {
+    fn has_room(&self) -> bool {
+        self.running < self.limit
+    }
+}
+
+fn has_room(max: Option<NonZeroUsize>, running: usize) -> bool {
+    max.is_none_or(|max| running < max.get())
+}
+
+impl Sched {
+    /// Takes a new task: returns it if it may start now (its slots taken), else keeps it.
+    /// After shutdown began, drops it (it ends as not started).
+    pub(crate) fn admit(
+        &mut self,
+        mut run: BoxRun,
+        limit: Option<NonZeroUsize>,
+        max: Option<NonZeroUsize>,
+    ) -> Option<BoxRun> {
+        if self.closed {
+            drop(run);
+            return None;
+        }
+        if !has_room(max, self.running) {
+            self.pending.push_back((run, limit));
+            return None;
+        }
+        if let Some(limit) = limit {
+            let gate = self.gate(run.ticket_mut().cell.name, limit);
+            if !gate.has_room() {
+                gate.waiting.push_back(run);
+                return None;
+            }
+            gate.running += 1;
+        }
+        self.running += 1;
+        run.ticket_mut().holds_slot = true;
+        Some(run)
+    }
+
+    fn gate(&mut self, name: &'static str, limit: NonZeroUsize) -> &mut Gate {
+        self.gates.entry(name).or_insert_with(|| Gate {
+            limit: limit.get(),
+            running: 0,
+            waiting: VecDeque::new(),
+        })
+    }
+
+    /// A task holding slots ended: frees them and returns the tasks that may start now.
+    pub(crate) fn release(&mut self, name: &'static str, max: Option<NonZeroUsize>) -> Vec<BoxRun> {
+        self.running -= 1;
+        if let Some(gate) = self.gates.get_mut(name) {
+            gate.running -= 1;
+        }
+        let mut ready = Vec::new();
+        while !self.closed && has_room(max, self.running) {
+            // The oldest task that may start: the head of `pending` or of a gate with room.
+            let from_pending = self.pending.front().map(|(run, _)| run.task_id());
+            let from_gate = self
+                .gates
+                .iter()
+                .filter(|(_, gate)| gate.has_room())
+                .filter_map(|(name, gate)| gate.waiting.front().map(|run| (run.task_id(), *name)))
+                .min();
+            let mut run = match (from_pending, from_gate) {
+                (None, None) => break,
+                (Some(pending), Some((gated, _))) if pending < gated => self.take_pending(),
+                (Some(_), None) => self.take_pending(),
+                (_, Some((_, name))) => {
+                    let gate = self.gates.get_mut(name).expect("gate listed above");
+                    gate.running += 1;
+                    gate.waiting.pop_front()
+                }
+            };
+            if let Some(mut run) = run.take() {
+                self.running += 1;
+                run.ticket_mut().holds_slot = true;
+                ready.push(run);
+            }
+        }
+        ready
+    }
+
+    /// Pops the head of `pending`; `None` if its own gate is full (it moves to the gate's line).
+    fn take_pending(&mut self) -> Option<BoxRun> {
+        let (mut run, limit) = self.pending.pop_front()?;
+        if let Some(limit) = limit {
+            let gate = self.gate(run.ticket_mut().cell.name, limit);
+            if !gate.has_room() {
+                gate.waiting.push_back(run);
+                return None;
+            }
+            gate.running += 1;
+        }
+        Some(run)
+    }
+
+    /// Shutdown began: takes every waiting task out (to be dropped, outside the lock).
+    pub(crate) fn close(&mut self) -> Vec<BoxRun> {
+        self.closed = true;
+        let mut waiting: Vec<BoxRun> = self.pending.drain(..).map(|(run, _)| run).collect();
+        for gate in self.gates.values_mut() {
+            waiting.extend(gate.waiting.drain(..));
+        }
+        waiting
+    }
+}
