@@ -1,7 +1,5 @@
 //! The list of every `#[background_task]` in the binary, collected at link time.
 
-use std::collections::HashMap;
-
 /// Where a `#[background_task]` was declared. [`registry`] lists one per task in the binary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -56,13 +54,10 @@ pub fn registry() -> impl Iterator<Item = &'static TaskInfo> {
     inventory::iter::<TaskInfo>.into_iter()
 }
 
-/// The first pair of registered tasks that share a name, if any.
+/// The first pair of registered tasks that share a name, if any, in a stable order (so the error
+/// message is the same on every run).
 pub(crate) fn find_duplicate() -> Option<(&'static TaskInfo, &'static TaskInfo)> {
-    let mut seen: HashMap<&'static str, &'static TaskInfo> = HashMap::new();
-    for task in registry() {
-        if let Some(first) = seen.insert(task.name, task) {
-            return Some((first, task));
-        }
-    }
-    None
+    let mut tasks: Vec<&'static TaskInfo> = registry().collect();
+    tasks.sort_by_key(|task| (task.name, task.file, task.line));
+    tasks.windows(2).find(|pair| pair[0].name == pair[1].name).map(|pair| (pair[0], pair[1]))
 }

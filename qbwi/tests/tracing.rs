@@ -1,0 +1,74 @@
+//! Each run is inside a `background_task{task=.. id=..}` span with events for its life, and the
+//! task's argument values never reach the logs.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use qbwi::{Host, Outcome, background_task};
+
+/// Everything the subscriber writes, for the test to read.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+#[background_task]
+async fn send_mail(email: String, password: String) -> Result<(), String> {
+    tracing::info!("connecting to smtp");
+    if email.len() + password.len() > 0 { Err("connection refused".into()) } else { Ok(()) }
+}
+
+#[background_task(timeout = "1s")]
+async fn slow(secret: String) {
+    let _ = secret;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn runs_are_spanned_and_logged_without_their_arguments() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _default = tracing::subscriber::set_default(subscriber);
+
+    let host = Host::builder().build().unwrap();
+    let mail = send_mail::queue_on(&host, "ada@example.com".into(), "hunter2".into()).unwrap();
+    assert_eq!(mail.outcome().await, Outcome::Failed("connection refused".into()));
+    let slow = slow::queue_on(&host, "top-secret-token".into()).unwrap();
+    assert_eq!(slow.outcome().await, Outcome::TimedOut);
+    host.shutdown().await;
+
+    let logs = captured.text();
+    let span = format!("background_task{{task=tracing::send_mail id={}}}", mail.id());
+    for event in ["queued", "started", "connecting to smtp", "failed"] {
+        assert!(
+            logs.lines().any(|line| line.contains(&span) && line.contains(event)),
+            "no `{event}` event in span `{span}`:\n{logs}"
+        );
+    }
+    assert!(logs.contains("connection refused"), "the error is logged:\n{logs}");
+    assert!(logs.contains("background_task{task=tracing::slow id=2}") && logs.contains("timed out"), "{logs}");
+    assert!(logs.contains("qbwi host shut down"), "{logs}");
+    for secret in ["ada@example.com", "hunter2", "top-secret-token"] {
+        assert!(!logs.contains(secret), "argument value `{secret}` leaked into the logs:\n{logs}");
+    }
+}
