@@ -1,0 +1,255 @@
+//! What an argument's type may be: owned (or `'static`) and concrete, because the task's struct
+//! stores it and the task outlives the request that queued it.
+//!
+//! These checks are syntactic and catch what can be named in the message with a fix (`&str` ->
+//! `String`). Whatever they cannot see (a type that is not `Send`, a struct hiding a borrow) is
+//! caught by the type checker on the generated `assert_arg_is_send::<T>()`, spanned on the type.
+
+use quote::ToTokens;
+use syn::punctuated::Punctuated;
+use syn::{
+    GenericArgument, Lifetime, Path, PathArguments, Token, Type, TypeImplTrait, TypeParamBound,
+    TypeReference,
+};
+
+use crate::errors::Errors;
+
+/// Records every borrow, non-`'static` lifetime, `impl Trait` and `Self` in `ty`.
+pub(crate) fn check(ty: &Type, errors: &mut Errors) {
+    Walk { whole: ty, errors }.ty(ty);
+}
+
+/// `ty` with its spine of groups and parentheses removed.
+pub(crate) fn strip(mut ty: &Type) -> &Type {
+    loop {
+        match ty {
+            Type::Group(group) => ty = &group.elem,
+            Type::Paren(paren) => ty = &paren.elem,
+            _ => return ty,
+        }
+    }
+}
+
+/// Whether `ty` names the cancellation token: a path whose last segment is `CancellationToken`.
+pub(crate) fn is_token(ty: &Type) -> bool {
+    match strip(ty) {
+        Type::Path(path) => {
+            path.qself.is_none()
+                && path.path.segments.last().is_some_and(|last| {
+                    last.ident == "CancellationToken" && last.arguments.is_none()
+                })
+        }
+        _ => false,
+    }
+}
+
+/// `tokens` as a person would write them: `Cow<'a, str>`, not `Cow < 'a , str >`.
+pub(crate) fn render(tokens: &impl ToTokens) -> String {
+    let mut text = tokens.to_token_stream().to_string();
+    for (from, to) in [
+        (" :: ", "::"),
+        (":: ", "::"),
+        (" ::", "::"),
+        ("< ", "<"),
+        (" <", "<"),
+        (" >", ">"),
+        (" ,", ","),
+        (" ;", ";"),
+        ("& ", "&"),
+        ("* ", "*"),
+        ("( ", "("),
+        (" )", ")"),
+        ("[ ", "["),
+        (" ]", "]"),
+        (" (", "("),
+    ] {
+        text = text.replace(from, to);
+    }
+    text
+}
+
+/// Walks one argument's type; `whole` is that type, for messages.
+struct Walk<'a> {
+    whole: &'a Type,
+    errors: &'a mut Errors,
+}
+
+impl Walk<'_> {
+    fn ty(&mut self, ty: &Type) {
+        match ty {
+            Type::Reference(reference) => match &reference.lifetime {
+                Some(lifetime) if lifetime.ident == "static" => self.ty(&reference.elem),
+                _ => self.borrow(reference),
+            },
+            Type::ImplTrait(impl_trait) => self.impl_trait(impl_trait),
+            Type::Path(path) => {
+                if let Some(qself) = &path.qself {
+                    self.ty(&qself.ty);
+                }
+                self.path(&path.path);
+            }
+            Type::Array(array) => self.ty(&array.elem),
+            Type::Slice(slice) => self.ty(&slice.elem),
+            Type::Group(group) => self.ty(&group.elem),
+            Type::Paren(paren) => self.ty(&paren.elem),
+            Type::Ptr(pointer) => self.ty(&pointer.elem),
+            Type::Tuple(tuple) => tuple.elems.iter().for_each(|elem| self.ty(elem)),
+            Type::TraitObject(object) => self.bounds(&object.bounds),
+            // The lifetimes of `fn(&str)` are its own (higher-ranked): the pointer is `'static`.
+            // Macros and the rest are left to the type checker.
+            _ => {}
+        }
+    }
+
+    fn path(&mut self, path: &Path) {
+        for segment in &path.segments {
+            if segment.ident == "Self" {
+                self.errors.spanned(
+                    &segment.ident,
+                    "`Self` cannot appear in a background task's arguments: the task is a free \
+                     fn, outside any `impl`; name the type",
+                );
+            }
+            // `Fn(&str) -> T` sugar is skipped: its lifetimes are higher-ranked, like `fn(&str)`.
+            if let PathArguments::AngleBracketed(generic) = &segment.arguments {
+                for argument in &generic.args {
+                    match argument {
+                        GenericArgument::Lifetime(lifetime) => self.lifetime(lifetime),
+                        GenericArgument::Type(ty) => self.ty(ty),
+                        GenericArgument::AssocType(assoc) => self.ty(&assoc.ty),
+                        GenericArgument::Constraint(constraint) => self.bounds(&constraint.bounds),
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+
+    fn bounds(&mut self, bounds: &Punctuated<TypeParamBound, Token![+]>) {
+        for bound in bounds {
+            match bound {
+                TypeParamBound::Lifetime(lifetime) => self.lifetime(lifetime),
+                // `for<'a> Trait<'a>` binds its own lifetimes.
+                TypeParamBound::Trait(trait_bound) if trait_bound.lifetimes.is_none() => {
+                    self.path(&trait_bound.path);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn lifetime(&mut self, lifetime: &Lifetime) {
+        if lifetime.ident == "static" {
+            return;
+        }
+        let whole = render(self.whole);
+        let with_static = replace_lifetime(&whole, &lifetime.to_string(), "'static");
+        self.errors.spanned(
+            lifetime,
+            format!(
+                "background tasks cannot borrow: `{whole}` would outlive the request; take \
+                 `{with_static}` or an owned type"
+            ),
+        );
+    }
+
+    fn borrow(&mut self, reference: &TypeReference) {
+        let borrowed = render(reference);
+        let owned = owned(&reference.elem);
+        let share = match strip(&reference.elem) {
+            Type::Path(_) if owned == render(&reference.elem) => {
+                format!(" (or `Arc<{owned}>` to share one value)")
+            }
+            _ => String::new(),
+        };
+        self.errors.spanned(
+            reference,
+            format!(
+                "background tasks cannot borrow: `{borrowed}` would outlive the request; take \
+                 `{owned}`{share}"
+            ),
+        );
+    }
+
+    fn impl_trait(&mut self, impl_trait: &TypeImplTrait) {
+        let bounds = render(&impl_trait.bounds);
+        let send = if has_send(&impl_trait.bounds) {
+            ""
+        } else {
+            " + Send"
+        };
+        self.errors.spanned(
+            impl_trait,
+            format!(
+                "`impl Trait` cannot be a background task's argument: the task stores each \
+                 argument in a field, which needs one concrete type; take the concrete type, or \
+                 `Box<dyn {bounds}{send}>`"
+            ),
+        );
+    }
+}
+
+/// The owned counterpart of the borrowed `elem`: `str` -> `String`, `[T]` -> `Vec<T>`.
+fn owned(elem: &Type) -> String {
+    match strip(elem) {
+        Type::Path(path) if path.qself.is_none() => {
+            let Some(last) = path.path.segments.last() else {
+                return render(elem);
+            };
+            let owned_name = match last.ident.to_string().as_str() {
+                "str" => "String",
+                "Path" => "PathBuf",
+                "OsStr" => "OsString",
+                "CStr" => "CString",
+                _ => return render(elem),
+            };
+            if !last.arguments.is_none() {
+                return render(elem);
+            }
+            let full = render(&path.path);
+            let prefix = &full[..full.len() - last.ident.to_string().len()];
+            format!("{prefix}{owned_name}")
+        }
+        Type::Slice(slice) => format!("Vec<{}>", render(&slice.elem)),
+        Type::TraitObject(object) => {
+            let send = if has_send(&object.bounds) {
+                ""
+            } else {
+                " + Send"
+            };
+            format!("Box<dyn {}{send}>", render(&object.bounds))
+        }
+        Type::Reference(inner) => owned(&inner.elem),
+        _ => render(elem),
+    }
+}
+
+/// Whether one of `bounds` is `Send`.
+fn has_send(bounds: &Punctuated<TypeParamBound, Token![+]>) -> bool {
+    bounds.iter().any(|bound| match bound {
+        TypeParamBound::Trait(trait_bound) => trait_bound
+            .path
+            .segments
+            .last()
+            .is_some_and(|last| last.ident == "Send"),
+        _ => false,
+    })
+}
+
+/// `text` with the lifetime `name` (`'a`) replaced by `with`, but not `'ab`.
+fn replace_lifetime(text: &str, name: &str, with: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(name) {
+        let after = &rest[at + name.len()..];
+        out.push_str(&rest[..at]);
+        if after.starts_with(|c: char| c.is_alphanumeric() || c == '_') {
+            out.push_str(name);
+        } else {
+            out.push_str(with);
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}

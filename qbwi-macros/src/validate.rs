@@ -1,0 +1,208 @@
+//! Checks the annotated fn against the rules in the macro's docs and gathers what expansion needs.
+//!
+//! Every problem is collected, not just the first, and each error points at the offending token
+//! and says what to write instead.
+
+use syn::{FnArg, GenericParam, Ident, ItemFn, Pat, Safety, Type};
+
+use crate::arg_type;
+use crate::errors::Errors;
+
+/// A fn that passed every check.
+pub(crate) struct TaskFn {
+    /// The fn as the user wrote it; emitted unchanged.
+    pub(crate) item: ItemFn,
+    /// Its arguments, in order.
+    pub(crate) params: Vec<Param>,
+}
+
+/// One argument of the task's fn.
+pub(crate) enum Param {
+    /// The `CancellationToken`, passed by the host.
+    Token,
+    /// Anything else: a field of the task's struct.
+    Field(Field),
+}
+
+/// An argument stored in the task's struct.
+pub(crate) struct Field {
+    pub(crate) ident: Ident,
+    pub(crate) ty: Type,
+}
+
+impl TaskFn {
+    /// `true` for a plain `fn`, run on the blocking pool.
+    pub(crate) fn is_blocking(&self) -> bool {
+        self.item.sig.asyncness.is_none()
+    }
+
+    pub(crate) fn fields(&self) -> impl Iterator<Item = &Field> {
+        self.params.iter().filter_map(|param| match param {
+            Param::Field(field) => Some(field),
+            Param::Token => None,
+        })
+    }
+}
+
+/// Checks `item`; returns every problem at once.
+pub(crate) fn task_fn(item: ItemFn) -> syn::Result<TaskFn> {
+    let mut errors = Errors::default();
+    check_signature(&item, &mut errors);
+    let params = check_params(&item, &mut errors);
+    errors.finish(TaskFn { item, params })
+}
+
+fn check_signature(item: &ItemFn, errors: &mut Errors) {
+    let sig = &item.sig;
+    if let Some(constness) = &sig.constness {
+        errors.spanned(
+            constness,
+            "a background task cannot be a `const fn`: it runs at run time, on the host; remove \
+             `const`",
+        );
+    }
+    if let Safety::Unsafe(unsafety) = &sig.safety {
+        errors.spanned(
+            unsafety,
+            "a background task cannot be an `unsafe fn`: the host calls it and cannot uphold a \
+             safety contract; remove `unsafe` and put an `unsafe` block inside the body",
+        );
+    }
+    if let Some(abi) = &sig.abi {
+        errors.spanned(
+            abi,
+            "a background task cannot be an `extern` fn: the host calls it as Rust; remove the \
+             `extern` and call the foreign code from the body",
+        );
+    }
+    for param in &sig.generics.params {
+        let message = match param {
+            GenericParam::Lifetime(_) => {
+                "a background task cannot have lifetime parameters: it outlives the request that \
+                 queued it, so its arguments must be owned; remove the lifetime and take owned \
+                 types (`String`, not `&'a str`)"
+            }
+            GenericParam::Type(_) => {
+                "a background task cannot be generic: the host stores and runs one concrete type \
+                 per task; remove the type parameter and write one task per type, or take \
+                 `Box<dyn Trait + Send>`"
+            }
+            GenericParam::Const(_) => {
+                "a background task cannot have const parameters: remove it and pass the value as \
+                 an argument"
+            }
+        };
+        errors.spanned(param, message);
+    }
+    if let Some(where_clause) = &sig.generics.where_clause {
+        errors.spanned(
+            where_clause,
+            "a background task cannot have a `where` clause: it cannot be generic; remove the \
+             clause",
+        );
+    }
+    if let Some(variadic) = &sig.variadic {
+        errors.spanned(
+            &variadic.dots,
+            "a background task cannot be variadic: remove `...` and take a `Vec<T>`",
+        );
+    }
+}
+
+fn check_params(item: &ItemFn, errors: &mut Errors) -> Vec<Param> {
+    let mut params = Vec::new();
+    let mut has_token = false;
+    for input in &item.sig.inputs {
+        let arg = match input {
+            FnArg::Receiver(receiver) => {
+                errors.spanned(
+                    receiver,
+                    "a background task cannot take `self`: it is queued on its own, not called on \
+                     a value; make it a free fn outside the `impl` and pass what it needs as \
+                     owned arguments",
+                );
+                continue;
+            }
+            FnArg::Typed(arg) => arg,
+        };
+        for attr in &arg.attrs {
+            errors.spanned(
+                attr,
+                "a background task's arguments cannot have attributes: each argument becomes a \
+                 field of the task's struct; remove the attribute",
+            );
+        }
+        if arg_type::is_token(&arg.ty) {
+            if has_token {
+                errors.spanned(
+                    &arg.ty,
+                    "a background task takes at most one `CancellationToken`: remove this one \
+                     and clone the first where you need two",
+                );
+            }
+            has_token = true;
+            // The token is passed, not stored: any pattern will do (`_`, `_token`).
+            params.push(Param::Token);
+            continue;
+        }
+        if let Type::Reference(reference) = arg_type::strip(&arg.ty)
+            && arg_type::is_token(&reference.elem)
+        {
+            errors.spanned(
+                &arg.ty,
+                "take the `CancellationToken` by value (`token: CancellationToken`): the host \
+                 hands each run its own token",
+            );
+            has_token = true;
+            continue;
+        }
+        arg_type::check(&arg.ty, errors);
+        if let Some(ident) = field_name(&arg.pat, errors) {
+            params.push(Param::Field(Field {
+                ident,
+                ty: (*arg.ty).clone(),
+            }));
+        }
+    }
+    params
+}
+
+/// The field name an argument's pattern gives: a plain identifier, `mut` allowed.
+fn field_name(pat: &Pat, errors: &mut Errors) -> Option<Ident> {
+    match pat {
+        Pat::Ident(binding) => {
+            if let Some(by_ref) = &binding.by_ref {
+                errors.spanned(
+                    by_ref,
+                    "a background task owns its arguments, so `ref` binds nothing useful: remove \
+                     `ref`",
+                );
+            }
+            if let Some((at, subpattern)) = &binding.subpat {
+                errors.spanned(
+                    quote::quote!(#at #subpattern),
+                    "a background task's argument must be a plain name: remove the `@` pattern \
+                     and match on the value in the body",
+                );
+            }
+            Some(binding.ident.clone())
+        }
+        Pat::Wild(wild) => {
+            errors.spanned(
+                wild,
+                "a background task's argument needs a name: it becomes a field of the task's \
+                 struct; name it (`_unused: T` if the body does not use it)",
+            );
+            None
+        }
+        _ => {
+            errors.spanned(
+                pat,
+                "a background task's argument must be a plain name, not a pattern: it becomes a \
+                 field of the task's struct; bind it to a name (`point: Point`) and destructure \
+                 it in the body",
+            );
+            None
+        }
+    }
+}

@@ -1,0 +1,6 @@
+#[qbwi::background_task]
+const fn answer(question: u32) -> Result<u32, String> {
+    Ok(question)
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[qbwi::background_task(name = "")]
+async fn send_mail(email: String) {
+    let _ = email;
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[qbwi::background_task]
+struct SendMail {
+    email: String,
+}
+
+fn main() {}

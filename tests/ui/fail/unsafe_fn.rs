@@ -1,0 +1,6 @@
+#[qbwi::background_task]
+unsafe fn poke(address: usize) {
+    let _ = address;
+}
+
+fn main() {}

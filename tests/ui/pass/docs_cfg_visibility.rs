@@ -1,0 +1,86 @@
+//! Docs and `#[cfg]` carry over to the generated items; `pub`, `pub(crate)`, `pub(super)` and
+//! private tasks are reachable exactly where the fn is. Compiled with strict lints: the
+//! expansion must not add warnings to a crate that denies them.
+
+#![deny(warnings, missing_docs, missing_debug_implementations, unreachable_pub)]
+#![deny(unused_qualifications, elided_lifetimes_in_paths, unsafe_code)]
+
+//! Crate docs.
+
+/// Tasks of every visibility.
+pub mod tasks {
+    use qbwi::background_task;
+
+    /// Sends the welcome mail.
+    ///
+    /// A second paragraph.
+    #[background_task]
+    pub async fn public(email: String) {
+        let _ = email;
+    }
+
+    #[background_task]
+    pub(crate) fn crate_visible(id: u64) {
+        let _ = id;
+    }
+
+    /// Inner tasks.
+    pub mod inner {
+        #[qbwi::background_task]
+        pub(super) async fn for_parent(id: u64) {
+            let _ = id;
+        }
+
+        #[qbwi::background_task]
+        async fn private(id: u64) {
+            let _ = id;
+        }
+
+        /// Queues the private task from its own module.
+        pub fn queue_private(host: &qbwi::Host) -> Result<qbwi::TaskHandle, qbwi::QueueError> {
+            private::queue_on(host, 1)
+        }
+    }
+
+    /// Queues the `pub(super)` task from the parent module.
+    pub fn queue_for_parent(host: &qbwi::Host) -> Result<qbwi::TaskHandle, qbwi::QueueError> {
+        inner::for_parent::queue_on(host, 1)
+    }
+
+    /// Compiled in: `cfg(all())` is true.
+    #[cfg(all())]
+    #[background_task]
+    pub async fn configured_in() {}
+
+    /// Compiled out, with everything generated for it: `cfg(any())` is false.
+    #[cfg(any())]
+    #[background_task]
+    pub async fn configured_out(value: DoesNotExist) {}
+
+    /// A task after its `#[cfg]`: still compiled out, and so is every generated item.
+    #[background_task]
+    #[cfg(any())]
+    pub async fn configured_out_after(value: DoesNotExist) {}
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let host = qbwi::Host::builder().build().unwrap();
+    let handles = [
+        tasks::public::queue_on(&host, "a@example.com".to_owned()),
+        tasks::crate_visible::queue_on(&host, 1),
+        tasks::queue_for_parent(&host),
+        tasks::inner::queue_private(&host),
+        tasks::configured_in::queue_on(&host),
+    ];
+    for handle in handles {
+        assert!(handle.unwrap().outcome().await.is_completed());
+    }
+    host.shutdown().await;
+
+    let task = tasks::public {
+        email: String::new(),
+    };
+    assert_eq!(format!("{task:?}"), "public { .. }");
+    assert!(!qbwi::registry().any(|task| task.name.contains("configured_out")));
+}

@@ -1,0 +1,80 @@
+//! The expansion uses absolute paths only: a module that shadows the prelude (`Result`, `Option`,
+//! `Box`, `Send`, `Future`, `String`, `Ok`, ...), defines its own `qbwi`, `core` and `std`
+//! modules and `line!`/`concat!` macros still gets a working task.
+
+// The shadowing items are never used (that is the point): allow the lints that say so.
+#![allow(dead_code, non_camel_case_types, unused_macros)]
+
+mod shadowed {
+    struct Result;
+    struct Option;
+    struct Box;
+    struct Send;
+    struct Sync;
+    struct Future;
+    struct String;
+    struct Vec;
+    struct Ok;
+    struct Err;
+    struct Some;
+    struct None;
+    struct Debug;
+    struct Formatter;
+    trait Fn {}
+    trait FnOnce {}
+    trait Drop {}
+    trait Into<T> {}
+    mod qbwi {}
+    mod core {}
+    mod std {}
+    mod inventory {}
+    mod __private {}
+    macro_rules! line {
+        () => {
+            "not a line"
+        };
+    }
+    macro_rules! concat {
+        ($($t:tt)*) => {
+            "not a concat"
+        };
+    }
+    macro_rules! module_path {
+        () => {
+            "not a module path"
+        };
+    }
+    fn queue_current() {}
+    fn into_task_result() {}
+
+    #[::qbwi::background_task(timeout = "1s", concurrency = 2)]
+    pub async fn send_mail(
+        email: ::std::string::String,
+        token: ::qbwi::CancellationToken,
+    ) -> ::core::result::Result<(), ::std::string::String> {
+        if token.is_cancelled() || email.is_empty() {
+            return ::core::result::Result::Err(email);
+        }
+        ::core::result::Result::Ok(())
+    }
+
+    #[::qbwi::background_task]
+    pub fn blocking(f: u8, __qbwi_token: u8, host: u8) {
+        ::std::assert_eq!((f, __qbwi_token, host), (1, 2, 3));
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let host = qbwi::Host::builder().build().unwrap();
+    let handle = shadowed::send_mail::queue_on(&host, "a@example.com".to_owned()).unwrap();
+    assert_eq!(handle.outcome().await, qbwi::Outcome::Completed);
+    assert!(handle.name().ends_with("shadowed::send_mail"));
+    let handle = shadowed::blocking::queue_on(&host, 1, 2, 3).unwrap();
+    assert_eq!(handle.outcome().await, qbwi::Outcome::Completed);
+    host.shutdown().await;
+    let info = qbwi::registry()
+        .find(|task| task.name.ends_with("::blocking"))
+        .unwrap();
+    assert!(info.line > 0 && info.file.ends_with("hygiene.rs"));
+}
