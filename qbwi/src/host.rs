@@ -310,7 +310,7 @@ impl Host {
             }
         }
         let id = TaskId(inner.next_id.fetch_add(1, Relaxed));
-        let span = tracing::info_span!("background_task", task = name, id = id.0);
+        let span = tracing::info_span!("background_task", task = %name, id = id.0);
         span.in_scope(|| tracing::debug!("queued"));
         // A child token only where one run must be cancelled alone (its timeout).
         let (token, own_token) = match options.timeout {
