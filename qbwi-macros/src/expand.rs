@@ -13,7 +13,7 @@ use syn::{Attribute, Error, Ident, Item, ItemFn, LitStr, ReturnType};
 
 use crate::attr::Options;
 use crate::errors;
-use crate::validate::{self, Param, TaskFn};
+use crate::validate::{self, TaskFn};
 
 /// The macro: `Ok(tokens)`, or every problem found (the shim then emits the fn unchanged beside
 /// the errors, so one mistake does not also break every caller of the fn).
@@ -43,8 +43,8 @@ fn expand(options: &Options, task: &TaskFn) -> TokenStream {
     let ident = &item.sig.ident;
     let cfgs: Vec<&Attribute> = attrs_named(item, "cfg").collect();
     let docs = attrs_named(item, "doc");
-    let field_idents: Vec<&Ident> = task.fields().map(|field| &field.ident).collect();
-    let field_tys: Vec<_> = task.fields().map(|field| &field.ty).collect();
+    let field_idents: Vec<&Ident> = task.fields.iter().map(|field| &field.ident).collect();
+    let field_tys: Vec<_> = task.fields.iter().map(|field| &field.ty).collect();
 
     let fn_name = ident.unraw().to_string();
     let struct_doc = struct_doc(&fn_name, attrs_named(item, "doc").next().is_some());
@@ -58,7 +58,7 @@ fn expand(options: &Options, task: &TaskFn) -> TokenStream {
     let queue_doc = queue_docs(&fn_name, &options.krate_text(), None);
     let queue_on_doc = queue_docs(&fn_name, &options.krate_text(), Some(&host));
 
-    let assert_args = task.fields().map(|field| {
+    let assert_args = task.fields.iter().map(|field| {
         let span = field.ty.span();
         let krate = respan(&krate, span);
         let ty = &field.ty;
@@ -181,24 +181,23 @@ fn run_fn(task: &TaskFn, krate: &TokenStream) -> TokenStream {
         }
         ReturnType::Default => (name_span, name_span),
     };
-    let has_token = task
-        .params
-        .iter()
-        .any(|param| matches!(param, Param::Token));
-    let token = if has_token {
-        quote!(__qbwi_token)
-    } else {
-        quote!(_)
+    let token = match task.token_position {
+        Some(_) => quote!(__qbwi_token),
+        None => quote!(_),
     };
     // Fields are moved out of `self` one by one, so no local named after an argument can shadow
     // the fn (an argument may have the fn's name).
-    let args = task.params.iter().map(|param| match param {
-        Param::Token => quote!(__qbwi_token),
-        Param::Field(field) => {
+    let mut args: Vec<TokenStream> = task
+        .fields
+        .iter()
+        .map(|field| {
             let field = &field.ident;
             quote!(self.#field)
-        }
-    });
+        })
+        .collect();
+    if let Some(position) = task.token_position {
+        args.insert(position, quote!(__qbwi_token));
+    }
     let call = if task.is_blocking() {
         quote!(#ident(#(#args),*))
     } else {

@@ -1,4 +1,6 @@
-//! Procedural macros for qbwi; use them through the `qbwi` crate.
+//! Procedural macros for qbwi; use them through the `qbwi` crate, which re-exports them and whose
+//! private interface (`qbwi::__private`) the generated code calls. The two crates are released
+//! together at the same version.
 
 use proc_macro::TokenStream;
 
@@ -9,14 +11,267 @@ mod errors;
 mod expand;
 mod validate;
 
-/// Placeholder docs.
+/// Turns a fn into a background task: a type that the host queues, runs, tracks and cancels.
+///
+/// ```
+/// use qbwi::{background_task, CancellationToken, Host, Outcome};
+///
+/// /// Sends the welcome mail.
+/// #[background_task(timeout = "30s")]
+/// pub async fn send_mail(email: String, token: CancellationToken) -> Result<(), std::io::Error> {
+///     tokio::select! {
+///         _ = token.cancelled() => Err(std::io::Error::other("shutting down")),
+///         _ = tokio::time::sleep(std::time::Duration::from_millis(1)) => Ok(()), // talk SMTP
+///     }
+///     # .map(|()| drop(email))
+/// }
+///
+/// #[tokio::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let host = Host::builder().start()?;
+///
+///     // In a request handler: copy what the work needs, queue it, answer at once.
+///     let handle = send_mail::queue("a@example.com".to_owned())?;
+///
+///     assert_eq!(handle.outcome().await, Outcome::Completed); // optional: nobody has to wait
+///     assert_eq!(host.shutdown().await.completed, 1);
+///     Ok(())
+/// }
+/// ```
+///
+/// The fn stays as it is, callable as before. Beside it the macro adds a struct with the fn's
+/// name (in the type namespace, so the two do not clash), whose fields are the fn's arguments:
+///
+/// - `send_mail::queue(email)` queues a run on the current host (the one started last with
+///   `HostBuilder::start`) and returns a `TaskHandle` at once. It never blocks and never awaits,
+///   and works from any thread.
+/// - `send_mail::queue_on(&host, email)` queues on the given host.
+/// - Both return `Err(QueueError)` when the task cannot be queued: `NoHost` (`queue` only),
+///   `ShuttingDown` or `Full`. Nothing is dropped silently.
+/// - The struct implements `qbwi::BackgroundTask`, so `host.queue(send_mail { email })` works
+///   too, and `Debug`, which prints `send_mail { .. }`: argument values are never printed, since
+///   they are often personal data.
+/// - `qbwi::registry()` lists the task, with no registration call.
+///
+/// # The fn
+///
+/// - An `async fn` runs on the tokio runtime the host was started on. Its future must be `Send`
+///   (it may move between worker threads): a fn that holds an `Rc` or a `MutexGuard` across an
+///   `.await` is an error on the fn's name.
+/// - A plain `fn` runs on tokio's blocking pool (`spawn_blocking`), like QBWI's synchronous
+///   overload: it may block its thread (file I/O, image processing, a blocking client) without
+///   stalling async tasks.
+/// - Either may be `pub`, `pub(crate)`, ...: the struct, its fields and `queue`/`queue_on` get the
+///   same visibility. The fn's doc comments and `#[cfg]` attributes are copied onto the generated
+///   items.
+/// - It must be a free fn: not `const`, `unsafe`, `extern` or variadic, with no generic, lifetime
+///   or const parameters and no `where` clause, and no `self`. The host stores and runs one
+///   concrete type per task, and calls it as safe Rust.
+///
+/// # Arguments
+///
+/// - At most one argument of type `CancellationToken` (any path ending in `CancellationToken`),
+///   anywhere in the list, taken by value. The host passes it; `queue` does not take it. It is
+///   cancelled when the host shuts down or the run times out. Without one, the run cannot see
+///   cancellation (an async run is still dropped at its timeout or the shutdown deadline).
+/// - Every other argument becomes a field, so it must be an owned `Send + 'static` value with a
+///   plain name (`mut name` is fine): the task outlives the request that queued it, and runs on
+///   another thread. So `&str` is an error that says "take `String`", `&[u8]` says "take
+///   `Vec<u8>`", `&Path` says "take `PathBuf`", `Cow<'a, str>` says "take `Cow<'static, str>`".
+///   `&'static str` and other `'static` borrows are fine. `impl Trait` (take the concrete type or
+///   a `Box<dyn Trait + Send>`), `Self`, destructuring patterns (bind a name and destructure in
+///   the body), `_` (name it `_unused`) and `ref` are errors too, and so is a type that is not
+///   `Send`, such as `Rc<u8>`, reported on that type.
+///
+/// # Return type
+///
+/// `()` (or nothing), or `Result<T, E>` where `E: Display`, such as `std::io::Result<()>` or
+/// `Result<(), Box<dyn Error + Send + Sync>>`. `Err(e)` makes the run `Outcome::Failed` with
+/// `e.to_string()`; the `Ok` value is dropped, since nobody waits for it. Any other type is an
+/// error on the type.
+///
+/// # Options
+///
+/// `#[background_task(name = "...", timeout = "...", concurrency = N, crate = "...")]`, in any
+/// order, each at most once:
+///
+/// | Option | Meaning |
+/// |--------|---------|
+/// | `name = "mail::send"` | The task's name (`BackgroundTask::NAME`, in logs and the registry), instead of `"<module path>::<fn name>"`. Not empty; unique in the binary (a duplicate makes the host fail to start). Keep it stable if the task is renamed. |
+/// | `timeout = "30s"` | The longest one run may take. When it elapses the token is cancelled and the run ends as `Outcome::TimedOut`: an async future is dropped, a blocking run detached. Numbers with units `ms`, `s`, `m`, `h`, largest first: `"500ms"`, `"5m"`, `"1h"`, `"1m30s"`. Not zero. |
+/// | `concurrency = 4` | At most this many runs of this task at once on one host; the others wait their turn. At least 1. |
+/// | `crate = "my_framework::qbwi"` | The path of the `qbwi` crate, for a crate that re-exports qbwi to users who do not depend on it. Default `::qbwi`. |
+///
+/// An unknown option lists the valid ones; a repeated one is an error on its second occurrence.
+///
+/// # What it expands to
+///
+/// The example at the top expands to this (formatted, generated docs shortened):
+///
+/// ```text
+/// /// Sends the welcome mail.
+/// pub async fn send_mail(email: String, token: CancellationToken) -> Result<(), std::io::Error> {
+///     // unchanged
+/// }
+///
+/// /// Sends the welcome mail.
+/// ///
+/// /// The background task made by `#[background_task]` from the fn [`send_mail`](fn@send_mail); ...
+/// #[allow(non_camel_case_types)]
+/// pub struct send_mail {
+///     /// The `email` argument of [`send_mail`](fn@send_mail).
+///     pub email: String,
+/// }
+///
+/// impl send_mail {
+///     /// Queues a run of [`send_mail`](fn@send_mail) on the current host ... # Errors ...
+///     #[allow(clippy::too_many_arguments)]
+///     pub fn queue(email: String) -> ::core::result::Result<::qbwi::TaskHandle, ::qbwi::QueueError> {
+///         ::qbwi::__private::queue_current(Self { email })
+///     }
+///
+///     /// Queues a run of [`send_mail`](fn@send_mail) on `host` ... # Errors ...
+///     #[allow(clippy::too_many_arguments)]
+///     pub fn queue_on(
+///         host: &::qbwi::Host, // named otherwise if an argument is called `host`
+///         email: String,
+///     ) -> ::core::result::Result<::qbwi::TaskHandle, ::qbwi::QueueError> {
+///         ::qbwi::__private::queue_on(host, Self { email })
+///     }
+/// }
+///
+/// const _: () = {
+///     // One per argument, spanned on its type: `Rc<u8>` would be reported there.
+///     ::qbwi::__private::assert_arg_is_send::<String>();
+///
+///     impl ::qbwi::BackgroundTask for send_mail {
+///         const NAME: &'static str = ::core::concat!(::core::module_path!(), "::send_mail");
+///         const OPTIONS: ::qbwi::TaskOptions = ::qbwi::TaskOptions::new()
+///             .with_timeout(::core::time::Duration::from_millis(30000));
+///
+///         // Spanned on the fn's name: a future that is not `Send` is reported there.
+///         fn run(
+///             self,
+///             __qbwi_token: ::qbwi::CancellationToken, // `_` when the fn takes no token
+///         ) -> impl ::core::future::Future<
+///             Output = ::core::result::Result<(), ::qbwi::TaskError>,
+///         > + ::core::marker::Send + 'static {
+///             ::qbwi::__private::assert_future_is_send(async move {
+///                 // Spanned on the return type: a type that is not `()` or
+///                 // `Result<T, E: Display>` is reported there. Arguments go in the order the
+///                 // fn declares them.
+///                 ::qbwi::__private::into_task_result(send_mail(self.email, __qbwi_token).await)
+///             })
+///             // A plain `fn` gets instead:
+///             // ::qbwi::__private::run_blocking(move || {
+///             //     ::qbwi::__private::into_task_result(send_mail(self.email, __qbwi_token))
+///             // })
+///         }
+///     }
+///
+///     impl ::core::fmt::Debug for send_mail {
+///         fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+///             f.debug_struct("send_mail").finish_non_exhaustive()
+///         }
+///     }
+///
+///     ::qbwi::__private::inventory::submit! {
+///         ::qbwi::TaskInfo::__new(
+///             ::core::concat!(::core::module_path!(), "::send_mail"), // or `name = "..."`
+///             ::core::module_path!(),
+///             ::core::file!(),
+///             ::core::line!(),
+///             false, // `true` for a plain `fn`
+///         )
+///     }
+/// };
+/// ```
+///
+/// Every path is absolute, so a module's own `Result`, `Option`, `Box`, `Send` or `mod qbwi`
+/// cannot change what the code means. With `crate = "path"`, `path` replaces `::qbwi`. A fn
+/// that breaks a rule is emitted unchanged beside the errors (every problem is reported at once),
+/// so its callers do not fail too.
+///
+/// # More examples
+///
+/// A blocking task, queued on a host that is not the current one:
+///
+/// ```
+/// use qbwi::{background_task, CancellationToken, Host, Outcome};
+///
+/// /// Shrinks an uploaded image; blocks its thread while it works.
+/// #[background_task(concurrency = 2)]
+/// fn make_thumbnail(image_id: u64, max_side: u32, token: CancellationToken) -> Result<(), String> {
+///     if token.is_cancelled() {
+///         return Err(format!("image {image_id} not resized: shutting down"));
+///     }
+///     let _ = max_side; // decode, resize, store
+///     Ok(())
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let host = Host::builder().build()?;
+/// let handle = make_thumbnail::queue_on(&host, 42, 256)?;
+/// assert_eq!(handle.outcome().await, Outcome::Completed);
+///
+/// let info = qbwi::registry().find(|task| task.name.ends_with("::make_thumbnail")).unwrap();
+/// assert!(info.blocking);
+/// # host.shutdown().await;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// Options, and what they become:
+///
+/// ```
+/// use std::time::Duration;
+/// use qbwi::{background_task, BackgroundTask};
+///
+/// #[background_task(name = "reports::render_pdf", timeout = "1m30s", concurrency = 4)]
+/// async fn render_pdf(report_id: u64) -> Result<(), std::io::Error> {
+///     # let _ = report_id;
+///     Ok(())
+/// }
+///
+/// assert_eq!(render_pdf::NAME, "reports::render_pdf");
+/// assert_eq!(render_pdf::OPTIONS.timeout, Some(Duration::from_secs(90)));
+/// assert_eq!(render_pdf::OPTIONS.concurrency.map(|n| n.get()), Some(4));
+/// ```
+///
+/// A framework that re-exports qbwi, so that its users need no `qbwi` dependency of their own:
+///
+/// ```
+/// mod my_framework {
+///     pub use ::qbwi;
+/// }
+///
+/// use my_framework::qbwi::background_task;
+///
+/// #[background_task(crate = "my_framework::qbwi")]
+/// async fn audit(event: String) {
+///     println!("{event}");
+/// }
+/// # fn main() {}
+/// ```
+///
+/// A borrowed argument does not compile; the error says "background tasks cannot borrow: `&str`
+/// would outlive the request; take `String`":
+///
+/// ```compile_fail
+/// #[qbwi::background_task]
+/// async fn send_mail(email: &str) {}
+/// # fn main() {}
+/// ```
 #[proc_macro_attribute]
 pub fn background_task(args: TokenStream, item: TokenStream) -> TokenStream {
     match expand::background_task(args.into(), item.clone().into()) {
         Ok(tokens) => tokens.into(),
-        Err(error) => {
+        // Emit the fn unchanged beside the errors, so that code calling it still compiles and
+        // the user sees only the errors that matter.
+        Err(errors) => {
             let mut tokens = item;
-            tokens.extend(TokenStream::from(error.into_compile_error()));
+            tokens.extend(TokenStream::from(errors.into_compile_error()));
             tokens
         }
     }

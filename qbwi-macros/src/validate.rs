@@ -12,16 +12,10 @@ use crate::errors::Errors;
 pub(crate) struct TaskFn {
     /// The fn as the user wrote it; emitted unchanged.
     pub(crate) item: ItemFn,
-    /// Its arguments, in order.
-    pub(crate) params: Vec<Param>,
-}
-
-/// One argument of the task's fn.
-pub(crate) enum Param {
-    /// The `CancellationToken`, passed by the host.
-    Token,
-    /// Anything else: a field of the task's struct.
-    Field(Field),
+    /// The arguments stored in the task's struct: all but the token, in order.
+    pub(crate) fields: Vec<Field>,
+    /// How many fields come before the `CancellationToken` argument, if the fn takes one.
+    pub(crate) token_position: Option<usize>,
 }
 
 /// An argument stored in the task's struct.
@@ -35,21 +29,18 @@ impl TaskFn {
     pub(crate) fn is_blocking(&self) -> bool {
         self.item.sig.asyncness.is_none()
     }
-
-    pub(crate) fn fields(&self) -> impl Iterator<Item = &Field> {
-        self.params.iter().filter_map(|param| match param {
-            Param::Field(field) => Some(field),
-            Param::Token => None,
-        })
-    }
 }
 
 /// Checks `item`; returns every problem at once.
 pub(crate) fn task_fn(item: ItemFn) -> syn::Result<TaskFn> {
     let mut errors = Errors::default();
     check_signature(&item, &mut errors);
-    let params = check_params(&item, &mut errors);
-    errors.finish(TaskFn { item, params })
+    let (fields, token_position) = check_args(&item, &mut errors);
+    errors.finish(TaskFn {
+        item,
+        fields,
+        token_position,
+    })
 }
 
 fn check_signature(item: &ItemFn, errors: &mut Errors) {
@@ -103,15 +94,16 @@ fn check_signature(item: &ItemFn, errors: &mut Errors) {
     }
     if let Some(variadic) = &sig.variadic {
         errors.spanned(
-            &variadic.dots,
+            variadic.dots,
             "a background task cannot be variadic: remove `...` and take a `Vec<T>`",
         );
     }
 }
 
-fn check_params(item: &ItemFn, errors: &mut Errors) -> Vec<Param> {
-    let mut params = Vec::new();
-    let mut has_token = false;
+/// The fields and the token's position.
+fn check_args(item: &ItemFn, errors: &mut Errors) -> (Vec<Field>, Option<usize>) {
+    let mut fields = Vec::new();
+    let mut token_position = None;
     for input in &item.sig.inputs {
         let arg = match input {
             FnArg::Receiver(receiver) => {
@@ -133,16 +125,15 @@ fn check_params(item: &ItemFn, errors: &mut Errors) -> Vec<Param> {
             );
         }
         if arg_type::is_token(&arg.ty) {
-            if has_token {
+            if token_position.is_some() {
                 errors.spanned(
                     &arg.ty,
                     "a background task takes at most one `CancellationToken`: remove this one \
                      and clone the first where you need two",
                 );
             }
-            has_token = true;
             // The token is passed, not stored: any pattern will do (`_`, `_token`).
-            params.push(Param::Token);
+            token_position.get_or_insert(fields.len());
             continue;
         }
         if let Type::Reference(reference) = arg_type::strip(&arg.ty)
@@ -153,18 +144,18 @@ fn check_params(item: &ItemFn, errors: &mut Errors) -> Vec<Param> {
                 "take the `CancellationToken` by value (`token: CancellationToken`): the host \
                  hands each run its own token",
             );
-            has_token = true;
+            token_position.get_or_insert(fields.len());
             continue;
         }
         arg_type::check(&arg.ty, errors);
         if let Some(ident) = field_name(&arg.pat, errors) {
-            params.push(Param::Field(Field {
+            fields.push(Field {
                 ident,
                 ty: (*arg.ty).clone(),
-            }));
+            });
         }
     }
-    params
+    (fields, token_position)
 }
 
 /// The field name an argument's pattern gives: a plain identifier, `mut` allowed.
