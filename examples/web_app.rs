@@ -120,7 +120,11 @@ async fn run() -> Result<(), AppError> {
 
     tracing::info!(timeout = ?SHUTDOWN_TIMEOUT, "server stopped: draining the background tasks");
     let report = host.shutdown().await;
-    tracing::info!(%report, "shutdown report");
+    if report.all_completed() {
+        tracing::info!(%report, "shutdown report");
+    } else {
+        tracing::warn!(%report, "shutdown report: not every welcome mail was sent");
+    }
     served.map_err(|error| format!("the HTTP server failed: {error}"))?;
     Ok(())
 }
