@@ -383,7 +383,7 @@ impl Host {
 
     /// Waits for Ctrl-C (SIGINT) or SIGTERM, then [`shutdown`](Self::shutdown)s.
     pub async fn run_until_signal(&self) -> ShutdownReport {
-        wait_for_signal().await;
+        shutdown_signal().await;
         tracing::info!("shutdown signal received");
         self.shutdown().await
     }
@@ -450,7 +450,26 @@ impl Inner {
     }
 }
 
-async fn wait_for_signal() {
+/// Resolves when the process receives Ctrl-C (SIGINT) or, on Unix, SIGTERM.
+///
+/// [`Host::run_until_signal`] waits for this and then shuts down. A web app that must first stop
+/// its server awaits it itself, then calls [`Host::shutdown`]:
+///
+/// ```no_run
+/// # async fn serve(_stop: impl std::future::Future<Output = ()>) {}
+/// # #[tokio::main]
+/// # async fn main() {
+/// let host = qbwi::Host::builder().start().unwrap();
+/// let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+/// let server = tokio::spawn(serve(async { stop_rx.await.ok(); })); // e.g. axum's graceful shutdown
+/// qbwi::shutdown_signal().await;
+/// stop_tx.send(()).ok();          // stop accepting requests...
+/// server.await.unwrap();
+/// let report = host.shutdown().await; // ...then drain the background work
+/// println!("{report}");
+/// # }
+/// ```
+pub async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

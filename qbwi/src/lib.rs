@@ -59,6 +59,7 @@ pub mod __private;
 pub use error::{HostError, QueueError};
 pub use host::{
     DEFAULT_SHUTDOWN_TIMEOUT, Host, HostBuilder, queue_blocking_work_item, queue_work_item,
+    shutdown_signal,
 };
 pub use outcome::{Outcome, TaskHandle, TaskId};
 pub use qbwi_macros::background_task;

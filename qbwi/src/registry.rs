@@ -59,5 +59,8 @@ pub fn registry() -> impl Iterator<Item = &'static TaskInfo> {
 pub(crate) fn find_duplicate() -> Option<(&'static TaskInfo, &'static TaskInfo)> {
     let mut tasks: Vec<&'static TaskInfo> = registry().collect();
     tasks.sort_by_key(|task| (task.name, task.file, task.line));
-    tasks.windows(2).find(|pair| pair[0].name == pair[1].name).map(|pair| (pair[0], pair[1]))
+    tasks
+        .windows(2)
+        .find(|pair| pair[0].name == pair[1].name)
+        .map(|pair| (pair[0], pair[1]))
 }

@@ -30,7 +30,11 @@ impl Captured {
 #[background_task]
 async fn send_mail(email: String, password: String) -> Result<(), String> {
     tracing::info!("connecting to smtp");
-    if email.len() + password.len() > 0 { Err("connection refused".into()) } else { Ok(()) }
+    if email.len() + password.len() > 0 {
+        Err("connection refused".into())
+    } else {
+        Ok(())
+    }
 }
 
 #[background_task(timeout = "1s")]
@@ -52,23 +56,39 @@ async fn runs_are_spanned_and_logged_without_their_arguments() {
 
     let host = Host::builder().build().unwrap();
     let mail = send_mail::queue_on(&host, "ada@example.com".into(), "hunter2".into()).unwrap();
-    assert_eq!(mail.outcome().await, Outcome::Failed("connection refused".into()));
+    assert_eq!(
+        mail.outcome().await,
+        Outcome::Failed("connection refused".into())
+    );
     let slow = slow::queue_on(&host, "top-secret-token".into()).unwrap();
     assert_eq!(slow.outcome().await, Outcome::TimedOut);
     host.shutdown().await;
 
     let logs = captured.text();
-    let span = format!("background_task{{task=tracing::send_mail id={}}}", mail.id());
+    let span = format!(
+        "background_task{{task=tracing::send_mail id={}}}",
+        mail.id()
+    );
     for event in ["queued", "started", "connecting to smtp", "failed"] {
         assert!(
-            logs.lines().any(|line| line.contains(&span) && line.contains(event)),
+            logs.lines()
+                .any(|line| line.contains(&span) && line.contains(event)),
             "no `{event}` event in span `{span}`:\n{logs}"
         );
     }
-    assert!(logs.contains("connection refused"), "the error is logged:\n{logs}");
-    assert!(logs.contains("background_task{task=tracing::slow id=2}") && logs.contains("timed out"), "{logs}");
+    assert!(
+        logs.contains("connection refused"),
+        "the error is logged:\n{logs}"
+    );
+    assert!(
+        logs.contains("background_task{task=tracing::slow id=2}") && logs.contains("timed out"),
+        "{logs}"
+    );
     assert!(logs.contains("qbwi host shut down"), "{logs}");
     for secret in ["ada@example.com", "hunter2", "top-secret-token"] {
-        assert!(!logs.contains(secret), "argument value `{secret}` leaked into the logs:\n{logs}");
+        assert!(
+            !logs.contains(secret),
+            "argument value `{secret}` leaked into the logs:\n{logs}"
+        );
     }
 }
