@@ -253,3 +253,101 @@ fn replace_lifetime(text: &str, name: &str, with: &str) -> String {
     out.push_str(rest);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use syn::Type;
+
+    use super::{check, render, replace_lifetime};
+    use crate::errors::Errors;
+
+    fn problems(ty: &str) -> Vec<String> {
+        let ty: Type = syn::parse_str(ty).unwrap();
+        let mut errors = Errors::default();
+        check(&ty, &mut errors);
+        match errors.finish(()) {
+            Ok(()) => Vec::new(),
+            Err(errors) => errors.into_iter().map(|error| error.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn renders_types_as_written() {
+        for text in [
+            "Cow<'a, str>",
+            "&'static [u8]",
+            "Vec<Vec<u8>>",
+            "std::path::PathBuf",
+            "Box<dyn Fn(&str) -> bool + Send>",
+            "[u8; 4]",
+            "(u8, String)",
+            "*const u8",
+        ] {
+            let ty: Type = syn::parse_str(text).unwrap();
+            assert_eq!(render(&ty), text);
+        }
+    }
+
+    #[test]
+    fn suggests_the_owned_type() {
+        let take = |ty: &str| {
+            let found = problems(ty);
+            assert_eq!(found.len(), 1, "{ty}: {found:#?}");
+            let at = found[0].find("take `").expect("a suggestion");
+            found[0][at..].to_owned()
+        };
+        assert_eq!(take("&str"), "take `String`");
+        assert_eq!(take("&'a str"), "take `String`");
+        assert_eq!(
+            take("&mut String"),
+            "take `String` (or `Arc<String>` to share one value)"
+        );
+        assert_eq!(take("&[u8]"), "take `Vec<u8>`");
+        assert_eq!(take("&std::path::Path"), "take `std::path::PathBuf`");
+        assert_eq!(take("&OsStr"), "take `OsString`");
+        assert_eq!(take("&dyn Display"), "take `Box<dyn Display + Send>`");
+        assert_eq!(take("&&str"), "take `String`");
+        assert_eq!(take("Vec<&str>"), "take `String`");
+        assert_eq!(
+            take("Cow<'a, str>"),
+            "take `Cow<'static, str>` or an owned type"
+        );
+        assert_eq!(
+            take("Box<dyn Error + '_>"),
+            "take `Box<dyn Error + 'static>` or an owned type"
+        );
+    }
+
+    #[test]
+    fn accepts_owned_and_static_types() {
+        for ty in [
+            "String",
+            "&'static str",
+            "Cow<'static, str>",
+            "Box<dyn Fn(&str) -> usize + Send + 'static>",
+            "fn(&str) -> &str",
+            "for<'a> fn(&'a str) -> &'a str",
+            "Box<dyn for<'a> Fn(&'a str) + Send>",
+            "Option<Vec<(u8, [u16; 2])>>",
+            "<Vec<u8> as IntoIterator>::Item",
+        ] {
+            assert_eq!(problems(ty), Vec::<String>::new(), "{ty}");
+        }
+    }
+
+    #[test]
+    fn rejects_impl_trait_and_self_anywhere() {
+        assert_eq!(problems("impl Display").len(), 1);
+        assert_eq!(problems("Vec<impl Display>").len(), 1);
+        assert_eq!(problems("Self").len(), 1);
+        assert_eq!(problems("Option<Box<Self>>").len(), 1);
+    }
+
+    #[test]
+    fn replaces_only_the_named_lifetime() {
+        assert_eq!(
+            replace_lifetime("Foo<'a, 'ab>", "'a", "'static"),
+            "Foo<'static, 'ab>"
+        );
+    }
+}

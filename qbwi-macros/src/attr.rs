@@ -166,3 +166,77 @@ fn crate_path(path: LitStr) -> syn::Result<Path> {
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use quote::quote;
+
+    use super::Options;
+
+    fn messages(args: proc_macro2::TokenStream) -> Vec<String> {
+        match syn::parse2::<Options>(args) {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors.into_iter().map(|error| error.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn parses_every_option_in_any_order() {
+        let options = syn::parse2::<Options>(quote!(
+            concurrency = 3,
+            crate = "crate::reexport::qbwi",
+            timeout = "1m30s",
+            name = "a::b",
+        ))
+        .unwrap();
+        assert_eq!(
+            options.name.as_ref().map(syn::LitStr::value).as_deref(),
+            Some("a::b")
+        );
+        assert_eq!(options.timeout_millis, Some(90_000));
+        assert_eq!(options.concurrency, Some(3));
+        assert_eq!(options.krate_text(), "crate::reexport::qbwi");
+        assert_eq!(
+            syn::parse2::<Options>(quote!()).unwrap().krate_text(),
+            "::qbwi"
+        );
+    }
+
+    #[test]
+    fn unknown_option_lists_the_valid_ones() {
+        assert_eq!(
+            messages(quote!(durable)),
+            ["expected one of: `name`, `timeout`, `concurrency`, `crate`"]
+        );
+    }
+
+    #[test]
+    fn reports_every_bad_value_and_duplicate_at_once() {
+        let found = messages(quote!(
+            timeout = "soon",
+            concurrency = 0,
+            name = "",
+            timeout = "1s",
+            name = "x"
+        ));
+        assert_eq!(found.len(), 5, "{found:#?}");
+        assert!(found[0].starts_with("malformed timeout"));
+        assert!(found[1].starts_with("`concurrency` must be at least 1"));
+        assert!(found[2].starts_with("the task name is empty"));
+        assert_eq!(
+            found[3],
+            "the `timeout` option is given twice: remove one of them"
+        );
+        assert_eq!(
+            found[4],
+            "the `name` option is given twice: remove one of them"
+        );
+    }
+
+    #[test]
+    fn a_syntax_error_keeps_the_problems_found_before_it() {
+        let found = messages(quote!(concurrency = 0, timeout 5));
+        assert_eq!(found.len(), 2, "{found:#?}");
+        assert_eq!(found[1], "expected `=`");
+    }
+}

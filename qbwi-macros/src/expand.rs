@@ -12,6 +12,7 @@ use syn::spanned::Spanned;
 use syn::{Attribute, Error, Ident, Item, ItemFn, LitStr, ReturnType};
 
 use crate::attr::Options;
+use crate::docs;
 use crate::errors;
 use crate::validate::{self, TaskFn};
 
@@ -43,20 +44,18 @@ fn expand(options: &Options, task: &TaskFn) -> TokenStream {
     let ident = &item.sig.ident;
     let cfgs: Vec<&Attribute> = attrs_named(item, "cfg").collect();
     let docs = attrs_named(item, "doc");
+    // A deprecated fn makes a deprecated task: `send_mail::queue(..)` warns its callers. The
+    // generated code itself uses the fn and the struct, so it allows `deprecated`.
+    let deprecated = attrs_named(item, "deprecated");
     let field_idents: Vec<&Ident> = task.fields.iter().map(|field| &field.ident).collect();
     let field_tys: Vec<_> = task.fields.iter().map(|field| &field.ty).collect();
 
     let fn_name = ident.unraw().to_string();
-    let struct_doc = struct_doc(&fn_name, attrs_named(item, "doc").next().is_some());
-    let field_docs = field_idents.iter().map(|field| {
-        format!(
-            " The `{}` argument of [`{fn_name}`](fn@{ident}).",
-            field.unraw()
-        )
-    });
+    let struct_doc = docs::task_struct(ident, attrs_named(item, "doc").next().is_some());
+    let field_docs = field_idents.iter().map(|field| docs::field(ident, field));
     let host = host_param(&field_idents);
-    let queue_doc = queue_docs(&fn_name, &options.krate_text(), None);
-    let queue_on_doc = queue_docs(&fn_name, &options.krate_text(), Some(&host));
+    let queue_doc = docs::queue(ident, &options.krate_text(), None);
+    let queue_on_doc = docs::queue(ident, &options.krate_text(), Some(&host));
 
     let assert_args = task.fields.iter().map(|field| {
         let span = field.ty.span();
@@ -79,6 +78,7 @@ fn expand(options: &Options, task: &TaskFn) -> TokenStream {
         #item
 
         #(#docs)*
+        #(#deprecated)*
         #[doc = #struct_doc]
         #[allow(non_camel_case_types)]
         #(#cfgs)*
@@ -90,6 +90,7 @@ fn expand(options: &Options, task: &TaskFn) -> TokenStream {
         }
 
         #(#cfgs)*
+        #[allow(deprecated)]
         impl #ident {
             #[doc = #queue_doc]
             #[allow(clippy::too_many_arguments)]
@@ -110,6 +111,7 @@ fn expand(options: &Options, task: &TaskFn) -> TokenStream {
         }
 
         #(#cfgs)*
+        #[allow(deprecated)]
         const _: () = {
             #(#assert_args)*
 
@@ -233,45 +235,6 @@ fn run_fn(task: &TaskFn, krate: &TokenStream) -> TokenStream {
     }
 }
 
-/// The paragraph added to the struct's docs (after the fn's own docs, if any).
-fn struct_doc(fn_name: &str, has_docs: bool) -> String {
-    let gap = if has_docs { "\n\n" } else { "" };
-    format!(
-        "{gap} The background task made by `#[background_task]` from the fn \
-         [`{fn_name}`](fn@{fn_name}); its fields are the fn's arguments. Queue a run with \
-         [`{fn_name}::queue`](Self::queue) or [`{fn_name}::queue_on`](Self::queue_on)."
-    )
-}
-
-/// The docs of `queue` (`host: None`) and `queue_on` (`host: Some(parameter name)`).
-fn queue_docs(fn_name: &str, krate: &str, host: Option<&Ident>) -> String {
-    let (which, current, no_host) = match host {
-        None => (
-            "the current host (the last one started with \
-             [`HostBuilder::start`]({krate}::HostBuilder::start))"
-                .replace("{krate}", krate),
-            " It works from any thread, inside the runtime or not.",
-            format!(
-                "\n - [`QueueError::NoHost`]({krate}::QueueError::NoHost): no host was ever \
-                 started in this process;"
-            ),
-        ),
-        Some(host) => (format!("`{host}`"), "", String::new()),
-    };
-    format!(
-        " Queues a run of [`{fn_name}`](fn@{fn_name}) on {which} and returns at once.\n\n \
-         This never blocks and never awaits: the arguments are moved into the task, and the \
-         host runs it in the background.{current} The returned \
-         [`TaskHandle`]({krate}::TaskHandle) can await the run's outcome; nobody has to.\n\n \
-         # Errors\n\n \
-         The task is not queued, and its arguments are dropped, when:\n{no_host}\n \
-         - [`QueueError::ShuttingDown`]({krate}::QueueError::ShuttingDown): the host has begun \
-         shutting down;\n \
-         - [`QueueError::Full`]({krate}::QueueError::Full): the host's `queue_capacity` tasks \
-         are already waiting to start."
-    )
-}
-
 /// The name of `queue_on`'s host parameter: `host`, unless an argument already has that name.
 fn host_param(taken: &[&Ident]) -> Ident {
     let is_free = |candidate: &Ident| !taken.iter().any(|ident| ident.unraw() == *candidate);
@@ -311,4 +274,101 @@ fn respan_range(tokens: &TokenStream, first: Span, last: Span) -> TokenStream {
             token
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use proc_macro2::TokenStream;
+    use quote::quote;
+    use syn::{File, Item};
+
+    use super::{background_task, host_param};
+
+    /// The expansion as text, after checking that it parses as items.
+    fn expand(args: TokenStream, item: TokenStream) -> String {
+        let tokens = background_task(args, item).expect("a valid task");
+        syn::parse2::<File>(tokens.clone()).expect("the expansion parses as items");
+        tokens.to_string()
+    }
+
+    #[test]
+    fn expands_to_the_fn_the_struct_and_the_impls() {
+        let item = quote! {
+            /// Sends the welcome mail.
+            #[cfg(feature = "mail")]
+            pub async fn send_mail(email: String, token: CancellationToken) -> Result<(), E> {}
+        };
+        let tokens = background_task(quote!(timeout = "30s"), item).unwrap();
+        let file = syn::parse2::<File>(tokens).unwrap();
+        let kinds: Vec<&str> = file
+            .items
+            .iter()
+            .map(|item| match item {
+                Item::Fn(_) => "fn",
+                Item::Struct(_) => "struct",
+                Item::Impl(_) => "impl",
+                Item::Const(_) => "const",
+                _ => "other",
+            })
+            .collect();
+        assert_eq!(kinds, ["fn", "struct", "impl", "const"]);
+        let Item::Struct(generated) = &file.items[1] else {
+            unreachable!()
+        };
+        assert_eq!(generated.fields.len(), 1);
+        let cfgs = generated
+            .attrs
+            .iter()
+            .filter(|attr| attr.path().is_ident("cfg"))
+            .count();
+        assert_eq!(cfgs, 1);
+    }
+
+    #[test]
+    fn passes_the_token_where_the_fn_declares_it() {
+        let text = expand(
+            quote!(),
+            quote!(
+                async fn f(a: u8, t: CancellationToken, b: u8) {}
+            ),
+        );
+        assert!(
+            text.contains("f (self . a , __qbwi_token , self . b) . await"),
+            "{text}"
+        );
+        let text = expand(
+            quote!(),
+            quote!(
+                fn f(a: u8) {}
+            ),
+        );
+        assert!(text.contains("run_blocking"), "{text}");
+        assert!(text.contains("fn run (self , _ :"), "{text}");
+    }
+
+    #[test]
+    fn queue_on_names_its_host_parameter_apart_from_the_arguments() {
+        let ident = |name: &str| proc_macro2::Ident::new(name, proc_macro2::Span::call_site());
+        assert_eq!(host_param(&[]), "host");
+        let (host, on_host, qbwi_host) = (ident("host"), ident("on_host"), ident("qbwi_host"));
+        assert_eq!(host_param(&[&host]), "on_host");
+        assert_eq!(host_param(&[&host, &on_host, &qbwi_host]), "host_2");
+    }
+
+    #[test]
+    fn rejects_items_that_are_not_fns() {
+        let error = background_task(
+            quote!(),
+            quote!(
+                struct S;
+            ),
+        )
+        .err()
+        .unwrap();
+        assert!(
+            error
+                .to_string()
+                .starts_with("`#[background_task]` goes on a free fn")
+        );
+    }
 }

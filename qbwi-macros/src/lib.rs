@@ -6,6 +6,7 @@ use proc_macro::TokenStream;
 
 mod arg_type;
 mod attr;
+mod docs;
 mod duration;
 mod errors;
 mod expand;

@@ -1,11 +1,9 @@
-//! Docs and `#[cfg]` carry over to the generated items; `pub`, `pub(crate)`, `pub(super)` and
-//! private tasks are reachable exactly where the fn is. Compiled with strict lints: the
-//! expansion must not add warnings to a crate that denies them.
+//! Docs, `#[cfg]` and `#[deprecated]` carry over to the generated items; `pub`, `pub(crate)`,
+//! `pub(super)` and private tasks are reachable exactly where the fn is. Compiled with strict
+//! lints: the expansion must not add warnings to a crate that denies them.
 
 #![deny(warnings, missing_docs, missing_debug_implementations, unreachable_pub)]
 #![deny(unused_qualifications, elided_lifetimes_in_paths, unsafe_code)]
-
-//! Crate docs.
 
 /// Tasks of every visibility.
 pub mod tasks {
@@ -45,6 +43,13 @@ pub mod tasks {
     /// Queues the `pub(super)` task from the parent module.
     pub fn queue_for_parent(host: &qbwi::Host) -> Result<qbwi::TaskHandle, qbwi::QueueError> {
         inner::for_parent::queue_on(host, 1)
+    }
+
+    /// A deprecated task: its struct is deprecated too, and the generated code does not warn.
+    #[deprecated = "use `public`"]
+    #[background_task]
+    pub async fn deprecated(email: String) {
+        let _ = email;
     }
 
     /// Compiled in: `cfg(all())` is true.
