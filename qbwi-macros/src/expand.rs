@@ -124,8 +124,11 @@ fn expand(options: &Options, task: &TaskFn) -> TokenStream {
 
             // Names the task but prints no argument: they are often personal data.
             impl ::core::fmt::Debug for #ident {
-                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                    f.debug_struct(#fn_name).finish_non_exhaustive()
+                fn fmt(
+                    &self,
+                    __qbwi_formatter: &mut ::core::fmt::Formatter<'_>,
+                ) -> ::core::fmt::Result {
+                    __qbwi_formatter.debug_struct(#fn_name).finish_non_exhaustive()
                 }
             }
 
@@ -142,7 +145,7 @@ fn expand(options: &Options, task: &TaskFn) -> TokenStream {
     }
 }
 
-/// The fn's attributes whose path is `name` (`doc`, `cfg`).
+/// The fn's attributes whose path is `name` (`doc`, `cfg`, `deprecated`).
 fn attrs_named<'a>(item: &'a ItemFn, name: &'a str) -> impl Iterator<Item = &'a Attribute> {
     item.attrs
         .iter()

@@ -171,8 +171,8 @@ mod validate;
 ///     }
 ///
 ///     impl ::core::fmt::Debug for send_mail {
-///         fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-///             f.debug_struct("send_mail").finish_non_exhaustive()
+///         fn fmt(&self, __qbwi_formatter: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+///             __qbwi_formatter.debug_struct("send_mail").finish_non_exhaustive()
 ///         }
 ///     }
 ///

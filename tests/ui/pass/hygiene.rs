@@ -3,7 +3,7 @@
 //! modules and `line!`/`concat!` macros still gets a working task.
 
 // The shadowing items are never used (that is the point): allow the lints that say so.
-#![allow(dead_code, non_camel_case_types, unused_macros)]
+#![allow(dead_code, non_camel_case_types, non_upper_case_globals, unused_macros)]
 
 mod shadowed {
     struct Result;
@@ -44,6 +44,9 @@ mod shadowed {
             "not a module path"
         };
     }
+    // Lowercase value-namespace items that a generated binding could be mistaken for.
+    const f: u8 = 0;
+    struct formatter;
     fn queue_current() {}
     fn into_task_result() {}
 
@@ -59,8 +62,8 @@ mod shadowed {
     }
 
     #[::qbwi::background_task]
-    pub fn blocking(f: u8, __qbwi_token: u8, host: u8) {
-        ::std::assert_eq!((f, __qbwi_token, host), (1, 2, 3));
+    pub fn blocking(value: u8, __qbwi_token: u8, host: u8) {
+        ::std::assert_eq!((value, __qbwi_token, host), (1, 2, 3));
     }
 }
 
