@@ -115,6 +115,11 @@ fn expand(options: &Options, task: &TaskFn) -> TokenStream {
         const _: () = {
             #(#assert_args)*
 
+            // A registered task is in use even if this binary never queues it: the registry lists
+            // it (and a durable job queued elsewhere runs here by name), so `dead_code` must not
+            // call the fn unused.
+            let _ = #ident;
+
             impl #krate::BackgroundTask for #ident {
                 const NAME: &'static str = #name;
                 const OPTIONS: #krate::TaskOptions = #task_options;

@@ -145,6 +145,9 @@ mod validate;
 ///     // One per argument, spanned on its type: `Rc<u8>` would be reported there.
 ///     ::qbwi::__private::assert_arg_is_send::<String>();
 ///
+///     // Registered means used, even if this binary never queues it: no `dead_code` warning.
+///     let _ = send_mail;
+///
 ///     impl ::qbwi::BackgroundTask for send_mail {
 ///         const NAME: &'static str = ::core::concat!(::core::module_path!(), "::send_mail");
 ///         const OPTIONS: ::qbwi::TaskOptions = ::qbwi::TaskOptions::new()

@@ -40,6 +40,14 @@ pub mod tasks {
         }
     }
 
+    /// Never queued in this binary, only registered: not dead code.
+    mod registered_only {
+        #[qbwi::background_task]
+        async fn registered_only(id: u64) {
+            let _ = id;
+        }
+    }
+
     /// Queues the `pub(super)` task from the parent module.
     pub fn queue_for_parent(host: &qbwi::Host) -> Result<qbwi::TaskHandle, qbwi::QueueError> {
         inner::for_parent::queue_on(host, 1)
@@ -88,4 +96,5 @@ async fn main() {
     };
     assert_eq!(format!("{task:?}"), "public { .. }");
     assert!(!qbwi::registry().any(|task| task.name.contains("configured_out")));
+    assert!(qbwi::registry().any(|task| task.name.ends_with("::registered_only")));
 }
