@@ -14,7 +14,10 @@ struct Overlap {
 
 impl Overlap {
     const fn new() -> Self {
-        Overlap { now: AtomicUsize::new(0), max: AtomicUsize::new(0) }
+        Overlap {
+            now: AtomicUsize::new(0),
+            max: AtomicUsize::new(0),
+        }
     }
 
     async fn run_for(&self, duration: Duration) {
@@ -44,7 +47,9 @@ async fn send_mail(id: u32) {
 async fn a_task_concurrency_limit_holds_and_lets_other_tasks_pass() {
     let host = Host::builder().build().unwrap();
     let started = tokio::time::Instant::now();
-    let images: Vec<_> = (0..6).map(|i| resize_image::queue_on(&host, i).unwrap()).collect();
+    let images: Vec<_> = (0..6)
+        .map(|i| resize_image::queue_on(&host, i).unwrap())
+        .collect();
     let mail = send_mail::queue_on(&host, 1).unwrap();
 
     // The mail is not stuck behind the four waiting images.

@@ -17,12 +17,26 @@ async fn send_invoice(id: u64) {
 #[tokio::test]
 async fn duplicate_task_names_stop_the_host_from_starting() {
     let error = Host::builder().start().unwrap_err();
-    let HostError::DuplicateTask { name, first, second } = &error else {
+    let HostError::DuplicateTask {
+        name,
+        first,
+        second,
+    } = &error
+    else {
         panic!("expected DuplicateTask, got {error:?}");
     };
     assert_eq!(*name, "send_invoice");
-    assert!(first.contains("duplicate_names.rs:") && second.contains("duplicate_names.rs:"), "{error}");
+    assert!(
+        first.contains("duplicate_names.rs:") && second.contains("duplicate_names.rs:"),
+        "{error}"
+    );
     assert_ne!(first, second);
-    assert!(error.to_string().contains("name = "), "says how to fix it: {error}");
-    assert!(matches!(Host::builder().build(), Err(HostError::DuplicateTask { .. })));
+    assert!(
+        error.to_string().contains("name = "),
+        "says how to fix it: {error}"
+    );
+    assert!(matches!(
+        Host::builder().build(),
+        Err(HostError::DuplicateTask { .. })
+    ));
 }

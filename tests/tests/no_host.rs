@@ -13,7 +13,16 @@ fn queueing_with_no_host_is_an_error_that_says_what_to_do() {
     assert!(Host::current().is_none());
     let error = orphan::queue(1).unwrap_err();
     assert_eq!(error, QueueError::NoHost);
-    assert!(error.to_string().contains("Host::builder().start()"), "{error}");
-    assert_eq!(qbwi::queue_work_item(|_| async {}).unwrap_err(), QueueError::NoHost);
-    assert_eq!(qbwi::queue_blocking_work_item(|_| {}).unwrap_err(), QueueError::NoHost);
+    assert!(
+        error.to_string().contains("Host::builder().start()"),
+        "{error}"
+    );
+    assert_eq!(
+        qbwi::queue_work_item(|_| async {}).unwrap_err(),
+        QueueError::NoHost
+    );
+    assert_eq!(
+        qbwi::queue_blocking_work_item(|_| {}).unwrap_err(),
+        QueueError::NoHost
+    );
 }

@@ -16,7 +16,11 @@ impl std::fmt::Display for MailError {
 /// Completes or fails depending on the address.
 #[background_task]
 async fn send_mail(email: String) -> Result<(), MailError> {
-    if email.contains('@') { Ok(()) } else { Err(MailError("no @ in address")) }
+    if email.contains('@') {
+        Ok(())
+    } else {
+        Err(MailError("no @ in address"))
+    }
 }
 
 #[background_task]
@@ -45,7 +49,10 @@ fn blocking_ok(n: u32) -> std::io::Result<u32> {
 
 #[tokio::test(start_paused = true)]
 async fn every_outcome_and_a_report_that_adds_up() {
-    let host = Host::builder().shutdown_timeout(Duration::from_secs(5)).build().unwrap();
+    let host = Host::builder()
+        .shutdown_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
     let completed = send_mail::queue_on(&host, "a@example.com".into()).unwrap();
     let failed = send_mail::queue_on(&host, "nobody".into()).unwrap();
     let panicked = explode::queue_on(&host, "out of ink".into()).unwrap();
@@ -53,18 +60,37 @@ async fn every_outcome_and_a_report_that_adds_up() {
     let blocking = blocking_ok::queue_on(&host, 21).unwrap();
 
     assert_eq!(completed.outcome().await, Outcome::Completed);
-    assert_eq!(failed.outcome().await, Outcome::Failed("mail not sent: no @ in address".into()));
-    assert_eq!(panicked.outcome().await, Outcome::Panicked("out of ink".into()));
+    assert_eq!(
+        failed.outcome().await,
+        Outcome::Failed("mail not sent: no @ in address".into())
+    );
+    assert_eq!(
+        panicked.outcome().await,
+        Outcome::Panicked("out of ink".into())
+    );
     assert_eq!(timed_out.outcome().await, Outcome::TimedOut);
     assert_eq!(blocking.outcome().await, Outcome::Completed);
-    assert!(completed.name().ends_with("outcomes::send_mail"), "{}", completed.name());
+    assert!(
+        completed.name().ends_with("outcomes::send_mail"),
+        "{}",
+        completed.name()
+    );
     assert!(timed_out.name().ends_with("outcomes::too_slow"));
 
     let abandoned = ignores_token::queue_on(&host, 3600).unwrap();
     tokio::task::yield_now().await;
 
     let stats = host.stats();
-    assert_eq!((stats.completed, stats.failed, stats.panicked, stats.timed_out, stats.running), (2, 1, 1, 1, 1));
+    assert_eq!(
+        (
+            stats.completed,
+            stats.failed,
+            stats.panicked,
+            stats.timed_out,
+            stats.running
+        ),
+        (2, 1, 1, 1, 1)
+    );
 
     let shutdown = tokio::spawn({
         let host = host.clone();
@@ -85,7 +111,10 @@ async fn every_outcome_and_a_report_that_adds_up() {
     assert_eq!(report.total(), 6, "one per successful queue call");
     // The 5 s bound, plus at most the 1 ms the aborted runs get to report.
     assert!(report.elapsed >= Duration::from_secs(5), "{report:?}");
-    assert!(report.elapsed <= Duration::from_secs(5) + Duration::from_millis(1), "{report:?}");
+    assert!(
+        report.elapsed <= Duration::from_secs(5) + Duration::from_millis(1),
+        "{report:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -95,7 +124,11 @@ async fn not_started_through_the_macro() {
     let second = send_mail::queue_on(&host, "b@example.com".into()).unwrap();
     tokio::task::yield_now().await;
     let report = host.shutdown().await;
-    assert_eq!(first.outcome().await, Outcome::Completed, "it finished within the 30 s default bound");
+    assert_eq!(
+        first.outcome().await,
+        Outcome::Completed,
+        "it finished within the 30 s default bound"
+    );
     assert_eq!(second.outcome().await, Outcome::NotStarted);
     assert_eq!((report.completed, report.not_started), (1, 1));
     assert_eq!(report.elapsed, Duration::from_secs(10));
@@ -103,8 +136,14 @@ async fn not_started_through_the_macro() {
 
 #[test]
 fn outcomes_and_reports_read_well() {
-    assert_eq!(Outcome::Failed("smtp 550".into()).to_string(), "failed: smtp 550");
-    assert_eq!(Outcome::Abandoned.to_string(), "abandoned at the shutdown deadline");
+    assert_eq!(
+        Outcome::Failed("smtp 550".into()).to_string(),
+        "failed: smtp 550"
+    );
+    assert_eq!(
+        Outcome::Abandoned.to_string(),
+        "abandoned at the shutdown deadline"
+    );
     let text = qbwi::ShutdownReport::default().to_string();
     assert!(text.starts_with("0 tasks: 0 completed"), "{text}");
 }

@@ -23,7 +23,9 @@ fn registry_lists_every_task_with_its_place() {
     assert!(welcome.file.ends_with("registry.rs"), "{}", welcome.file);
     assert!(!welcome.blocking);
 
-    let resize = qbwi::registry().find(|task| task.name == "images.resize").expect("renamed task");
+    let resize = qbwi::registry()
+        .find(|task| task.name == "images.resize")
+        .expect("renamed task");
     assert!(resize.blocking);
     assert_eq!(resize.module_path, "registry");
     assert!(resize.line > welcome.line);

@@ -23,7 +23,11 @@ async fn watches_token(ct: CancellationToken) {
 #[background_task(timeout = "1m30s")]
 async fn quick(ct: CancellationToken) -> Result<(), String> {
     tokio::time::sleep(Duration::from_secs(80)).await;
-    if ct.is_cancelled() { Err("cancelled".into()) } else { Ok(()) }
+    if ct.is_cancelled() {
+        Err("cancelled".into())
+    } else {
+        Ok(())
+    }
 }
 
 #[background_task(timeout = "500ms")]
@@ -46,8 +50,14 @@ async fn a_timeout_cancels_the_token_and_ends_the_run() {
     assert_eq!(handle.outcome().await, Outcome::TimedOut);
     assert_eq!(started.elapsed(), Duration::from_secs(2));
     tokio::task::yield_now().await;
-    assert!(SAW_CANCEL.load(Ordering::SeqCst), "the task's token was cancelled");
-    assert!(host.is_accepting(), "only the task's own token, not the host's");
+    assert!(
+        SAW_CANCEL.load(Ordering::SeqCst),
+        "the task's token was cancelled"
+    );
+    assert!(
+        host.is_accepting(),
+        "only the task's own token, not the host's"
+    );
     assert!(!host.shutdown_token().is_cancelled());
     assert_eq!(host.shutdown().await.timed_out, 1);
 }
@@ -55,7 +65,10 @@ async fn a_timeout_cancels_the_token_and_ends_the_run() {
 #[tokio::test(start_paused = true)]
 async fn a_run_within_its_timeout_completes_with_a_live_token() {
     let host = Host::builder().build().unwrap();
-    assert_eq!(quick::queue_on(&host).unwrap().outcome().await, Outcome::Completed);
+    assert_eq!(
+        quick::queue_on(&host).unwrap().outcome().await,
+        Outcome::Completed
+    );
     assert_eq!(host.shutdown().await.completed, 1);
 }
 
