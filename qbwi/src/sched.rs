@@ -47,7 +47,7 @@ impl Sched {
     /// After shutdown began, drops it (it ends as not started).
     pub(crate) fn admit(
         &mut self,
-        mut run: BoxRun,
+        run: BoxRun,
         limit: Option<NonZeroUsize>,
         max: Option<NonZeroUsize>,
     ) -> Option<BoxRun> {
@@ -59,6 +59,13 @@ impl Sched {
             self.pending.push_back((run, limit));
             return None;
         }
+        let run = self.enter_gate(run, limit)?;
+        Some(self.take_slot(run))
+    }
+
+    /// Takes a slot of the task's own `concurrency`, if it has one: `None` if the gate is full
+    /// (the task then waits in the gate's line).
+    fn enter_gate(&mut self, mut run: BoxRun, limit: Option<NonZeroUsize>) -> Option<BoxRun> {
         if let Some(limit) = limit {
             let gate = self.gate(run.ticket_mut().cell.name, limit);
             if !gate.has_room() {
@@ -67,9 +74,14 @@ impl Sched {
             }
             gate.running += 1;
         }
+        Some(run)
+    }
+
+    /// Takes a `max_concurrency` slot; the task gives it back when it ends.
+    fn take_slot(&mut self, mut run: BoxRun) -> BoxRun {
         self.running += 1;
         run.ticket_mut().holds_slot = true;
-        Some(run)
+        run
     }
 
     fn gate(&mut self, name: &'static str, limit: NonZeroUsize) -> &mut Gate {
@@ -96,7 +108,7 @@ impl Sched {
                 .filter(|(_, gate)| gate.has_room())
                 .filter_map(|(name, gate)| gate.waiting.front().map(|run| (run.task_id(), *name)))
                 .min();
-            let mut run = match (from_pending, from_gate) {
+            let run = match (from_pending, from_gate) {
                 (None, None) => break,
                 (Some(pending), Some((gated, _))) if pending < gated => self.take_pending(),
                 (Some(_), None) => self.take_pending(),
@@ -106,10 +118,8 @@ impl Sched {
                     gate.waiting.pop_front()
                 }
             };
-            if let Some(mut run) = run.take() {
-                self.running += 1;
-                run.ticket_mut().holds_slot = true;
-                ready.push(run);
+            if let Some(run) = run {
+                ready.push(self.take_slot(run));
             }
         }
         ready
@@ -117,16 +127,8 @@ impl Sched {
 
     /// Pops the head of `pending`; `None` if its own gate is full (it moves to the gate's line).
     fn take_pending(&mut self) -> Option<BoxRun> {
-        let (mut run, limit) = self.pending.pop_front()?;
-        if let Some(limit) = limit {
-            let gate = self.gate(run.ticket_mut().cell.name, limit);
-            if !gate.has_room() {
-                gate.waiting.push_back(run);
-                return None;
-            }
-            gate.running += 1;
-        }
-        Some(run)
+        let (run, limit) = self.pending.pop_front()?;
+        self.enter_gate(run, limit)
     }
 
     /// Shutdown began: takes every waiting task out (to be dropped, outside the lock).

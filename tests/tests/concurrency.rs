@@ -86,3 +86,45 @@ async fn max_concurrency_bounds_the_host_and_starts_in_queue_order() {
     }
     assert_eq!(host.shutdown().await.completed, 9);
 }
+
+static STARTS: std::sync::Mutex<Vec<(&'static str, u32)>> = std::sync::Mutex::new(Vec::new());
+
+#[background_task(concurrency = 1)]
+async fn export_pdf(id: u32) {
+    STARTS.lock().unwrap().push(("pdf", id));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+}
+
+#[background_task]
+async fn notify(id: u32) {
+    STARTS.lock().unwrap().push(("notify", id));
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}
+
+/// Both limits at once: tasks start in queue order, except that one whose own limit is reached
+/// lets later tasks take the free `max_concurrency` slots.
+#[tokio::test(start_paused = true)]
+async fn host_and_task_limits_together_start_tasks_in_order_without_blocking() {
+    let host = Host::builder().max_concurrency(2).build().unwrap();
+    for id in 1..=3 {
+        export_pdf::queue_on(&host, id).unwrap();
+    }
+    for id in 1..=3 {
+        notify::queue_on(&host, id).unwrap();
+    }
+    host.wait_idle().await;
+    let starts = STARTS.lock().unwrap().clone();
+    assert_eq!(
+        starts,
+        [
+            ("pdf", 1),
+            ("notify", 1),
+            ("notify", 2),
+            ("notify", 3),
+            ("pdf", 2),
+            ("pdf", 3)
+        ],
+        "pdf 2 and 3 wait for pdf 1 while the notifications use the second slot"
+    );
+    assert_eq!(host.shutdown().await.completed, 6);
+}
