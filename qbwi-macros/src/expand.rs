@@ -205,22 +205,22 @@ fn run_fn(task: &TaskFn, krate: &TokenStream) -> TokenStream {
             quote!(self.#field)
         })
         .collect();
-    if let Some(position) = task.token_position {
+    // The host lends its token; only a fn that takes one pays for a clone.
+    let clone_token = task.token_position.map(|position| {
         args.insert(position, quote!(__qbwi_token));
-    }
-    let call = if task.is_blocking() {
-        quote!(#ident(#(#args),*))
-    } else {
-        quote!(#ident(#(#args),*).await)
-    };
+        quote!(let __qbwi_token = ::core::clone::Clone::clone(__qbwi_token);)
+    });
+    let call = quote!(#ident(#(#args),*));
     // The callee and its argument each cover the whole type, so rustc's labels for the two
     // coincide instead of splitting the underline.
-    let callee = respan_range(
-        &quote!(#krate::__private::into_task_result),
-        output_first,
-        output_last,
-    );
-    let argument = respan_range(&quote!((#call)), output_first, output_last);
+    let (convert, argument) = if task.is_blocking() {
+        (quote!(#krate::__private::into_task_result), quote!((#call)))
+    } else {
+        // The fn's own future, adapted: no `async` block holding a second copy of the arguments.
+        (quote!(#krate::__private::task_future), quote!((#call)))
+    };
+    let callee = respan_range(&convert, output_first, output_last);
+    let argument = respan_range(&argument, output_first, output_last);
     let result = quote!(#callee #argument);
     // `quote_spanned!` spans the tokens it writes; interpolated ones (`result`) keep theirs.
     let krate = respan(krate, name_span);
@@ -228,16 +228,17 @@ fn run_fn(task: &TaskFn, krate: &TokenStream) -> TokenStream {
         quote_spanned!(name_span=> #krate::__private::run_blocking(move || #result))
     } else {
         quote_spanned! {name_span=>
-            #krate::__private::assert_future_is_send(async move { #result })
+            #krate::__private::assert_future_is_send(#result)
         }
     };
     quote_spanned! {name_span=>
         fn run(
             self,
-            #token: #krate::CancellationToken,
+            #token: &#krate::CancellationToken,
         ) -> impl ::core::future::Future<
             Output = ::core::result::Result<(), #krate::TaskError>,
-        > + ::core::marker::Send + 'static {
+        > + ::core::marker::Send + 'static + use<> {
+            #clone_token
             #body
         }
     }

@@ -1,10 +1,14 @@
 //! The [`Host`]: accepts tasks, runs them on tokio, tracks them, and drains them at shutdown.
 
 use std::any::type_name;
+use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicU64, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
+    Ordering::SeqCst, fence,
+};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -12,25 +16,46 @@ use tokio::runtime::Handle;
 use tokio::sync::{Notify, OnceCell};
 use tokio_util::sync::CancellationToken;
 
-use crate::counts::{ACCEPTING, Counts};
+use crate::counts::{ACCEPTING, Counts, Refused};
+use crate::dispatch::Lanes;
 use crate::error::{HostError, QueueError};
 use crate::outcome::{TaskCell, TaskHandle, TaskId};
 use crate::report::{ShutdownReport, Stats};
-use crate::run::{Run, Ticket, run_blocking};
-use crate::sched::{BoxRun, Sched};
-use crate::task::{BackgroundTask, IntoTaskResult, TaskError, TaskOptions};
+use crate::run::{BoxJob, Closure, Extras, Kind, OfTask, Run, run_blocking};
+use crate::sched::Sched;
+use crate::task::{BackgroundTask, IntoTaskResult, TaskError};
 
 /// The host `start()` installed last; see [`Host::current`].
 static CURRENT: RwLock<Option<Host>> = RwLock::new(None);
 
-/// Runs `f` on the current host without cloning it (the hot path of `Task::queue`).
+/// Bumped by every `start()`, so that threads know their cached current host is stale.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// This thread's copy of the current host and the generation it was read at: `Task::queue`
+    /// then costs one atomic load instead of a lock and a reference count.
+    static CACHED: RefCell<(u64, Option<Host>)> = const { RefCell::new((u64::MAX, None)) };
+}
+
+/// Runs `f` on the current host (the path of `Task::queue`).
 pub(crate) fn with_current<R>(
     f: impl FnOnce(&Host) -> Result<R, QueueError>,
 ) -> Result<R, QueueError> {
-    match &*CURRENT.read().unwrap_or_else(PoisonError::into_inner) {
-        Some(host) => f(host),
-        None => Err(QueueError::NoHost),
-    }
+    let generation = GENERATION.load(Acquire);
+    CACHED.with(|cached| {
+        if cached.borrow().0 != generation {
+            // A `start()` inside `f` (from a task's own `run`) would find the cache borrowed: it
+            // takes the slow path below instead.
+            match cached.try_borrow_mut() {
+                Ok(mut cached) => *cached = (generation, Host::current()),
+                Err(_) => return Host::current().map_or(Err(QueueError::NoHost), |host| f(&host)),
+            }
+        }
+        match &cached.borrow().1 {
+            Some(host) => f(host),
+            None => Err(QueueError::NoHost),
+        }
+    })
 }
 
 /// How long [`Host::shutdown`] waits for running tasks unless told otherwise: ASP.NET's 30 s.
@@ -71,17 +96,18 @@ pub struct Host {
 }
 
 pub(crate) struct Inner {
-    runtime: Handle,
+    lanes: Lanes,
     shutdown_timeout: Duration,
     max_concurrency: Option<NonZeroUsize>,
     queue_capacity: Option<usize>,
     /// Every task's token (or its parent): cancelled when shutdown begins.
-    token: CancellationToken,
+    pub(crate) token: CancellationToken,
     /// Cancelled at the shutdown deadline: running tasks drop their futures.
     pub(crate) kill: CancellationToken,
     pub(crate) counts: Counts,
-    /// Notified whenever nothing is queued or running any more.
-    pub(crate) idle: Notify,
+    /// Notified whenever nothing is queued or running any more, if anyone waits (`idle_waiters`).
+    idle: Notify,
+    idle_waiters: AtomicUsize,
     next_id: AtomicU64,
     sched: Mutex<Sched>,
     report: OnceCell<ShutdownReport>,
@@ -143,6 +169,7 @@ impl HostBuilder {
             return Err(HostError::AlreadyRunning);
         }
         *current = Some(host.clone());
+        GENERATION.fetch_add(1, Release);
         tracing::info!(
             shutdown_timeout = ?host.inner.shutdown_timeout,
             max_concurrency = ?host.inner.max_concurrency,
@@ -178,9 +205,10 @@ impl HostBuilder {
                 option: "queue_capacity",
             });
         }
-        Ok(Host {
+        let (lanes, dispatchers) = Lanes::open(&runtime);
+        let host = Host {
             inner: Arc::new(Inner {
-                runtime,
+                lanes,
                 shutdown_timeout: self.shutdown_timeout,
                 max_concurrency,
                 queue_capacity: self.queue_capacity,
@@ -188,11 +216,14 @@ impl HostBuilder {
                 kill: CancellationToken::new(),
                 counts: Counts::default(),
                 idle: Notify::new(),
+                idle_waiters: AtomicUsize::new(0),
                 next_id: AtomicU64::new(1),
                 sched: Mutex::new(Sched::default()),
                 report: OnceCell::new(),
             }),
-        })
+        };
+        dispatchers.spawn(&runtime, &host.inner);
+        Ok(host)
     }
 }
 
@@ -217,7 +248,7 @@ impl Host {
     ///
     /// Never blocks and never awaits: the task starts on the runtime as soon as its turn comes.
     pub fn queue<T: BackgroundTask>(&self, task: T) -> Result<TaskHandle, QueueError> {
-        self.submit(T::NAME, T::OPTIONS, move |token| task.run(token))
+        self.submit::<OfTask<T>, _, _>(T::NAME, move |token| task.run(token))
     }
 
     /// Queues an async closure: QBWI's `QueueBackgroundWorkItem(Func<CancellationToken, Task>)`.
@@ -248,11 +279,10 @@ impl Host {
         Fut: Future + Send + 'static,
         Fut::Output: IntoTaskResult,
     {
-        self.submit(
-            type_name::<F>(),
-            TaskOptions::new(),
-            move |token| async move { work(token).await.into_task_result() },
-        )
+        self.submit::<Closure, _, _>(type_name::<F>(), move |token| {
+            let future = work(token.clone());
+            async move { future.await.into_task_result() }
+        })
     }
 
     /// Queues a blocking closure on tokio's blocking pool: QBWI's
@@ -282,59 +312,51 @@ impl Host {
         F: FnOnce(CancellationToken) -> R + Send + 'static,
         R: IntoTaskResult,
     {
-        self.submit(type_name::<F>(), TaskOptions::new(), move |token| {
+        self.submit::<Closure, _, _>(type_name::<F>(), move |token| {
+            let token = token.clone();
             run_blocking(move || work(token).into_task_result())
         })
     }
 
-    /// Accepts one task: counts it, then spawns it or (when a limit applies) queues it.
-    fn submit<Fut>(
-        &self,
-        name: &'static str,
-        options: TaskOptions,
-        make: impl FnOnce(CancellationToken) -> Fut,
-    ) -> Result<TaskHandle, QueueError>
+    /// Accepts one task: counts it, then hands it to a lane, or to the scheduler when a limit
+    /// applies. `make` builds the task's future when it starts.
+    fn submit<K, M, F>(&self, name: &'static str, make: M) -> Result<TaskHandle, QueueError>
     where
-        Fut: Future<Output = Result<(), TaskError>> + Send + 'static,
+        K: Kind,
+        M: FnOnce(&CancellationToken) -> F + Send + 'static,
+        F: Future<Output = Result<(), TaskError>> + Send + 'static,
     {
-        let inner = &self.inner;
-        match inner.counts.accept(inner.queue_capacity) {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::warn!(task = name, "not queued: the queue is full");
-                return Err(QueueError::Full);
-            }
-            Err(()) => {
-                tracing::warn!(task = name, "not queued: the host is shutting down");
-                return Err(QueueError::ShuttingDown);
-            }
+        let inner = &*self.inner;
+        if let Err(refused) = inner.counts.accept(inner.queue_capacity) {
+            return Err(match refused {
+                Refused::Full => {
+                    tracing::warn!(task = name, "not queued: the queue is full");
+                    QueueError::Full
+                }
+                Refused::ShuttingDown => {
+                    tracing::warn!(task = name, "not queued: the host is shutting down");
+                    QueueError::ShuttingDown
+                }
+            });
         }
         let id = TaskId(inner.next_id.fetch_add(1, Relaxed));
         let span = tracing::info_span!("background_task", task = %name, id = id.0);
-        span.in_scope(|| tracing::debug!("queued"));
-        // A child token only where one run must be cancelled alone (its timeout).
-        let (token, own_token) = match options.timeout {
-            Some(_) => {
-                let token = inner.token.child_token();
-                (token.clone(), Some(token))
-            }
-            None => (inner.token.clone(), None),
-        };
+        // Without a subscriber that wants the span, a run carries no span at all.
+        let extras = (!span.is_disabled()).then(|| {
+            span.in_scope(|| tracing::debug!("queued"));
+            Extras::new(span)
+        });
         let cell = TaskCell::new(id, name);
         let handle = TaskHandle::new(cell.clone());
-        let ticket = Ticket::new(self.inner.clone(), cell, span);
-        let future = make(token);
-        if inner.max_concurrency.is_none() && options.concurrency.is_none() {
-            inner
-                .runtime
-                .spawn(Run::new(future, ticket, options.timeout, own_token));
+        let job: BoxJob = Box::pin(Run::<K, M, F>::new(make, cell, extras));
+        if inner.max_concurrency.is_none() && K::OPTIONS.concurrency.is_none() {
+            inner.lanes.send(job, inner);
         } else {
-            let run: BoxRun = Run::new(Box::pin(future), ticket, options.timeout, own_token);
-            let admitted = inner
-                .sched()
-                .admit(run, options.concurrency, inner.max_concurrency);
-            if let Some(run) = admitted {
-                inner.runtime.spawn(run);
+            let admitted = inner.sched().admit(job, inner.max_concurrency);
+            match admitted {
+                Ok(Some(job)) => inner.lanes.send(job, inner),
+                Ok(None) => {}
+                Err(mut job) => job.as_mut().abandon(Some(inner)),
             }
         }
         Ok(handle)
@@ -398,16 +420,35 @@ impl Inner {
     /// A limited task ended: start whatever its slots let through.
     pub(crate) fn release_slot(&self, name: &'static str) {
         let ready = self.sched().release(name, self.max_concurrency);
-        for run in ready {
-            self.runtime.spawn(run);
+        for job in ready {
+            self.lanes.send(job, self);
+        }
+    }
+
+    /// Wakes `wait_idle` callers, if there are any (`notify_waiters` takes a lock, and most
+    /// hosts go idle between bursts with nobody waiting).
+    pub(crate) fn notify_idle(&self) {
+        // Pairs with the fence in `wait_idle`: either it sees the host idle, or this sees it.
+        fence(SeqCst);
+        if self.idle_waiters.load(SeqCst) > 0 {
+            self.idle.notify_waiters();
         }
     }
 
     async fn wait_idle(&self) {
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, SeqCst);
+            }
+        }
+        self.idle_waiters.fetch_add(1, SeqCst);
+        let _waiting = Waiting(&self.idle_waiters);
         loop {
             let notified = self.idle.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
+            fence(SeqCst);
             if self.counts.is_idle() {
                 return;
             }
@@ -429,7 +470,9 @@ impl Inner {
         }
         self.token.cancel();
         let waiting = self.sched().close();
-        drop(waiting); // each ends as not started
+        for mut job in waiting {
+            job.as_mut().abandon(Some(self)); // not started
+        }
         let deadline = started + self.shutdown_timeout;
         if tokio::time::timeout_at(deadline, self.wait_idle())
             .await

@@ -43,6 +43,7 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 mod counts;
+mod dispatch;
 mod error;
 mod host;
 mod outcome;

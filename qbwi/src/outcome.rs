@@ -1,6 +1,7 @@
 //! What happened to one task: [`TaskId`], [`Outcome`] and the [`TaskHandle`] to await it.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst, fence};
 use std::sync::{Arc, OnceLock};
 
 use tokio::sync::Notify;
@@ -67,6 +68,9 @@ pub(crate) struct TaskCell {
     pub(crate) id: TaskId,
     pub(crate) name: &'static str,
     outcome: OnceLock<Outcome>,
+    /// Set once anyone awaits the outcome: only then does ending the task notify (most handles
+    /// are dropped unawaited, and `Notify::notify_waiters` takes a lock).
+    awaited: AtomicBool,
     finished: Notify,
 }
 
@@ -76,6 +80,7 @@ impl TaskCell {
             id,
             name,
             outcome: OnceLock::new(),
+            awaited: AtomicBool::new(false),
             finished: Notify::new(),
         })
     }
@@ -83,7 +88,12 @@ impl TaskCell {
     /// Records the outcome (the first one wins) and wakes everyone awaiting it.
     pub(crate) fn set_outcome(&self, outcome: Outcome) {
         if self.outcome.set(outcome).is_ok() {
-            self.finished.notify_waiters();
+            // Pairs with the fence in `TaskHandle::outcome`: either it sees the outcome, or this
+            // sees `awaited` and wakes it.
+            fence(SeqCst);
+            if self.awaited.load(SeqCst) {
+                self.finished.notify_waiters();
+            }
         }
     }
 }
@@ -133,6 +143,8 @@ impl TaskHandle {
                 let notified = cell.finished.notified();
                 tokio::pin!(notified);
                 notified.as_mut().enable();
+                cell.awaited.store(true, SeqCst);
+                fence(SeqCst);
                 if let Some(outcome) = cell.outcome.get() {
                     return outcome.clone();
                 }

@@ -2,6 +2,8 @@
 //! release; the macro crate is pinned to this crate's exact version.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 pub use ::core;
 pub use ::inventory;
@@ -26,6 +28,43 @@ pub fn queue_on<T: BackgroundTask>(host: &Host, task: T) -> Result<TaskHandle, Q
 #[inline]
 pub fn into_task_result<R: IntoTaskResult>(value: R) -> Result<(), TaskError> {
     value.into_task_result()
+}
+
+pin_project_lite::pin_project! {
+    /// The future of an `async fn` task, its output turned into the run's result.
+    #[derive(Debug)]
+    pub struct TaskFuture<F> {
+        #[pin]
+        future: F,
+    }
+}
+
+/// Wraps the user's fn future (`Task::run`); spanned on the fn's return type, so that a type that
+/// is not `()` or `Result<T, E: Display>` is reported there. A plain adapter rather than an
+/// `async` block: the run then holds the fn's future only, not a second copy of its arguments.
+#[inline]
+pub fn task_future<F>(future: F) -> TaskFuture<F>
+where
+    F: Future,
+    F::Output: IntoTaskResult,
+{
+    TaskFuture { future }
+}
+
+impl<F> Future for TaskFuture<F>
+where
+    F: Future,
+    F::Output: IntoTaskResult,
+{
+    type Output = Result<(), TaskError>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project()
+            .future
+            .poll(cx)
+            .map(IntoTaskResult::into_task_result)
+    }
 }
 
 /// Spanned on each argument's type: reports a non-`Send` or borrowed argument where it is written.

@@ -1,20 +1,65 @@
-//! One task run: the [`Ticket`] that accounts for it, and the [`Run`] future that drives it.
+//! One task: the [`Run`] that starts it, polls it, times it out, abandons it at the deadline and
+//! accounts for how it ended; and the type-erased [`Job`] the lanes and the scheduler carry.
+//!
+//! A run costs one allocation while it waits (the `Run`, holding the task's arguments) plus its
+//! shared [`TaskCell`]. Everything a plain task does not need (a tracing span, a timeout, a child
+//! token, a registration for the shutdown deadline) lives in [`Extras`], allocated only for the
+//! runs that need it.
 
 use std::any::Any;
 use std::future::Future;
+use std::marker::PhantomData;
+use std::num::NonZeroUsize;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
-use std::time::Duration;
+use std::task::{Context, Poll};
 
 use tokio::time::Sleep;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+use tracing::Span;
 
-use crate::counts::{End, Transition};
+use crate::counts::{End, Step};
 use crate::host::Inner;
 use crate::outcome::{Outcome, TaskCell};
-use crate::task::TaskError;
+use crate::task::{BackgroundTask, TaskError, TaskOptions};
+
+/// A task of any type, ready to be polled by whoever holds it (a lane's dispatcher, the
+/// scheduler's queue, or a tokio task of its own).
+pub(crate) trait Job: Send {
+    /// Runs the task until it ends (`Ready`) or waits (`Pending`).
+    fn poll_job(self: Pin<&mut Self>, host: &Inner, cx: &mut Context<'_>) -> Poll<()>;
+    /// Ends the task where it stands: not started if it never ran, else abandoned. Does nothing
+    /// if it already ended. Without a host (it is gone), only the handle learns of it.
+    fn abandon(self: Pin<&mut Self>, host: Option<&Inner>);
+    fn task_id(&self) -> u64;
+    fn name(&self) -> &'static str;
+    /// The task's own `concurrency` limit.
+    fn concurrency(&self) -> Option<NonZeroUsize>;
+    /// The scheduler let it start: it holds slots to give back when it ends.
+    fn take_slot(self: Pin<&mut Self>);
+}
+
+pub(crate) type BoxJob = Pin<Box<dyn Job>>;
+
+/// Where a run's options come from, at compile time (no bytes per task).
+pub(crate) trait Kind: Send + 'static {
+    const OPTIONS: TaskOptions;
+}
+
+/// The options of a `BackgroundTask`.
+pub(crate) struct OfTask<T>(PhantomData<fn() -> T>);
+
+impl<T: BackgroundTask> Kind for OfTask<T> {
+    const OPTIONS: TaskOptions = T::OPTIONS;
+}
+
+/// A closure queued with `queue_work_item`: no options.
+pub(crate) struct Closure;
+
+impl Kind for Closure {
+    const OPTIONS: TaskOptions = TaskOptions::new();
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
@@ -23,44 +68,15 @@ enum Stage {
     Ended,
 }
 
-/// One accepted task's accounting. Whatever happens to the task (it runs, it is dropped from the
-/// queue at shutdown, the runtime drops it), its ticket ends exactly once: on drop at the latest.
-pub(crate) struct Ticket {
-    pub(crate) host: Arc<Inner>,
-    pub(crate) cell: Arc<TaskCell>,
-    pub(crate) span: tracing::Span,
+/// A run's accounting: it ends exactly once.
+struct Ticket {
+    cell: Arc<TaskCell>,
     stage: Stage,
-    /// Set by the scheduler when it lets a limited task start: the slots to give back at the end.
-    pub(crate) holds_slot: bool,
+    holds_slot: bool,
 }
 
 impl Ticket {
-    pub(crate) fn new(host: Arc<Inner>, cell: Arc<TaskCell>, span: tracing::Span) -> Self {
-        Ticket {
-            host,
-            cell,
-            span,
-            stage: Stage::Queued,
-            holds_slot: false,
-        }
-    }
-
-    /// Moves the task from queued to running; `false` if it must not run (shutdown began).
-    fn start(&mut self) -> bool {
-        match self.host.counts.start() {
-            Transition::Done => {
-                self.stage = Stage::Running;
-                tracing::debug!("started");
-                true
-            }
-            Transition::Draining | Transition::Final => {
-                self.end(Outcome::NotStarted);
-                false
-            }
-        }
-    }
-
-    fn end(&mut self, outcome: Outcome) {
+    fn end(&mut self, host: &Inner, outcome: Outcome) {
         let started = match self.stage {
             Stage::Queued => false,
             Stage::Running => true,
@@ -75,11 +91,11 @@ impl Ticket {
             Outcome::Abandoned => End::Abandoned,
             Outcome::NotStarted => End::NotStarted,
         };
-        let (transition, idle) = self.host.counts.end(started, end);
+        let (step, idle) = host.counts.end(started, end);
         // After the final count, the shutdown has already counted this task by its stage.
-        let outcome = match transition {
-            Transition::Final if started => Outcome::Abandoned,
-            Transition::Final => Outcome::NotStarted,
+        let outcome = match step {
+            Step::Final if started => Outcome::Abandoned,
+            Step::Final => Outcome::NotStarted,
             _ => outcome,
         };
         match &outcome {
@@ -95,119 +111,236 @@ impl Ticket {
         self.cell.set_outcome(outcome);
         if self.holds_slot {
             self.holds_slot = false;
-            self.host.release_slot(self.cell.name);
+            host.release_slot(self.cell.name);
         }
         if idle {
-            self.host.idle.notify_waiters();
+            host.notify_idle();
+        }
+    }
+
+    fn lost_outcome(&self) -> Outcome {
+        if self.stage == Stage::Queued {
+            Outcome::NotStarted
+        } else {
+            Outcome::Abandoned
         }
     }
 }
 
-impl Drop for Ticket {
-    fn drop(&mut self) {
-        if self.stage != Stage::Ended {
-            let _entered = self.span.clone().entered();
-            self.end(if self.stage == Stage::Queued {
-                Outcome::NotStarted
-            } else {
-                Outcome::Abandoned
-            });
-        }
+pin_project_lite::pin_project! {
+    /// What only some runs need.
+    pub(crate) struct Extras {
+        // The run's `background_task` span, when a subscriber wants it.
+        span: Span,
+        // The run's own token when it has a timeout (a child of the host's), to cancel on expiry.
+        token: Option<CancellationToken>,
+        #[pin]
+        deadline: Option<Sleep>,
+        // Wakes the run at the shutdown deadline; registered once the run has to wait.
+        #[pin]
+        kill: Option<WaitForCancellationFutureOwned>,
+    }
+}
+
+impl Extras {
+    pub(crate) fn new(span: Span) -> Pin<Box<Self>> {
+        Box::pin(Extras {
+            span,
+            token: None,
+            deadline: None,
+            kill: None,
+        })
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = StateProj]
+    enum State<M, F> {
+        // `make` builds the future when the run starts (so a waiting task holds only its
+        // arguments); `None` once taken.
+        Queued { make: Option<M> },
+        Running { #[pin] future: F },
     }
 }
 
 pin_project_lite::pin_project! {
     /// Drives one task: starts it (or not, if shutdown began), polls it with panics caught,
     /// enforces its timeout, and drops it at the shutdown deadline.
-    pub(crate) struct Run<F> {
+    pub(crate) struct Run<K, M, F> {
         #[pin]
-        future: F,
+        state: State<M, F>,
         ticket: Ticket,
-        timeout: Option<Duration>,
-        // The task's own token when it has a timeout (a child of the host's), to cancel on expiry.
-        token: Option<CancellationToken>,
-        deadline: Option<Pin<Box<Sleep>>>,
-        kill: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
+        extras: Option<Pin<Box<Extras>>>,
+        kind: PhantomData<K>,
     }
-}
 
-impl<F> Run<F> {
-    pub(crate) fn new(
-        future: F,
-        ticket: Ticket,
-        timeout: Option<Duration>,
-        token: Option<CancellationToken>,
-    ) -> Self {
-        Run {
-            future,
-            ticket,
-            timeout,
-            token,
-            deadline: None,
-            kill: None,
+    impl<K, M, F> PinnedDrop for Run<K, M, F> {
+        fn drop(this: Pin<&mut Self>) {
+            // Every path that drops a job ends it first; this is the backstop, so that no handle
+            // waits forever.
+            let ticket = this.project().ticket;
+            if ticket.stage != Stage::Ended {
+                ticket.cell.set_outcome(ticket.lost_outcome());
+            }
         }
     }
+}
 
-    pub(crate) fn ticket_mut(&mut self) -> &mut Ticket {
-        &mut self.ticket
-    }
-
-    pub(crate) fn task_id(&self) -> u64 {
-        self.ticket.cell.id.0
+impl<K, M, F> Run<K, M, F> {
+    pub(crate) fn new(make: M, cell: Arc<TaskCell>, extras: Option<Pin<Box<Extras>>>) -> Self {
+        Run {
+            state: State::Queued { make: Some(make) },
+            ticket: Ticket {
+                cell,
+                stage: Stage::Queued,
+                holds_slot: false,
+            },
+            extras,
+            kind: PhantomData,
+        }
     }
 }
 
-impl<F: Future<Output = Result<(), TaskError>>> Future for Run<F> {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+impl<K, M, F> Job for Run<K, M, F>
+where
+    K: Kind,
+    M: FnOnce(&CancellationToken) -> F + Send + 'static,
+    F: Future<Output = Result<(), TaskError>> + Send + 'static,
+{
+    fn poll_job(self: Pin<&mut Self>, host: &Inner, cx: &mut Context<'_>) -> Poll<()> {
         let mut this = self.project();
         let ticket = this.ticket;
-        let span = ticket.span.clone();
-        let _entered = span.enter();
+        let span = this.extras.as_ref().map(|extras| extras.span.clone());
+        let _entered = span.as_ref().map(Span::enter);
 
         if ticket.stage == Stage::Queued {
-            if !ticket.start() {
+            if host.counts.start() != Step::Done {
+                ticket.end(host, Outcome::NotStarted);
                 return Poll::Ready(());
             }
-            if let Some(timeout) = *this.timeout {
-                *this.deadline = Some(Box::pin(tokio::time::sleep(timeout)));
+            ticket.stage = Stage::Running;
+            tracing::debug!("started");
+            let StateProj::Queued { make } = this.state.as_mut().project() else {
+                unreachable!("a queued run holds its constructor")
+            };
+            let make = make.take().expect("a run starts once");
+            let own_token = K::OPTIONS.timeout.map(|_| host.token.child_token());
+            let token = own_token.as_ref().unwrap_or(&host.token);
+            // A hand-written `BackgroundTask::run` or a work item's closure may panic here.
+            let future = match catch_unwind(AssertUnwindSafe(|| make(token))) {
+                Ok(future) => future,
+                Err(payload) => {
+                    ticket.end(host, Outcome::Panicked(panic_message(payload.as_ref())));
+                    return Poll::Ready(());
+                }
+            };
+            this.state.set(State::Running { future });
+            if let Some(timeout) = K::OPTIONS.timeout {
+                let extras = this.extras.get_or_insert_with(|| Extras::new(Span::none()));
+                let mut extras = extras.as_mut().project();
+                *extras.token = own_token;
+                extras.deadline.set(Some(tokio::time::sleep(timeout)));
             }
         }
-        if ticket.host.kill.is_cancelled() {
-            ticket.end(Outcome::Abandoned);
+        if host.kill.is_cancelled() {
+            ticket.end(host, Outcome::Abandoned);
             return Poll::Ready(());
         }
-        match catch_unwind(AssertUnwindSafe(|| this.future.as_mut().poll(cx))) {
+        let StateProj::Running { future } = this.state.project() else {
+            unreachable!("a started run holds its future")
+        };
+        match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
             Ok(Poll::Pending) => {}
             Ok(Poll::Ready(Ok(()))) => {
-                ticket.end(Outcome::Completed);
+                ticket.end(host, Outcome::Completed);
                 return Poll::Ready(());
             }
             Ok(Poll::Ready(Err(error))) => {
-                ticket.end(Outcome::Failed(error.into_message()));
+                ticket.end(host, Outcome::Failed(error.into_message()));
                 return Poll::Ready(());
             }
             Err(payload) => {
-                ticket.end(Outcome::Panicked(panic_message(payload.as_ref())));
+                ticket.end(host, Outcome::Panicked(panic_message(payload.as_ref())));
                 return Poll::Ready(());
             }
         }
-        if let Some(deadline) = this.deadline
-            && deadline.as_mut().poll(cx).is_ready()
+        // The run waits: watch its timeout and the shutdown deadline.
+        let extras = this.extras.get_or_insert_with(|| Extras::new(Span::none()));
+        let mut extras = extras.as_mut().project();
+        if let Some(deadline) = extras.deadline.as_mut().as_pin_mut()
+            && deadline.poll(cx).is_ready()
         {
-            if let Some(token) = this.token {
+            if let Some(token) = extras.token {
                 token.cancel();
             }
-            ticket.end(Outcome::TimedOut);
+            ticket.end(host, Outcome::TimedOut);
             return Poll::Ready(());
         }
-        let kill = this
-            .kill
-            .get_or_insert_with(|| Box::pin(ticket.host.kill.clone().cancelled_owned()));
-        ready!(kill.as_mut().poll(cx));
-        ticket.end(Outcome::Abandoned);
-        Poll::Ready(())
+        if extras.kill.is_none() {
+            extras.kill.set(Some(host.kill.clone().cancelled_owned()));
+        }
+        let kill = extras.kill.as_pin_mut().expect("registered above");
+        if kill.poll(cx).is_ready() {
+            ticket.end(host, Outcome::Abandoned);
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    }
+
+    fn abandon(self: Pin<&mut Self>, host: Option<&Inner>) {
+        let this = self.project();
+        let ticket = this.ticket;
+        if ticket.stage == Stage::Ended {
+            return;
+        }
+        let span = this.extras.as_ref().map(|extras| extras.span.clone());
+        let _entered = span.as_ref().map(Span::enter);
+        let outcome = ticket.lost_outcome();
+        match host {
+            Some(host) => ticket.end(host, outcome),
+            None => {
+                ticket.stage = Stage::Ended;
+                ticket.cell.set_outcome(outcome);
+            }
+        }
+    }
+
+    fn task_id(&self) -> u64 {
+        self.ticket.cell.id.0
+    }
+
+    fn name(&self) -> &'static str {
+        self.ticket.cell.name
+    }
+
+    fn concurrency(&self) -> Option<NonZeroUsize> {
+        K::OPTIONS.concurrency
+    }
+
+    fn take_slot(self: Pin<&mut Self>) {
+        self.project().ticket.holds_slot = true;
+    }
+}
+
+/// A run that had to wait, as a tokio task of its own.
+pub(crate) struct Spawned {
+    pub(crate) job: BoxJob,
+    pub(crate) host: Arc<Inner>,
+}
+
+impl Future for Spawned {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        this.job.as_mut().poll_job(&this.host, cx)
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        // The runtime is dropping the task (it shuts down): the run is abandoned.
+        self.job.as_mut().abandon(Some(&self.host));
     }
 }
 
@@ -227,17 +360,15 @@ pub(crate) async fn run_blocking<F>(body: F) -> Result<(), TaskError>
 where
     F: FnOnce() -> Result<(), TaskError> + Send + 'static,
 {
-    {
-        let span = tracing::Span::current();
-        match tokio::task::spawn_blocking(move || span.in_scope(body)).await {
-            Ok(result) => result,
-            Err(error) => match error.try_into_panic() {
-                // Resumed here, caught and counted by `Run::poll`.
-                Ok(payload) => std::panic::resume_unwind(payload),
-                Err(_) => Err(TaskError::new(
-                    "the tokio runtime shut down before the blocking task ran",
-                )),
-            },
-        }
+    let span = Span::current();
+    match tokio::task::spawn_blocking(move || span.in_scope(body)).await {
+        Ok(result) => result,
+        Err(error) => match error.try_into_panic() {
+            // Resumed here, caught and counted by `Run::poll_job`.
+            Ok(payload) => std::panic::resume_unwind(payload),
+            Err(_) => Err(TaskError::new(
+                "the tokio runtime shut down before the blocking task ran",
+            )),
+        },
     }
 }

@@ -5,21 +5,16 @@
 //! exhausted lets later tasks of other kinds pass it (no head-of-line blocking).
 
 use std::collections::{HashMap, VecDeque};
-use std::future::Future;
 use std::num::NonZeroUsize;
-use std::pin::Pin;
 
-use crate::run::Run;
-use crate::task::TaskError;
-
-pub(crate) type BoxRun = Run<Pin<Box<dyn Future<Output = Result<(), TaskError>> + Send>>>;
+use crate::run::BoxJob;
 
 #[derive(Default)]
 pub(crate) struct Sched {
     /// Slots of `max_concurrency` in use.
     running: usize,
     /// Waiting for a `max_concurrency` slot (non-empty only while all are in use).
-    pending: VecDeque<(BoxRun, Option<NonZeroUsize>)>,
+    pending: VecDeque<BoxJob>,
     /// Per task name with a `concurrency` limit.
     gates: HashMap<&'static str, Gate>,
     closed: bool,
@@ -29,7 +24,7 @@ struct Gate {
     limit: usize,
     running: usize,
     /// Waiting for this task's own `concurrency` (a `max_concurrency` slot was free).
-    waiting: VecDeque<BoxRun>,
+    waiting: VecDeque<BoxJob>,
 }
 
 impl Gate {
@@ -43,31 +38,28 @@ fn has_room(max: Option<NonZeroUsize>, running: usize) -> bool {
 }
 
 impl Sched {
-    /// Takes a new task: returns it if it may start now (its slots taken), else keeps it.
-    /// After shutdown began, drops it (it ends as not started).
+    /// Takes a new task: `Ok(Some(task))` if it may start now (its slots taken), `Ok(None)` if it
+    /// waits here, `Err(task)` after shutdown began (the caller ends it as not started).
     pub(crate) fn admit(
         &mut self,
-        run: BoxRun,
-        limit: Option<NonZeroUsize>,
+        run: BoxJob,
         max: Option<NonZeroUsize>,
-    ) -> Option<BoxRun> {
+    ) -> Result<Option<BoxJob>, BoxJob> {
         if self.closed {
-            drop(run);
-            return None;
+            return Err(run);
         }
         if !has_room(max, self.running) {
-            self.pending.push_back((run, limit));
-            return None;
+            self.pending.push_back(run);
+            return Ok(None);
         }
-        let run = self.enter_gate(run, limit)?;
-        Some(self.take_slot(run))
+        Ok(self.enter_gate(run).map(|run| self.take_slot(run)))
     }
 
     /// Takes a slot of the task's own `concurrency`, if it has one: `None` if the gate is full
     /// (the task then waits in the gate's line).
-    fn enter_gate(&mut self, mut run: BoxRun, limit: Option<NonZeroUsize>) -> Option<BoxRun> {
-        if let Some(limit) = limit {
-            let gate = self.gate(run.ticket_mut().cell.name, limit);
+    fn enter_gate(&mut self, run: BoxJob) -> Option<BoxJob> {
+        if let Some(limit) = run.concurrency() {
+            let gate = self.gate(run.name(), limit);
             if !gate.has_room() {
                 gate.waiting.push_back(run);
                 return None;
@@ -78,9 +70,9 @@ impl Sched {
     }
 
     /// Takes a `max_concurrency` slot; the task gives it back when it ends.
-    fn take_slot(&mut self, mut run: BoxRun) -> BoxRun {
+    fn take_slot(&mut self, mut run: BoxJob) -> BoxJob {
         self.running += 1;
-        run.ticket_mut().holds_slot = true;
+        run.as_mut().take_slot();
         run
     }
 
@@ -93,7 +85,7 @@ impl Sched {
     }
 
     /// A task holding slots ended: frees them and returns the tasks that may start now.
-    pub(crate) fn release(&mut self, name: &'static str, max: Option<NonZeroUsize>) -> Vec<BoxRun> {
+    pub(crate) fn release(&mut self, name: &'static str, max: Option<NonZeroUsize>) -> Vec<BoxJob> {
         self.running -= 1;
         if let Some(gate) = self.gates.get_mut(name) {
             gate.running -= 1;
@@ -101,7 +93,7 @@ impl Sched {
         let mut ready = Vec::new();
         while !self.closed && has_room(max, self.running) {
             // The oldest task that may start: the head of `pending` or of a gate with room.
-            let from_pending = self.pending.front().map(|(run, _)| run.task_id());
+            let from_pending = self.pending.front().map(|run| run.task_id());
             let from_gate = self
                 .gates
                 .iter()
@@ -126,15 +118,15 @@ impl Sched {
     }
 
     /// Pops the head of `pending`; `None` if its own gate is full (it moves to the gate's line).
-    fn take_pending(&mut self) -> Option<BoxRun> {
-        let (run, limit) = self.pending.pop_front()?;
-        self.enter_gate(run, limit)
+    fn take_pending(&mut self) -> Option<BoxJob> {
+        let run = self.pending.pop_front()?;
+        self.enter_gate(run)
     }
 
     /// Shutdown began: takes every waiting task out (to be dropped, outside the lock).
-    pub(crate) fn close(&mut self) -> Vec<BoxRun> {
+    pub(crate) fn close(&mut self) -> Vec<BoxJob> {
         self.closed = true;
-        let mut waiting: Vec<BoxRun> = self.pending.drain(..).map(|(run, _)| run).collect();
+        let mut waiting: Vec<BoxJob> = self.pending.drain(..).collect();
         for gate in self.gates.values_mut() {
             waiting.extend(gate.waiting.drain(..));
         }

@@ -24,7 +24,8 @@ use crate::CancellationToken;
 /// impl BackgroundTask for Resize {
 ///     const NAME: &'static str = "images::resize";
 ///
-///     fn run(self, token: CancellationToken) -> impl Future<Output = Result<(), TaskError>> + Send + 'static {
+///     fn run(self, token: &CancellationToken) -> impl Future<Output = Result<(), TaskError>> + Send + use<> {
+///         let token = token.clone(); // only tasks that watch for cancellation pay for a clone
 ///         async move {
 ///             if token.is_cancelled() {
 ///                 return Err(TaskError::new(format!("image {} not resized: shutting down", self.image_id)));
@@ -46,14 +47,13 @@ pub trait BackgroundTask: Send + 'static {
     /// Per-run limits: timeout and concurrency. Defaults to none.
     const OPTIONS: TaskOptions = TaskOptions::new();
 
-    /// Runs the task once. `token` is cancelled when the host shuts down or the run times out.
-    ///
-    /// The returned future does nothing until it is polled, like every Rust future; the host polls
-    /// it when the task's turn comes.
+    /// Starts one run: called when the task's turn comes, and the returned future is polled
+    /// right away. `token` is cancelled when the host shuts down or the run times out; clone it
+    /// into the future if the task watches it (a task that does not, pays nothing for it).
     fn run(
         self,
-        token: CancellationToken,
-    ) -> impl Future<Output = Result<(), TaskError>> + Send + 'static;
+        token: &CancellationToken,
+    ) -> impl Future<Output = Result<(), TaskError>> + Send + 'static + use<Self>;
 }
 
 /// Per-task options, set on the macro as `#[background_task(timeout = "30s", concurrency = 4)]`.

@@ -1,0 +1,227 @@
+//! The benchmark of issue 4: qbwi against raw tokio (the limit), apalis (a peer) and a bare
+//! channel (the floor), all in one process, one after another, each on a fresh 2-worker runtime.
+//!
+//! ```text
+//! cargo bench -p qbwi-bench --bench throughput --features apalis        # everything
+//! cargo bench -p qbwi-bench --bench throughput -- throughput qbwi       # one scenario, qbwi
+//! QUICK=1 cargo bench -p qbwi-bench --bench throughput                  # sizes ÷ 10, no apalis
+//! ```
+//!
+//! Words after `--` select scenarios (`throughput`, `producers`, `latency`, `memory`,
+//! `shutdown`) and contenders (`qbwi`, `apalis`, `apalis+spawn`, `floor`; `tokio`, the
+//! baseline of every ratio, always runs). `--quick` or `QUICK=1` shrinks every size 10x;
+//! `REPS=n` sets the repetitions (default 5). Nothing here asserts a time: the asserts check that
+//! every contender ran every task.
+
+mod alloc;
+#[cfg(feature = "apalis")]
+mod apalis_worker;
+mod contender;
+mod floor;
+mod qbwi_host;
+mod raw_tokio;
+mod report;
+mod scenarios;
+mod work;
+
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use contender::Contender;
+use scenarios::SCENARIOS;
+
+/// Counts the live heap for the memory scenario.
+#[global_allocator]
+static ALLOCATOR: alloc::CountingAllocator = alloc::CountingAllocator;
+
+/// What the command line and the environment asked for.
+#[derive(Debug)]
+pub struct Config {
+    /// Sizes ÷ 10, for a smoke run.
+    quick: bool,
+    /// Repetitions of each measurement; tables show medians.
+    reps: usize,
+    /// The scenarios to run, by key (all if empty).
+    scenarios: Vec<String>,
+    /// The contenders to run besides the baseline, by name (all if empty).
+    contenders: Vec<String>,
+}
+
+impl Config {
+    /// `full`, or a tenth of it in a quick run.
+    pub fn scaled(&self, full: u64) -> u64 {
+        if self.quick { full / 10 } else { full }
+    }
+}
+
+/// Every contender this build has, in the order they run.
+fn contenders() -> Vec<Box<dyn Contender>> {
+    let mut all: Vec<Box<dyn Contender>> =
+        vec![Box::new(qbwi_host::Qbwi), Box::new(raw_tokio::RawTokio)];
+    #[cfg(feature = "apalis")]
+    {
+        all.push(Box::new(apalis_worker::Apalis::polling_in_worker()));
+        all.push(Box::new(apalis_worker::Apalis::spawning_jobs()));
+    }
+    all.push(Box::new(floor::Floor));
+    all
+}
+
+/// Reads the command line (cargo adds `--bench`; other `--` flags are ignored) and environment.
+fn config(names: &[&str]) -> Result<Config, String> {
+    let env_flag = |name: &str| std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0");
+    let mut config = Config {
+        quick: env_flag("QUICK"),
+        reps: match std::env::var("REPS") {
+            Ok(reps) => reps
+                .parse()
+                .ok()
+                .filter(|&reps| reps > 0)
+                .ok_or(format!("REPS={reps}: expected a positive number"))?,
+            Err(_) => 5,
+        },
+        scenarios: Vec::new(),
+        contenders: Vec::new(),
+    };
+    for arg in std::env::args().skip(1) {
+        let word = arg.to_lowercase();
+        if word == "--quick" || word == "quick" {
+            config.quick = true;
+        } else if word.starts_with('-') {
+            continue; // `--bench` from cargo, and libtest-style flags
+        } else if SCENARIOS.iter().any(|scenario| scenario.key == word) {
+            config.scenarios.push(word);
+        } else if names.contains(&word.as_str()) {
+            config.contenders.push(word);
+        } else {
+            let scenarios: Vec<&str> = SCENARIOS.iter().map(|scenario| scenario.key).collect();
+            return Err(format!(
+                "unknown argument `{arg}`: expected scenarios ({}), contenders ({}), or --quick",
+                scenarios.join(", "),
+                names.join(", ")
+            ));
+        }
+    }
+    Ok(config)
+}
+
+/// Runs the shell command `program args` and returns its first line of output, if any.
+fn first_line(program: &str, args: &[&str]) -> Option<String> {
+    let output = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .ok()?;
+    let text = String::from_utf8(output.stdout).ok()?;
+    text.lines()
+        .next()
+        .map(str::trim)
+        .map(str::to_owned)
+        .filter(|line| !line.is_empty())
+}
+
+/// The CPU's model name, from `/proc/cpuinfo`.
+fn cpu_model() -> Option<String> {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    let line = cpuinfo
+        .lines()
+        .find(|line| line.starts_with("model name"))?;
+    Some(line.split_once(':')?.1.trim().to_owned())
+}
+
+/// Today's date and time in UTC, `YYYY-MM-DD HH:MM UTC`, from the system clock.
+fn utc_now() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    let (days, time) = ((secs / 86_400) as i64, secs % 86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        time / 3600,
+        time % 3600 / 60
+    )
+}
+
+/// Prints what the numbers below were measured on.
+fn print_machine(config: &Config, contenders: &[Box<dyn Contender>]) {
+    let cores = std::thread::available_parallelism().map_or(0, |cores| cores.get());
+    println!("qbwi throughput benchmark (issue 4)");
+    println!(
+        "  machine   {cores} cores (available_parallelism), {}",
+        cpu_model().unwrap_or_else(|| "cpu unknown".to_owned())
+    );
+    println!("  date      {}", utc_now());
+    if let Some(commit) = first_line("git", &["describe", "--always", "--dirty"]) {
+        println!("  commit    {commit}");
+    }
+    println!(
+        "  build     {}",
+        if cfg!(debug_assertions) {
+            "DEBUG: these numbers mean nothing, run `cargo bench`"
+        } else {
+            "optimised (cargo bench: the `bench` profile)"
+        }
+    );
+    println!(
+        "  runtime   a fresh tokio multi-thread runtime with 2 workers per measurement; \
+         medians of {} runs{}",
+        config.reps,
+        if config.quick {
+            "; QUICK: sizes ÷ 10"
+        } else {
+            ""
+        }
+    );
+    let names: Vec<&str> = contenders
+        .iter()
+        .map(|contender| contender.name())
+        .collect();
+    println!("  contenders {}", names.join(", "));
+    if !cfg!(feature = "apalis") {
+        println!("             (apalis skipped: add `--features apalis`)");
+    }
+    println!(
+        "  body      `black_box(format!(\"hello {{n}}\"))`, the same for every contender; every \
+         contender is checked to have run every task"
+    );
+    println!();
+}
+
+fn main() -> ExitCode {
+    let all = contenders();
+    let names: Vec<&str> = all.iter().map(|contender| contender.name()).collect();
+    let config = match config(&names) {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
+    };
+    let contenders: Vec<Box<dyn Contender>> = all
+        .into_iter()
+        .filter(|contender| {
+            config.contenders.is_empty()
+                || contender.name() == "tokio"
+                || config
+                    .contenders
+                    .iter()
+                    .any(|name| name == contender.name())
+        })
+        .collect();
+    print_machine(&config, &contenders);
+    for scenario in SCENARIOS {
+        if config.scenarios.is_empty() || config.scenarios.iter().any(|key| key == scenario.key) {
+            (scenario.run)(&contenders, &config);
+        }
+    }
+    ExitCode::SUCCESS
+}

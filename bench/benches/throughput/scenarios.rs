@@ -1,0 +1,400 @@
+//! The five scenarios of issue 4: each runs every contender, one after another, repeats the
+//! measurement, and prints one table with the medians and their ratio to raw tokio's.
+
+use tokio::runtime::Runtime;
+
+use crate::contender::{Contender, Measured, NotApplicable, runtime};
+use crate::report::{Table, median, nanos, percentile, ratio, seconds, thousands};
+use crate::{Config, work};
+
+/// The contender every ratio is taken against.
+const BASELINE: &str = "tokio";
+
+/// A scenario: its key on the command line and what runs it.
+#[derive(Debug, Clone, Copy)]
+pub struct Scenario {
+    /// The word that selects it on the command line.
+    pub key: &'static str,
+    /// Runs it and prints its table.
+    pub run: fn(&[Box<dyn Contender>], &Config),
+}
+
+/// Every scenario, in the issue's order.
+pub const SCENARIOS: [Scenario; 5] = [
+    Scenario {
+        key: "throughput",
+        run: throughput,
+    },
+    Scenario {
+        key: "producers",
+        run: two_producers,
+    },
+    Scenario {
+        key: "latency",
+        run: latency,
+    },
+    Scenario {
+        key: "memory",
+        run: memory,
+    },
+    Scenario {
+        key: "shutdown",
+        run: shutdown,
+    },
+];
+
+/// Runs `measure` `reps` times, each on a fresh runtime with the run counters zeroed; stops at
+/// the first "n/a".
+fn repeat<T>(reps: usize, mut measure: impl FnMut(&Runtime) -> Measured<T>) -> Measured<Vec<T>> {
+    (0..reps)
+        .map(|_| {
+            work::reset();
+            let rt = runtime();
+            measure(&rt)
+        })
+        .collect()
+}
+
+/// Prints a scenario's title and what its ratios mean.
+fn title(text: &str, ratios: &str) {
+    println!("== {text}");
+    println!("   ratio = {ratios}");
+    println!();
+}
+
+/// The row of a contender that cannot run a scenario.
+fn not_applicable(name: &str, columns: usize, why: NotApplicable) -> Vec<String> {
+    let mut row = vec![name.to_owned()];
+    row.extend((2..columns).map(|_| "n/a".to_owned()));
+    row.push(why.0.to_owned());
+    row
+}
+
+/// Each contender's figures, by name, with the baseline's looked up.
+struct Results<T> {
+    /// `(contender, its figures or why it has none)`, in run order.
+    rows: Vec<(&'static str, Measured<T>)>,
+}
+
+impl<T> Results<T> {
+    /// Measures every contender with `measure`, printing progress on stderr.
+    fn collect(
+        contenders: &[Box<dyn Contender>],
+        mut measure: impl FnMut(&dyn Contender) -> Measured<T>,
+    ) -> Self {
+        let rows = contenders
+            .iter()
+            .map(|contender| {
+                eprint!("   running {} ...", contender.name());
+                let result = measure(contender.as_ref());
+                eprintln!(" done");
+                (contender.name(), result)
+            })
+            .collect();
+        Results { rows }
+    }
+
+    /// The baseline's figure, picked out by `pick`.
+    fn baseline(&self, pick: impl Fn(&T) -> f64) -> Option<f64> {
+        self.rows
+            .iter()
+            .find(|(name, _)| *name == BASELINE)
+            .and_then(|(_, result)| result.as_ref().ok())
+            .map(pick)
+    }
+}
+
+/// Medians of a throughput measurement: seconds, and the spread of the repetitions.
+#[derive(Debug, Clone, Copy)]
+struct Rate {
+    /// Median seconds for all the tasks.
+    seconds: f64,
+    /// (slowest − fastest) ÷ median, over the repetitions.
+    spread: f64,
+}
+
+impl Rate {
+    /// Summarises the repetitions' durations.
+    fn of(times: &[std::time::Duration]) -> Self {
+        let times: Vec<f64> = times.iter().copied().map(seconds).collect();
+        let (fastest, slowest) = times
+            .iter()
+            .fold((f64::MAX, 0.0_f64), |(lo, hi), &t| (lo.min(t), hi.max(t)));
+        let seconds = median(&times);
+        Rate {
+            seconds,
+            spread: (slowest - fastest) / seconds,
+        }
+    }
+}
+
+/// Prints a tasks-per-second table.
+fn rate_table(results: &Results<Rate>, tasks: u64) {
+    let baseline = results.baseline(|rate| tasks as f64 / rate.seconds);
+    let header = ["contender", "tasks/s", "time", "spread", "vs tokio", "note"];
+    let mut table = Table::new(&header);
+    for (name, result) in &results.rows {
+        match result {
+            Ok(rate) => {
+                let per_second = tasks as f64 / rate.seconds;
+                table.row(vec![
+                    (*name).to_owned(),
+                    thousands(per_second),
+                    nanos(rate.seconds * 1e9),
+                    format!("{:.0}%", rate.spread * 100.0),
+                    format!("{} tokio", ratio(per_second, baseline)),
+                ]);
+            }
+            Err(why) => table.row(not_applicable(name, header.len(), *why)),
+        }
+    }
+    table.print();
+}
+
+/// Scenario 1: tasks queued from the bench's main task, all completed.
+fn throughput(contenders: &[Box<dyn Contender>], config: &Config) {
+    let tasks = config.scaled(1_000_000);
+    title(
+        &format!(
+            "1. throughput: {} tasks queued from one thread (the bench's main task), all \
+             completed; median of {}",
+            thousands(tasks as f64),
+            config.reps
+        ),
+        "tasks/s ÷ tokio's (higher is better)",
+    );
+    let results = Results::collect(contenders, |contender| {
+        repeat(config.reps, |rt| contender.throughput(rt, tasks)).map(|times| Rate::of(&times))
+    });
+    rate_table(&results, tasks);
+}
+
+/// Scenario 2: two std threads queueing at once.
+fn two_producers(contenders: &[Box<dyn Contender>], config: &Config) {
+    let per_producer = config.scaled(500_000);
+    title(
+        &format!(
+            "2. two producers: 2 std threads queue {} tasks each, concurrently, all completed; \
+             median of {}",
+            thousands(per_producer as f64),
+            config.reps
+        ),
+        "tasks/s ÷ tokio's (higher is better)",
+    );
+    let results = Results::collect(contenders, |contender| {
+        repeat(config.reps, |rt| contender.two_producers(rt, per_producer))
+            .map(|times| Rate::of(&times))
+    });
+    rate_table(&results, 2 * per_producer);
+}
+
+/// Medians over the repetitions of the latency percentiles (nanoseconds).
+#[derive(Debug, Clone, Copy)]
+struct Percentiles {
+    /// The queue call: p50, p99.
+    queue_call: [f64; 2],
+    /// Queued to started: p50, p99.
+    queued_to_started: [f64; 2],
+}
+
+/// Scenario 3: the queue call and queued-to-started, at low load.
+fn latency(contenders: &[Box<dyn Contender>], config: &Config) {
+    let calls = config.scaled(100_000);
+    work::prepare_latency(calls);
+    title(
+        &format!(
+            "3. latency at low load: {} tasks queued one at a time, each once the previous one \
+             ran; p50/p99 per run, median of {}",
+            thousands(calls as f64),
+            config.reps
+        ),
+        "time ÷ tokio's (lower is better)",
+    );
+    let results = Results::collect(contenders, |contender| {
+        let runs = repeat(config.reps, |rt| contender.latency(rt, calls))?;
+        let of = |pick: &dyn Fn(&crate::contender::Latencies) -> &Vec<u64>, p: f64| {
+            median(
+                &runs
+                    .iter()
+                    .map(|run| percentile(pick(run), p))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        Ok(Percentiles {
+            queue_call: [50.0, 99.0].map(|p| of(&|run| &run.queue_call, p)),
+            queued_to_started: [50.0, 99.0].map(|p| of(&|run| &run.queued_to_started, p)),
+        })
+    });
+    let header = [
+        "contender",
+        "queue p50",
+        "queue p99",
+        "started p50",
+        "started p99",
+        "note",
+    ];
+    let figures = |p: &Percentiles| [p.queue_call, p.queued_to_started].concat();
+    let baseline: Vec<Option<f64>> = (0..4)
+        .map(|i| results.baseline(|p| figures(p)[i]))
+        .collect();
+    let mut table = Table::new(&header);
+    for (name, result) in &results.rows {
+        match result {
+            Ok(p) => {
+                let mut row = vec![(*name).to_owned()];
+                for (value, base) in figures(p).into_iter().zip(&baseline) {
+                    row.push(format!("{} ({})", nanos(value), ratio(value, *base)));
+                }
+                table.row(row);
+            }
+            Err(why) => table.row(not_applicable(name, header.len(), *why)),
+        }
+    }
+    table.print();
+}
+
+/// Medians over the repetitions of the memory scenario.
+#[derive(Debug, Clone, Copy)]
+struct Footprint {
+    /// Heap growth per pending task (bytes).
+    per_task: f64,
+    /// `size_of` the task's argument (bytes).
+    argument: usize,
+}
+
+/// Scenario 4: bytes per pending task.
+fn memory(contenders: &[Box<dyn Contender>], config: &Config) {
+    let tasks = config.scaled(1_000_000);
+    title(
+        &format!(
+            "4. memory: heap growth per pending task, {} tasks waiting behind one blocked task \
+             (max_concurrency(1)); tokio: {} spawned tasks parked on a gate; median of {}",
+            thousands(tasks as f64),
+            thousands(tasks as f64),
+            config.reps
+        ),
+        "bytes per task ÷ tokio's (lower is better); overhead = bytes per task − argument",
+    );
+    let results = Results::collect(contenders, |contender| {
+        let runs = repeat(config.reps, |rt| contender.pending_memory(rt, tasks))?;
+        let per_task: Vec<f64> = runs
+            .iter()
+            .map(|run| run.heap_growth as f64 / tasks as f64)
+            .collect();
+        Ok(Footprint {
+            per_task: median(&per_task),
+            argument: runs[0].argument_size,
+        })
+    });
+    let baseline = results.baseline(|footprint| footprint.per_task);
+    let header = [
+        "contender",
+        "bytes/task",
+        "argument",
+        "overhead",
+        "vs tokio",
+        "note",
+    ];
+    let mut table = Table::new(&header);
+    for (name, result) in &results.rows {
+        match result {
+            Ok(footprint) => table.row(vec![
+                (*name).to_owned(),
+                format!("{:.1}", footprint.per_task),
+                footprint.argument.to_string(),
+                format!("{:.1}", footprint.per_task - footprint.argument as f64),
+                format!("{} tokio", ratio(footprint.per_task, baseline)),
+            ]),
+            Err(why) => table.row(not_applicable(name, header.len(), *why)),
+        }
+    }
+    table.print();
+}
+
+/// Medians over the repetitions of the shutdown scenario (nanoseconds).
+#[derive(Debug, Clone, Copy)]
+struct Shutdowns {
+    /// Idle: p50, p99 of each repetition's samples.
+    idle: [f64; 2],
+    /// With running tasks that honour their token, or why not.
+    busy: Measured<f64>,
+}
+
+/// Scenario 5: shutting down an idle host, and one with running tasks.
+fn shutdown(contenders: &[Box<dyn Contender>], config: &Config) {
+    let samples = config.scaled(2_000) as usize / config.reps.max(1);
+    let running = config.scaled(10_000);
+    title(
+        &format!(
+            "5. shutdown: idle (a fresh host each time, {} per run, p50/p99 per run) and with {} \
+             running tasks that end when cancelled; median of {} runs",
+            samples,
+            thousands(running as f64),
+            config.reps
+        ),
+        "time ÷ tokio's (lower is better); tokio: cancel the root token, close and wait",
+    );
+    let results = Results::collect(contenders, |contender| {
+        let idle = repeat(config.reps, |rt| {
+            (0..samples)
+                .map(|_| {
+                    contender
+                        .idle_shutdown(rt)
+                        .map(|elapsed| elapsed.as_nanos() as u64)
+                })
+                .collect::<Measured<Vec<u64>>>()
+        })?;
+        let busy = repeat(config.reps, |rt| contender.busy_shutdown(rt, running)).map(|runs| {
+            median(
+                &runs
+                    .iter()
+                    .map(|elapsed| elapsed.as_nanos() as f64)
+                    .collect::<Vec<_>>(),
+            )
+        });
+        Ok(Shutdowns {
+            idle: [50.0, 99.0].map(|p| {
+                median(
+                    &idle
+                        .iter()
+                        .map(|run| percentile(run, p))
+                        .collect::<Vec<_>>(),
+                )
+            }),
+            busy,
+        })
+    });
+    let idle_base = [0, 1].map(|i| results.baseline(|s| s.idle[i]));
+    let busy_base = results
+        .rows
+        .iter()
+        .find(|(name, _)| *name == BASELINE)
+        .and_then(|(_, result)| result.as_ref().ok())
+        .and_then(|s| s.busy.ok());
+    let busy_title = format!("{} running", thousands(running as f64));
+    let header = ["contender", "idle p50", "idle p99", &busy_title, "note"];
+    let mut table = Table::new(&header);
+    for (name, result) in &results.rows {
+        match result {
+            Ok(s) => {
+                let mut row = vec![(*name).to_owned()];
+                for (value, base) in s.idle.into_iter().zip(idle_base) {
+                    row.push(format!("{} ({})", nanos(value), ratio(value, base)));
+                }
+                match s.busy {
+                    Ok(value) => {
+                        row.push(format!("{} ({})", nanos(value), ratio(value, busy_base)));
+                        row.push(String::new());
+                    }
+                    Err(why) => {
+                        row.push("n/a".to_owned());
+                        row.push(format!("{busy_title}: {}", why.0));
+                    }
+                }
+                table.row(row);
+            }
+            Err(why) => table.row(not_applicable(name, header.len(), *why)),
+        }
+    }
+    table.print();
+}

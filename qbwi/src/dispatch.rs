@@ -1,0 +1,121 @@
+//! How a task gets from `queue` to a thread: one lane (a channel) per runtime worker, each drained
+//! by a dispatcher task that polls every task once, inline. A task that finishes in that first
+//! poll (most background work that is quick, or fails fast) never costs a tokio task; one that
+//! has to wait is spawned as its own tokio task from there on.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
+
+use tokio::runtime::Handle;
+use tokio::sync::mpsc::error::SendError;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
+use crate::host::Inner;
+use crate::run::{BoxJob, Spawned};
+
+pub(crate) struct Lanes {
+    senders: Box<[UnboundedSender<BoxJob>]>,
+}
+
+thread_local! {
+    /// Each thread deals its tasks to the lanes in turn, without touching shared memory.
+    static NEXT_LANE: Cell<usize> = const { Cell::new(0) };
+}
+
+impl Lanes {
+    /// Opens one lane per worker thread of `runtime`; [`Dispatchers::spawn`] starts draining
+    /// them once the host exists.
+    pub(crate) fn open(runtime: &Handle) -> (Self, Dispatchers) {
+        let lanes = runtime.metrics().num_workers().max(1);
+        let (senders, receivers): (Vec<_>, Vec<_>) =
+            (0..lanes).map(|_| unbounded_channel()).unzip();
+        (
+            Lanes {
+                senders: senders.into(),
+            },
+            Dispatchers { receivers },
+        )
+    }
+
+    /// Hands a job to the next lane. If the runtime is gone, the job ends where it stands.
+    pub(crate) fn send(&self, job: BoxJob, host: &Inner) {
+        let lane = match self.senders.len() {
+            1 => 0,
+            lanes => NEXT_LANE.with(|next| {
+                let lane = next.get();
+                next.set(lane.wrapping_add(1));
+                lane % lanes
+            }),
+        };
+        if let Err(SendError(mut job)) = self.senders[lane].send(job) {
+            job.as_mut().abandon(Some(host));
+        }
+    }
+}
+
+/// The lanes' receiving ends, until the host they feed exists.
+pub(crate) struct Dispatchers {
+    receivers: Vec<UnboundedReceiver<BoxJob>>,
+}
+
+impl Dispatchers {
+    /// Spawns one dispatcher per lane on `runtime`.
+    pub(crate) fn spawn(self, runtime: &Handle, host: &Arc<Inner>) {
+        for receiver in self.receivers {
+            runtime.spawn(Dispatcher {
+                receiver,
+                host: Arc::downgrade(host),
+            });
+        }
+    }
+}
+
+/// Drains one lane. tokio's cooperative budget makes it yield to the rest of the runtime every
+/// so many tasks, so a full lane does not starve other work.
+struct Dispatcher {
+    receiver: UnboundedReceiver<BoxJob>,
+    /// Weak: the host owns the lanes, and a lane must not keep its host alive.
+    host: Weak<Inner>,
+}
+
+impl Future for Dispatcher {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(host) = self.host.upgrade() else {
+            return Poll::Ready(());
+        };
+        loop {
+            match self.receiver.poll_recv(cx) {
+                Poll::Ready(Some(mut job)) => {
+                    // The first poll runs here. If the task registers a waker, it is this
+                    // dispatcher's; the spawned task re-registers its own on its next poll (every
+                    // future must use the waker of its latest poll), and the stale one only
+                    // costs this dispatcher a spurious wake.
+                    if job.as_mut().poll_job(&host, cx).is_pending() {
+                        tokio::spawn(Spawned {
+                            job,
+                            host: host.clone(),
+                        });
+                    }
+                }
+                Poll::Ready(None) => return Poll::Ready(()),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+impl Drop for Dispatcher {
+    fn drop(&mut self) {
+        // The runtime is shutting down: the tasks still in the lane will never run.
+        self.receiver.close();
+        let host = self.host.upgrade();
+        while let Ok(mut job) = self.receiver.try_recv() {
+            job.as_mut().abandon(host.as_deref());
+        }
+    }
+}
