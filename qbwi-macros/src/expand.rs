@@ -176,8 +176,8 @@ fn task_options(options: &Options, krate: &TokenStream) -> TokenStream {
 ///
 /// Spans make the type checker's errors land on the user's tokens: the whole fn is spanned on
 /// the fn's name, so a future (or blocking body) that is not `Send` is reported on the fn; the
-/// `into_task_result` call and its argument are spanned on the return type, so a return type that
-/// is not `()` or `Result<T, E: Display>` is reported there.
+/// `task_future` (async) or `into_task_result` (blocking) call and its argument are spanned on
+/// the return type, so a return type that is not `()` or `Result<T, E: Display>` is reported there.
 fn run_fn(task: &TaskFn, krate: &TokenStream) -> TokenStream {
     let ident = &task.item.sig.ident;
     let name_span = ident.span();
@@ -342,7 +342,7 @@ mod tests {
             ),
         );
         assert!(
-            text.contains("f (self . a , __qbwi_token , self . b) . await"),
+            text.contains("task_future (f (self . a , __qbwi_token , self . b))"),
             "{text}"
         );
         let text = expand(

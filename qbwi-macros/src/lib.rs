@@ -156,16 +156,19 @@ mod validate;
 ///         // Spanned on the fn's name: a future that is not `Send` is reported there.
 ///         fn run(
 ///             self,
-///             __qbwi_token: ::qbwi::CancellationToken, // `_` when the fn takes no token
+///             __qbwi_token: &::qbwi::CancellationToken, // `_` when the fn takes no token
 ///         ) -> impl ::core::future::Future<
 ///             Output = ::core::result::Result<(), ::qbwi::TaskError>,
-///         > + ::core::marker::Send + 'static {
-///             ::qbwi::__private::assert_future_is_send(async move {
+///         > + ::core::marker::Send + 'static + use<> {
+///             // Only a fn that takes the token pays for a clone of it.
+///             let __qbwi_token = ::core::clone::Clone::clone(__qbwi_token);
+///             ::qbwi::__private::assert_future_is_send(
 ///                 // Spanned on the return type: a type that is not `()` or
-///                 // `Result<T, E: Display>` is reported there. Arguments go in the order the
-///                 // fn declares them.
-///                 ::qbwi::__private::into_task_result(send_mail(self.email, __qbwi_token).await)
-///             })
+///                 // `Result<T, E: Display>` is reported there. The fn's own future, adapted,
+///                 // so a waiting run holds one copy of the arguments. Arguments go in the order
+///                 // the fn declares them.
+///                 ::qbwi::__private::task_future(send_mail(self.email, __qbwi_token)),
+///             )
 ///             // A plain `fn` gets instead:
 ///             // ::qbwi::__private::run_blocking(move || {
 ///             //     ::qbwi::__private::into_task_result(send_mail(self.email, __qbwi_token))

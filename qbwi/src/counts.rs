@@ -125,7 +125,7 @@ impl Counts {
 
     /// Changes `state` with `f` unless `f` says no; returns the state before.
     fn update(&self, mut f: impl FnMut(u64) -> Option<u64>) -> Result<u64, u64> {
-        self.state.fetch_update(SeqCst, SeqCst, |state| f(state))
+        self.state.fetch_update(SeqCst, SeqCst, &mut f)
     }
 
     /// A new task, queued. Refused once shutdown has begun, or when `capacity` tasks wait.

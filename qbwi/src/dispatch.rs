@@ -13,11 +13,12 @@ use tokio::runtime::Handle;
 use tokio::sync::mpsc::error::SendError;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
+use crate::cell::JobRef;
 use crate::host::Inner;
-use crate::run::{BoxJob, Spawned};
+use crate::run::Spawned;
 
 pub(crate) struct Lanes {
-    senders: Box<[UnboundedSender<BoxJob>]>,
+    senders: Box<[UnboundedSender<JobRef>]>,
 }
 
 thread_local! {
@@ -41,7 +42,7 @@ impl Lanes {
     }
 
     /// Hands a job to the next lane. If the runtime is gone, the job ends where it stands.
-    pub(crate) fn send(&self, job: BoxJob, host: &Inner) {
+    pub(crate) fn send(&self, job: JobRef, host: &Inner) {
         let lane = match self.senders.len() {
             1 => 0,
             lanes => NEXT_LANE.with(|next| {
@@ -51,14 +52,14 @@ impl Lanes {
             }),
         };
         if let Err(SendError(mut job)) = self.senders[lane].send(job) {
-            job.as_mut().abandon(Some(host));
+            job.abandon(host);
         }
     }
 }
 
 /// The lanes' receiving ends, until the host they feed exists.
 pub(crate) struct Dispatchers {
-    receivers: Vec<UnboundedReceiver<BoxJob>>,
+    receivers: Vec<UnboundedReceiver<JobRef>>,
 }
 
 impl Dispatchers {
@@ -76,7 +77,7 @@ impl Dispatchers {
 /// Drains one lane. tokio's cooperative budget makes it yield to the rest of the runtime every
 /// so many tasks, so a full lane does not starve other work.
 struct Dispatcher {
-    receiver: UnboundedReceiver<BoxJob>,
+    receiver: UnboundedReceiver<JobRef>,
     /// Weak: the host owns the lanes, and a lane must not keep its host alive.
     host: Weak<Inner>,
 }
@@ -95,7 +96,7 @@ impl Future for Dispatcher {
                     // dispatcher's; the spawned task re-registers its own on its next poll (every
                     // future must use the waker of its latest poll), and the stale one only
                     // costs this dispatcher a spurious wake.
-                    if job.as_mut().poll_job(&host, cx).is_pending() {
+                    if job.poll(&host, cx).is_pending() {
                         tokio::spawn(Spawned {
                             job,
                             host: host.clone(),
@@ -115,7 +116,10 @@ impl Drop for Dispatcher {
         self.receiver.close();
         let host = self.host.upgrade();
         while let Ok(mut job) = self.receiver.try_recv() {
-            job.as_mut().abandon(host.as_deref());
+            match &host {
+                Some(host) => job.abandon(host),
+                None => drop(job), // the handles still learn of it
+            }
         }
     }
 }

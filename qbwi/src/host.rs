@@ -1,6 +1,5 @@
 //! The [`Host`]: accepts tasks, runs them on tokio, tracks them, and drains them at shutdown.
 
-use std::any::type_name;
 use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
@@ -16,12 +15,13 @@ use tokio::runtime::Handle;
 use tokio::sync::{Notify, OnceCell};
 use tokio_util::sync::CancellationToken;
 
+use crate::cell::{Header, JobRef};
 use crate::counts::{ACCEPTING, Counts, Refused};
 use crate::dispatch::Lanes;
 use crate::error::{HostError, QueueError};
-use crate::outcome::{TaskCell, TaskHandle, TaskId};
+use crate::outcome::{TaskHandle, TaskId};
 use crate::report::{ShutdownReport, Stats};
-use crate::run::{BoxJob, Closure, Extras, Kind, OfTask, Run, run_blocking};
+use crate::run::{Closure, Extras, Kind, OfTask, Run, run_blocking};
 use crate::sched::Sched;
 use crate::task::{BackgroundTask, IntoTaskResult, TaskError};
 
@@ -248,7 +248,7 @@ impl Host {
     ///
     /// Never blocks and never awaits: the task starts on the runtime as soon as its turn comes.
     pub fn queue<T: BackgroundTask>(&self, task: T) -> Result<TaskHandle, QueueError> {
-        self.submit::<OfTask<T>, _, _>(T::NAME, move |token| task.run(token))
+        self.submit::<OfTask<T>, _, _>(move |token| task.run(token))
     }
 
     /// Queues an async closure: QBWI's `QueueBackgroundWorkItem(Func<CancellationToken, Task>)`.
@@ -279,7 +279,7 @@ impl Host {
         Fut: Future + Send + 'static,
         Fut::Output: IntoTaskResult,
     {
-        self.submit::<Closure, _, _>(type_name::<F>(), move |token| {
+        self.submit::<Closure<F>, _, _>(move |token| {
             let future = work(token.clone());
             async move { future.await.into_task_result() }
         })
@@ -312,7 +312,7 @@ impl Host {
         F: FnOnce(CancellationToken) -> R + Send + 'static,
         R: IntoTaskResult,
     {
-        self.submit::<Closure, _, _>(type_name::<F>(), move |token| {
+        self.submit::<Closure<F>, _, _>(move |token| {
             let token = token.clone();
             run_blocking(move || work(token).into_task_result())
         })
@@ -320,13 +320,14 @@ impl Host {
 
     /// Accepts one task: counts it, then hands it to a lane, or to the scheduler when a limit
     /// applies. `make` builds the task's future when it starts.
-    fn submit<K, M, F>(&self, name: &'static str, make: M) -> Result<TaskHandle, QueueError>
+    fn submit<K, M, F>(&self, make: M) -> Result<TaskHandle, QueueError>
     where
         K: Kind,
         M: FnOnce(&CancellationToken) -> F + Send + 'static,
         F: Future<Output = Result<(), TaskError>> + Send + 'static,
     {
         let inner = &*self.inner;
+        let name = K::name();
         if let Err(refused) = inner.counts.accept(inner.queue_capacity) {
             return Err(match refused {
                 Refused::Full => {
@@ -346,9 +347,8 @@ impl Host {
             span.in_scope(|| tracing::debug!("queued"));
             Extras::new(span)
         });
-        let cell = TaskCell::new(id, name);
-        let handle = TaskHandle::new(cell.clone());
-        let job: BoxJob = Box::pin(Run::<K, M, F>::new(make, cell, extras));
+        let (job, cell) = JobRef::new(Header::new(id, K::name), Run::<K, M, F>::new(make, extras));
+        let handle = TaskHandle::new(cell);
         if inner.max_concurrency.is_none() && K::OPTIONS.concurrency.is_none() {
             inner.lanes.send(job, inner);
         } else {
@@ -356,7 +356,7 @@ impl Host {
             match admitted {
                 Ok(Some(job)) => inner.lanes.send(job, inner),
                 Ok(None) => {}
-                Err(mut job) => job.as_mut().abandon(Some(inner)),
+                Err(mut job) => job.abandon(inner),
             }
         }
         Ok(handle)
@@ -471,7 +471,7 @@ impl Inner {
         self.token.cancel();
         let waiting = self.sched().close();
         for mut job in waiting {
-            job.as_mut().abandon(Some(self)); // not started
+            job.abandon(self); // not started
         }
         let deadline = started + self.shutdown_timeout;
         if tokio::time::timeout_at(deadline, self.wait_idle())

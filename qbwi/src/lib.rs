@@ -42,6 +42,7 @@
 
 #![warn(missing_docs, missing_debug_implementations)]
 
+mod cell;
 mod counts;
 mod dispatch;
 mod error;

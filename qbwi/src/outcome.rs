@@ -1,10 +1,10 @@
 //! What happened to one task: [`TaskId`], [`Outcome`] and the [`TaskHandle`] to await it.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst, fence};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use tokio::sync::Notify;
+use crate::cell::TaskCell;
+use crate::run::Job;
 
 /// A task's number, unique within its host, in the order the tasks were queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -63,67 +63,32 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// The state one task shares between the host and its [`TaskHandle`]s.
-pub(crate) struct TaskCell {
-    pub(crate) id: TaskId,
-    pub(crate) name: &'static str,
-    outcome: OnceLock<Outcome>,
-    /// Set once anyone awaits the outcome: only then does ending the task notify (most handles
-    /// are dropped unawaited, and `Notify::notify_waiters` takes a lock).
-    awaited: AtomicBool,
-    finished: Notify,
-}
-
-impl TaskCell {
-    pub(crate) fn new(id: TaskId, name: &'static str) -> Arc<Self> {
-        Arc::new(TaskCell {
-            id,
-            name,
-            outcome: OnceLock::new(),
-            awaited: AtomicBool::new(false),
-            finished: Notify::new(),
-        })
-    }
-
-    /// Records the outcome (the first one wins) and wakes everyone awaiting it.
-    pub(crate) fn set_outcome(&self, outcome: Outcome) {
-        if self.outcome.set(outcome).is_ok() {
-            // Pairs with the fence in `TaskHandle::outcome`: either it sees the outcome, or this
-            // sees `awaited` and wakes it.
-            fence(SeqCst);
-            if self.awaited.load(SeqCst) {
-                self.finished.notify_waiters();
-            }
-        }
-    }
-}
-
 /// A handle to one queued task: its id, its name, and its [`Outcome`] once it ends.
 ///
 /// Dropping the handle does not cancel the task; nobody has to wait for a background task.
 #[derive(Clone)]
 pub struct TaskHandle {
-    cell: Arc<TaskCell>,
+    cell: Arc<TaskCell<dyn Job>>,
 }
 
 impl TaskHandle {
-    pub(crate) fn new(cell: Arc<TaskCell>) -> Self {
+    pub(crate) fn new(cell: Arc<TaskCell<dyn Job>>) -> Self {
         TaskHandle { cell }
     }
 
     /// The task's id, unique within its host.
     pub fn id(&self) -> TaskId {
-        self.cell.id
+        self.cell.header.id
     }
 
     /// The task's name (its [`BackgroundTask::NAME`](crate::BackgroundTask::NAME)).
     pub fn name(&self) -> &'static str {
-        self.cell.name
+        self.cell.header.name()
     }
 
     /// The outcome if the task has ended, without waiting.
     pub fn try_outcome(&self) -> Option<Outcome> {
-        self.cell.outcome.get().cloned()
+        self.cell.header.outcome()
     }
 
     /// Waits until the task ends and returns how it ended. May be awaited any number of times.
@@ -138,28 +103,16 @@ impl TaskHandle {
     /// ```
     pub fn outcome(&self) -> impl std::future::Future<Output = Outcome> + Send + 'static {
         let cell = self.cell.clone();
-        async move {
-            loop {
-                let notified = cell.finished.notified();
-                tokio::pin!(notified);
-                notified.as_mut().enable();
-                cell.awaited.store(true, SeqCst);
-                fence(SeqCst);
-                if let Some(outcome) = cell.outcome.get() {
-                    return outcome.clone();
-                }
-                notified.await;
-            }
-        }
+        std::future::poll_fn(move |cx| cell.header.poll_outcome(cx))
     }
 }
 
 impl fmt::Debug for TaskHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TaskHandle")
-            .field("id", &self.cell.id)
-            .field("name", &self.cell.name)
-            .field("outcome", &self.cell.outcome.get())
+            .field("id", &self.id())
+            .field("name", &self.name())
+            .field("outcome", &self.try_outcome())
             .finish()
     }
 }

@@ -32,10 +32,12 @@ pub fn into_task_result<R: IntoTaskResult>(value: R) -> Result<(), TaskError> {
 
 pin_project_lite::pin_project! {
     /// The future of an `async fn` task, its output turned into the run's result.
-    #[derive(Debug)]
-    pub struct TaskFuture<F> {
+    pub struct TaskFuture<F: Future> {
         #[pin]
         future: F,
+        // Chosen where the bound is checked (`task_future`), so that the `Future` impl needs no
+        // bound of its own and a bad return type is reported once, on the return type.
+        convert: fn(F::Output) -> Result<(), TaskError>,
     }
 }
 
@@ -48,22 +50,25 @@ where
     F: Future,
     F::Output: IntoTaskResult,
 {
-    TaskFuture { future }
+    TaskFuture {
+        future,
+        convert: IntoTaskResult::into_task_result,
+    }
 }
 
-impl<F> Future for TaskFuture<F>
-where
-    F: Future,
-    F::Output: IntoTaskResult,
-{
+impl<F: Future> Future for TaskFuture<F> {
     type Output = Result<(), TaskError>;
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.project()
-            .future
-            .poll(cx)
-            .map(IntoTaskResult::into_task_result)
+        let this = self.project();
+        this.future.poll(cx).map(*this.convert)
+    }
+}
+
+impl<F: Future> std::fmt::Debug for TaskFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskFuture").finish_non_exhaustive()
     }
 }
 

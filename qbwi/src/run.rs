@@ -19,46 +19,55 @@ use tokio::time::Sleep;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tracing::Span;
 
+use crate::cell::{Header, JobRef};
 use crate::counts::{End, Step};
 use crate::host::Inner;
-use crate::outcome::{Outcome, TaskCell};
+use crate::outcome::Outcome;
 use crate::task::{BackgroundTask, TaskError, TaskOptions};
 
-/// A task of any type, ready to be polled by whoever holds it (a lane's dispatcher, the
-/// scheduler's queue, or a tokio task of its own).
+/// A task's job, of any type; reached only through its [`JobRef`](crate::cell::JobRef).
 pub(crate) trait Job: Send {
     /// Runs the task until it ends (`Ready`) or waits (`Pending`).
-    fn poll_job(self: Pin<&mut Self>, host: &Inner, cx: &mut Context<'_>) -> Poll<()>;
-    /// Ends the task where it stands: not started if it never ran, else abandoned. Does nothing
-    /// if it already ended. Without a host (it is gone), only the handle learns of it.
-    fn abandon(self: Pin<&mut Self>, host: Option<&Inner>);
-    fn task_id(&self) -> u64;
-    fn name(&self) -> &'static str;
+    fn poll_job(
+        self: Pin<&mut Self>,
+        header: &Header,
+        host: &Inner,
+        cx: &mut Context<'_>,
+    ) -> Poll<()>;
+    /// Ends the task where it stands, if it has not ended: not started if it never ran, else
+    /// abandoned (without a host, because it is gone, only the handles learn of it). Then drops
+    /// its future.
+    fn abandon(self: Pin<&mut Self>, header: &Header, host: Option<&Inner>);
     /// The task's own `concurrency` limit.
     fn concurrency(&self) -> Option<NonZeroUsize>;
     /// The scheduler let it start: it holds slots to give back when it ends.
     fn take_slot(self: Pin<&mut Self>);
 }
 
-pub(crate) type BoxJob = Pin<Box<dyn Job>>;
-
-/// Where a run's options come from, at compile time (no bytes per task).
+/// Where a run's name and options come from, at compile time (no bytes per task).
 pub(crate) trait Kind: Send + 'static {
     const OPTIONS: TaskOptions;
+    fn name() -> &'static str;
 }
 
-/// The options of a `BackgroundTask`.
+/// A `BackgroundTask`.
 pub(crate) struct OfTask<T>(PhantomData<fn() -> T>);
 
 impl<T: BackgroundTask> Kind for OfTask<T> {
     const OPTIONS: TaskOptions = T::OPTIONS;
+    fn name() -> &'static str {
+        T::NAME
+    }
 }
 
-/// A closure queued with `queue_work_item`: no options.
-pub(crate) struct Closure;
+/// A closure `C` queued with `queue_work_item`: named after its type, no options.
+pub(crate) struct Closure<C>(PhantomData<fn() -> C>);
 
-impl Kind for Closure {
+impl<C: 'static> Kind for Closure<C> {
     const OPTIONS: TaskOptions = TaskOptions::new();
+    fn name() -> &'static str {
+        std::any::type_name::<C>()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,13 +79,12 @@ enum Stage {
 
 /// A run's accounting: it ends exactly once.
 struct Ticket {
-    cell: Arc<TaskCell>,
     stage: Stage,
     holds_slot: bool,
 }
 
 impl Ticket {
-    fn end(&mut self, host: &Inner, outcome: Outcome) {
+    fn end(&mut self, header: &Header, host: &Inner, outcome: Outcome) {
         let started = match self.stage {
             Stage::Queued => false,
             Stage::Running => true,
@@ -108,10 +116,10 @@ impl Ticket {
             }
             Outcome::NotStarted => tracing::debug!("not started: shutdown began first"),
         }
-        self.cell.set_outcome(outcome);
+        header.set_outcome(outcome);
         if self.holds_slot {
             self.holds_slot = false;
-            host.release_slot(self.cell.name);
+            host.release_slot(header.name());
         }
         if idle {
             host.notify_idle();
@@ -160,6 +168,9 @@ pin_project_lite::pin_project! {
         // arguments); `None` once taken.
         Queued { make: Option<M> },
         Running { #[pin] future: F },
+        // Ended: the future is dropped as soon as the run ends, even while handles keep the
+        // task's allocation.
+        Done,
     }
 }
 
@@ -173,25 +184,13 @@ pin_project_lite::pin_project! {
         extras: Option<Pin<Box<Extras>>>,
         kind: PhantomData<K>,
     }
-
-    impl<K, M, F> PinnedDrop for Run<K, M, F> {
-        fn drop(this: Pin<&mut Self>) {
-            // Every path that drops a job ends it first; this is the backstop, so that no handle
-            // waits forever.
-            let ticket = this.project().ticket;
-            if ticket.stage != Stage::Ended {
-                ticket.cell.set_outcome(ticket.lost_outcome());
-            }
-        }
-    }
 }
 
 impl<K, M, F> Run<K, M, F> {
-    pub(crate) fn new(make: M, cell: Arc<TaskCell>, extras: Option<Pin<Box<Extras>>>) -> Self {
+    pub(crate) fn new(make: M, extras: Option<Pin<Box<Extras>>>) -> Self {
         Run {
             state: State::Queued { make: Some(make) },
             ticket: Ticket {
-                cell,
                 stage: Stage::Queued,
                 holds_slot: false,
             },
@@ -207,7 +206,12 @@ where
     M: FnOnce(&CancellationToken) -> F + Send + 'static,
     F: Future<Output = Result<(), TaskError>> + Send + 'static,
 {
-    fn poll_job(self: Pin<&mut Self>, host: &Inner, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll_job(
+        self: Pin<&mut Self>,
+        header: &Header,
+        host: &Inner,
+        cx: &mut Context<'_>,
+    ) -> Poll<()> {
         let mut this = self.project();
         let ticket = this.ticket;
         let span = this.extras.as_ref().map(|extras| extras.span.clone());
@@ -215,7 +219,7 @@ where
 
         if ticket.stage == Stage::Queued {
             if host.counts.start() != Step::Done {
-                ticket.end(host, Outcome::NotStarted);
+                ticket.end(header, host, Outcome::NotStarted);
                 return Poll::Ready(());
             }
             ticket.stage = Stage::Running;
@@ -230,7 +234,11 @@ where
             let future = match catch_unwind(AssertUnwindSafe(|| make(token))) {
                 Ok(future) => future,
                 Err(payload) => {
-                    ticket.end(host, Outcome::Panicked(panic_message(payload.as_ref())));
+                    ticket.end(
+                        header,
+                        host,
+                        Outcome::Panicked(panic_message(payload.as_ref())),
+                    );
                     return Poll::Ready(());
                 }
             };
@@ -243,7 +251,7 @@ where
             }
         }
         if host.kill.is_cancelled() {
-            ticket.end(host, Outcome::Abandoned);
+            ticket.end(header, host, Outcome::Abandoned);
             return Poll::Ready(());
         }
         let StateProj::Running { future } = this.state.project() else {
@@ -252,15 +260,19 @@ where
         match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
             Ok(Poll::Pending) => {}
             Ok(Poll::Ready(Ok(()))) => {
-                ticket.end(host, Outcome::Completed);
+                ticket.end(header, host, Outcome::Completed);
                 return Poll::Ready(());
             }
             Ok(Poll::Ready(Err(error))) => {
-                ticket.end(host, Outcome::Failed(error.into_message()));
+                ticket.end(header, host, Outcome::Failed(error.into_message()));
                 return Poll::Ready(());
             }
             Err(payload) => {
-                ticket.end(host, Outcome::Panicked(panic_message(payload.as_ref())));
+                ticket.end(
+                    header,
+                    host,
+                    Outcome::Panicked(panic_message(payload.as_ref())),
+                );
                 return Poll::Ready(());
             }
         }
@@ -273,7 +285,7 @@ where
             if let Some(token) = extras.token {
                 token.cancel();
             }
-            ticket.end(host, Outcome::TimedOut);
+            ticket.end(header, host, Outcome::TimedOut);
             return Poll::Ready(());
         }
         if extras.kill.is_none() {
@@ -281,36 +293,36 @@ where
         }
         let kill = extras.kill.as_pin_mut().expect("registered above");
         if kill.poll(cx).is_ready() {
-            ticket.end(host, Outcome::Abandoned);
+            ticket.end(header, host, Outcome::Abandoned);
             return Poll::Ready(());
         }
         Poll::Pending
     }
 
-    fn abandon(self: Pin<&mut Self>, host: Option<&Inner>) {
-        let this = self.project();
+    fn abandon(self: Pin<&mut Self>, header: &Header, host: Option<&Inner>) {
+        let mut this = self.project();
         let ticket = this.ticket;
-        if ticket.stage == Stage::Ended {
-            return;
-        }
-        let span = this.extras.as_ref().map(|extras| extras.span.clone());
-        let _entered = span.as_ref().map(Span::enter);
-        let outcome = ticket.lost_outcome();
-        match host {
-            Some(host) => ticket.end(host, outcome),
-            None => {
-                ticket.stage = Stage::Ended;
-                ticket.cell.set_outcome(outcome);
+        if ticket.stage != Stage::Ended {
+            let span = this.extras.as_ref().map(|extras| extras.span.clone());
+            let _entered = span.as_ref().map(Span::enter);
+            let outcome = ticket.lost_outcome();
+            match host {
+                Some(host) => ticket.end(header, host, outcome),
+                None => {
+                    ticket.stage = Stage::Ended;
+                    header.set_outcome(outcome);
+                }
             }
         }
-    }
-
-    fn task_id(&self) -> u64 {
-        self.ticket.cell.id.0
-    }
-
-    fn name(&self) -> &'static str {
-        self.ticket.cell.name
+        // Drop the future (and its arguments) now. Its destructor is user code: a panic there
+        // must not take down the dispatcher that holds this job.
+        if !matches!(this.state.as_mut().project(), StateProj::Done) {
+            let dropped = catch_unwind(AssertUnwindSafe(|| this.state.set(State::Done)));
+            if let Err(payload) = dropped {
+                tracing::error!(panic = %panic_message(payload.as_ref()), "a task's destructor panicked");
+            }
+        }
+        this.extras.take();
     }
 
     fn concurrency(&self) -> Option<NonZeroUsize> {
@@ -324,7 +336,7 @@ where
 
 /// A run that had to wait, as a tokio task of its own.
 pub(crate) struct Spawned {
-    pub(crate) job: BoxJob,
+    pub(crate) job: JobRef,
     pub(crate) host: Arc<Inner>,
 }
 
@@ -333,14 +345,14 @@ impl Future for Spawned {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        this.job.as_mut().poll_job(&this.host, cx)
+        this.job.poll(&this.host, cx)
     }
 }
 
 impl Drop for Spawned {
     fn drop(&mut self) {
         // The runtime is dropping the task (it shuts down): the run is abandoned.
-        self.job.as_mut().abandon(Some(&self.host));
+        self.job.abandon(&self.host);
     }
 }
 

@@ -7,14 +7,14 @@
 use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroUsize;
 
-use crate::run::BoxJob;
+use crate::cell::JobRef;
 
 #[derive(Default)]
 pub(crate) struct Sched {
     /// Slots of `max_concurrency` in use.
     running: usize,
     /// Waiting for a `max_concurrency` slot (non-empty only while all are in use).
-    pending: VecDeque<BoxJob>,
+    pending: VecDeque<JobRef>,
     /// Per task name with a `concurrency` limit.
     gates: HashMap<&'static str, Gate>,
     closed: bool,
@@ -24,7 +24,7 @@ struct Gate {
     limit: usize,
     running: usize,
     /// Waiting for this task's own `concurrency` (a `max_concurrency` slot was free).
-    waiting: VecDeque<BoxJob>,
+    waiting: VecDeque<JobRef>,
 }
 
 impl Gate {
@@ -42,9 +42,9 @@ impl Sched {
     /// waits here, `Err(task)` after shutdown began (the caller ends it as not started).
     pub(crate) fn admit(
         &mut self,
-        run: BoxJob,
+        run: JobRef,
         max: Option<NonZeroUsize>,
-    ) -> Result<Option<BoxJob>, BoxJob> {
+    ) -> Result<Option<JobRef>, JobRef> {
         if self.closed {
             return Err(run);
         }
@@ -57,9 +57,9 @@ impl Sched {
 
     /// Takes a slot of the task's own `concurrency`, if it has one: `None` if the gate is full
     /// (the task then waits in the gate's line).
-    fn enter_gate(&mut self, run: BoxJob) -> Option<BoxJob> {
+    fn enter_gate(&mut self, mut run: JobRef) -> Option<JobRef> {
         if let Some(limit) = run.concurrency() {
-            let gate = self.gate(run.name(), limit);
+            let gate = self.gate(run.header().name(), limit);
             if !gate.has_room() {
                 gate.waiting.push_back(run);
                 return None;
@@ -70,9 +70,9 @@ impl Sched {
     }
 
     /// Takes a `max_concurrency` slot; the task gives it back when it ends.
-    fn take_slot(&mut self, mut run: BoxJob) -> BoxJob {
+    fn take_slot(&mut self, mut run: JobRef) -> JobRef {
         self.running += 1;
-        run.as_mut().take_slot();
+        run.take_slot();
         run
     }
 
@@ -85,7 +85,7 @@ impl Sched {
     }
 
     /// A task holding slots ended: frees them and returns the tasks that may start now.
-    pub(crate) fn release(&mut self, name: &'static str, max: Option<NonZeroUsize>) -> Vec<BoxJob> {
+    pub(crate) fn release(&mut self, name: &'static str, max: Option<NonZeroUsize>) -> Vec<JobRef> {
         self.running -= 1;
         if let Some(gate) = self.gates.get_mut(name) {
             gate.running -= 1;
@@ -93,12 +93,12 @@ impl Sched {
         let mut ready = Vec::new();
         while !self.closed && has_room(max, self.running) {
             // The oldest task that may start: the head of `pending` or of a gate with room.
-            let from_pending = self.pending.front().map(|run| run.task_id());
+            let from_pending = self.pending.front().map(|run| run.header().id);
             let from_gate = self
                 .gates
                 .iter()
                 .filter(|(_, gate)| gate.has_room())
-                .filter_map(|(name, gate)| gate.waiting.front().map(|run| (run.task_id(), *name)))
+                .filter_map(|(name, gate)| gate.waiting.front().map(|run| (run.header().id, *name)))
                 .min();
             let run = match (from_pending, from_gate) {
                 (None, None) => break,
@@ -118,15 +118,15 @@ impl Sched {
     }
 
     /// Pops the head of `pending`; `None` if its own gate is full (it moves to the gate's line).
-    fn take_pending(&mut self) -> Option<BoxJob> {
+    fn take_pending(&mut self) -> Option<JobRef> {
         let run = self.pending.pop_front()?;
         self.enter_gate(run)
     }
 
     /// Shutdown began: takes every waiting task out (to be dropped, outside the lock).
-    pub(crate) fn close(&mut self) -> Vec<BoxJob> {
+    pub(crate) fn close(&mut self) -> Vec<JobRef> {
         self.closed = true;
-        let mut waiting: Vec<BoxJob> = self.pending.drain(..).collect();
+        let mut waiting: Vec<JobRef> = self.pending.drain(..).collect();
         for gate in self.gates.values_mut() {
             waiting.extend(gate.waiting.drain(..));
         }
