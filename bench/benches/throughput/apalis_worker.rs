@@ -123,12 +123,13 @@ struct Running {
 impl Running {
     /// Waits until the worker is running and ready for jobs.
     async fn started(&self) {
-        loop {
-            let context = self.context.lock().unwrap_or_else(PoisonError::into_inner);
-            if context.as_ref().is_some_and(WorkerContext::is_running) {
-                return;
-            }
-            drop(context);
+        while !self
+            .context
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(WorkerContext::is_running)
+        {
             tokio::task::yield_now().await;
         }
     }
@@ -259,7 +260,7 @@ impl Contender for Apalis {
                 let queued_at = Instant::now();
                 producer.push((n, queued_at)).await.expect("push");
                 queue_call.push(queued_at.elapsed().as_nanos() as u64);
-                work::wait_timed_done(n + 1);
+                work::pace(n);
             }
             DONE.reached().await;
             worker.stop().await;

@@ -46,8 +46,8 @@ pub trait Contender {
     /// their start to the last completion.
     fn two_producers(&self, rt: &Runtime, per_producer: u64) -> Measured<Duration>;
 
-    /// Scenario 3: `calls` tasks queued one at a time, each after the previous one ran (low
-    /// load); the latency of every queue call and of every queued-to-started.
+    /// Scenario 3: `calls` tasks queued at low load, paced by [`crate::work::pace`] after each
+    /// call; the latency of every queue call and of every queued-to-started.
     fn latency(&self, rt: &Runtime, calls: u64) -> Measured<Latencies>;
 
     /// Scenario 4: heap growth while `tasks` tasks are queued behind one running task that

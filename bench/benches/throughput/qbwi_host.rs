@@ -108,8 +108,9 @@ impl Contender for Qbwi {
                 let handle = hello_timed::queue(n, queued_at);
                 queue_call.push(queued_at.elapsed().as_nanos() as u64);
                 drop(handle.expect("queue"));
-                work::wait_timed_done(n + 1);
+                work::pace(n);
             }
+            host.wait_idle().await;
             finish(&host, calls).await;
             Ok(Latencies {
                 queue_call,

@@ -92,7 +92,7 @@ impl Contender for RawTokio {
                     work::timed_body(n, queued_at);
                 });
                 queue_call.push(queued_at.elapsed().as_nanos() as u64);
-                work::wait_timed_done(n + 1);
+                work::pace(n);
             }
             drain(&tracker, calls).await;
             Ok(Latencies {

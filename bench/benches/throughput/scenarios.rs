@@ -203,9 +203,11 @@ fn latency(contenders: &[Box<dyn Contender>], config: &Config) {
     work::prepare_latency(calls);
     title(
         &format!(
-            "3. latency at low load: {} tasks queued one at a time, each once the previous one \
-             ran; p50/p99 per run, median of {}",
+            "3. latency at low load: {} tasks queued in bursts of {}, each burst once the \
+             previous one ran and the workers idled for {} µs; p50/p99 per run, median of {}",
             thousands(calls as f64),
+            work::BURST,
+            work::PAUSE.as_micros(),
             config.reps
         ),
         "time ÷ tokio's (lower is better)",

@@ -6,7 +6,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
@@ -94,11 +94,23 @@ pub fn timed_body(n: u64, queued_at: Instant) {
     TIMED_DONE.fetch_add(1, Ordering::Release);
 }
 
-/// Waits (yielding the thread, so the workers get the cores) until `count` timed bodies ran.
-/// For the bench's own thread only, never on a runtime worker.
-pub fn wait_timed_done(count: u64) {
-    while TIMED_DONE.load(Ordering::Acquire) < count {
-        std::thread::yield_now();
+/// Latency-scenario calls are made in bursts of this many, back to back.
+pub const BURST: u64 = 10;
+
+/// Between bursts, once the burst has run, the bench sleeps this long: the workers go idle, as
+/// they are between requests of a lightly loaded service.
+pub const PAUSE: Duration = Duration::from_micros(100);
+
+/// Paces the latency scenario; call after queueing task `n`. At the end of a burst it waits
+/// (yielding the thread, so the workers get the cores) until every task queued so far ran, then
+/// sleeps [`PAUSE`]. For the bench's own thread only, never on a runtime worker.
+pub fn pace(n: u64) {
+    let queued = n + 1;
+    if queued.is_multiple_of(BURST) {
+        while TIMED_DONE.load(Ordering::Acquire) < queued {
+            std::thread::yield_now();
+        }
+        std::thread::sleep(PAUSE);
     }
 }
 
