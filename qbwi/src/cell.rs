@@ -14,31 +14,26 @@ use crate::host::Inner;
 use crate::outcome::{Outcome, TaskId};
 use crate::run::Job;
 
-/// What a task's handles can see.
+/// What a task's handles can see. (The name is not here: the handle keeps it, and the job
+/// knows it from its type; a waiting task is that much smaller.)
 pub(crate) struct Header {
     pub(crate) id: TaskId,
-    /// A fn rather than the `&str` itself: eight bytes less per waiting task.
-    name: fn() -> &'static str,
     slot: Mutex<Slot>,
 }
 
 #[derive(Default)]
 struct Slot {
     outcome: Option<Outcome>,
-    waiters: Vec<Waker>,
+    /// Boxed: most tasks are never awaited, and a waiting task should be small.
+    waiters: Option<Box<Vec<Waker>>>,
 }
 
 impl Header {
-    pub(crate) fn new(id: TaskId, name: fn() -> &'static str) -> Self {
+    pub(crate) fn new(id: TaskId) -> Self {
         Header {
             id,
-            name,
             slot: Mutex::default(),
         }
-    }
-
-    pub(crate) fn name(&self) -> &'static str {
-        (self.name)()
     }
 
     fn slot(&self) -> std::sync::MutexGuard<'_, Slot> {
@@ -54,9 +49,9 @@ impl Header {
                 return;
             }
             slot.outcome = Some(outcome);
-            std::mem::take(&mut slot.waiters)
+            slot.waiters.take()
         };
-        for waiter in waiters {
+        for waiter in waiters.into_iter().flat_map(|waiters| *waiters) {
             waiter.wake();
         }
     }
@@ -70,12 +65,9 @@ impl Header {
         if let Some(outcome) = &slot.outcome {
             return Poll::Ready(outcome.clone());
         }
-        if !slot
-            .waiters
-            .iter()
-            .any(|waiter| waiter.will_wake(cx.waker()))
-        {
-            slot.waiters.push(cx.waker().clone());
+        let waiters = slot.waiters.get_or_insert_default();
+        if !waiters.iter().any(|waiter| waiter.will_wake(cx.waker())) {
+            waiters.push(cx.waker().clone());
         }
         Poll::Pending
     }
@@ -129,15 +121,21 @@ impl JobRef {
     /// Ends the task where it stands (not started, or abandoned); nothing if it already ended.
     pub(crate) fn abandon(&mut self, host: &Inner) {
         let (header, job) = self.parts();
-        job.abandon(header, Some(host));
+        job.abandon(header, Some(host), true);
     }
 
-    pub(crate) fn take_slot(&mut self) {
-        self.parts().1.take_slot();
+    /// Ends a task the scheduler still holds (it holds no slots): not started.
+    pub(crate) fn abandon_waiting(&mut self, host: &Inner) {
+        let (header, job) = self.parts();
+        job.abandon(header, Some(host), false);
     }
 
     pub(crate) fn concurrency(&mut self) -> Option<std::num::NonZeroUsize> {
         self.parts().1.concurrency()
+    }
+
+    pub(crate) fn name(&mut self) -> &'static str {
+        self.parts().1.name()
     }
 }
 
@@ -147,6 +145,6 @@ impl Drop for JobRef {
         // that no handle waits forever. It also frees the task's future now, even while
         // handles keep the allocation.
         let (header, job) = self.parts();
-        job.abandon(header, None);
+        job.abandon(header, None, false);
     }
 }

@@ -347,16 +347,16 @@ impl Host {
             span.in_scope(|| tracing::debug!("queued"));
             Extras::new(span)
         });
-        let (job, cell) = JobRef::new(Header::new(id, K::name), Run::<K, M, F>::new(make, extras));
-        let handle = TaskHandle::new(cell);
-        if inner.max_concurrency.is_none() && K::OPTIONS.concurrency.is_none() {
+        let (job, cell) = JobRef::new(Header::new(id), Run::<K, M, F>::new(make, extras));
+        let handle = TaskHandle::new(cell, name);
+        if !inner.is_limited(K::OPTIONS.concurrency) {
             inner.lanes.send(job, inner);
         } else {
             let admitted = inner.sched().admit(job, inner.max_concurrency);
             match admitted {
                 Ok(Some(job)) => inner.lanes.send(job, inner),
                 Ok(None) => {}
-                Err(mut job) => job.abandon(inner),
+                Err(mut job) => job.abandon_waiting(inner),
             }
         }
         Ok(handle)
@@ -425,6 +425,18 @@ impl Inner {
         }
     }
 
+    /// Whether a task with this own `concurrency` goes through the scheduler (and then holds
+    /// slots while it runs).
+    pub(crate) fn is_limited(&self, concurrency: Option<NonZeroUsize>) -> bool {
+        self.max_concurrency.is_some() || concurrency.is_some()
+    }
+
+    /// The shutdown deadline has passed: runs end as abandoned.
+    pub(crate) fn is_killed(&self) -> bool {
+        // The phase is on a line the run just touched; the token only matters once draining.
+        self.counts.phase() != ACCEPTING && self.kill.is_cancelled()
+    }
+
     /// Wakes `wait_idle` callers, if there are any (`notify_waiters` takes a lock, and most
     /// hosts go idle between bursts with nobody waiting).
     pub(crate) fn notify_idle(&self) {
@@ -471,7 +483,7 @@ impl Inner {
         self.token.cancel();
         let waiting = self.sched().close();
         for mut job in waiting {
-            job.abandon(self); // not started
+            job.abandon_waiting(self); // not started
         }
         let deadline = started + self.shutdown_timeout;
         if tokio::time::timeout_at(deadline, self.wait_idle())

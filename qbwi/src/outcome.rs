@@ -69,11 +69,12 @@ impl fmt::Display for Outcome {
 #[derive(Clone)]
 pub struct TaskHandle {
     cell: Arc<TaskCell<dyn Job>>,
+    name: &'static str,
 }
 
 impl TaskHandle {
-    pub(crate) fn new(cell: Arc<TaskCell<dyn Job>>) -> Self {
-        TaskHandle { cell }
+    pub(crate) fn new(cell: Arc<TaskCell<dyn Job>>, name: &'static str) -> Self {
+        TaskHandle { cell, name }
     }
 
     /// The task's id, unique within its host.
@@ -83,7 +84,7 @@ impl TaskHandle {
 
     /// The task's name (its [`BackgroundTask::NAME`](crate::BackgroundTask::NAME)).
     pub fn name(&self) -> &'static str {
-        self.cell.header.name()
+        self.name
     }
 
     /// The outcome if the task has ended, without waiting.

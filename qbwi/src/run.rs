@@ -35,13 +35,12 @@ pub(crate) trait Job: Send {
         cx: &mut Context<'_>,
     ) -> Poll<()>;
     /// Ends the task where it stands, if it has not ended: not started if it never ran, else
-    /// abandoned (without a host, because it is gone, only the handles learn of it). Then drops
-    /// its future.
-    fn abandon(self: Pin<&mut Self>, header: &Header, host: Option<&Inner>);
+    /// abandoned (without a host, because it is gone, only the handles learn of it). `admitted`:
+    /// the scheduler let it go (a limited task then holds slots to give back).
+    fn abandon(self: Pin<&mut Self>, header: &Header, host: Option<&Inner>, admitted: bool);
     /// The task's own `concurrency` limit.
     fn concurrency(&self) -> Option<NonZeroUsize>;
-    /// The scheduler let it start: it holds slots to give back when it ends.
-    fn take_slot(self: Pin<&mut Self>);
+    fn name(&self) -> &'static str;
 }
 
 /// Where a run's name and options come from, at compile time (no bytes per task).
@@ -70,68 +69,55 @@ impl<C: 'static> Kind for Closure<C> {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stage {
-    Queued,
-    Running,
-    Ended,
-}
-
-/// A run's accounting: it ends exactly once.
-struct Ticket {
-    stage: Stage,
-    holds_slot: bool,
-}
-
-impl Ticket {
-    fn end(&mut self, header: &Header, host: &Inner, outcome: Outcome) {
-        let started = match self.stage {
-            Stage::Queued => false,
-            Stage::Running => true,
-            Stage::Ended => return,
-        };
-        self.stage = Stage::Ended;
-        let end = match &outcome {
-            Outcome::Completed => End::Completed,
-            Outcome::Failed(_) => End::Failed,
-            Outcome::Panicked(_) => End::Panicked,
-            Outcome::TimedOut => End::TimedOut,
-            Outcome::Abandoned => End::Abandoned,
-            Outcome::NotStarted => End::NotStarted,
-        };
-        let (step, idle) = host.counts.end(started, end);
-        // After the final count, the shutdown has already counted this task by its stage.
-        let outcome = match step {
-            Step::Final if started => Outcome::Abandoned,
-            Step::Final => Outcome::NotStarted,
-            _ => outcome,
-        };
-        match &outcome {
-            Outcome::Completed => tracing::debug!("completed"),
-            Outcome::Failed(error) => tracing::warn!(%error, "failed"),
-            Outcome::Panicked(panic) => tracing::error!(%panic, "panicked"),
-            Outcome::TimedOut => tracing::warn!("timed out: token cancelled, run dropped"),
-            Outcome::Abandoned => {
-                tracing::warn!("abandoned: still running at the shutdown deadline")
-            }
-            Outcome::NotStarted => tracing::debug!("not started: shutdown began first"),
-        }
-        header.set_outcome(outcome);
-        if self.holds_slot {
-            self.holds_slot = false;
-            host.release_slot(header.name());
-        }
-        if idle {
-            host.notify_idle();
-        }
+/// Ends a run that has not ended: drops its future, counts it, tells its handles, and gives
+/// back its scheduler slots if it holds any (`admitted`).
+fn finish<M, F>(
+    mut state: Pin<&mut State<M, F>>,
+    header: &Header,
+    host: &Inner,
+    (name, admitted): (&'static str, bool),
+    outcome: Outcome,
+) {
+    let started = match state.as_ref().get_ref() {
+        State::Queued { .. } => false,
+        State::Starting | State::Running { .. } => true,
+        State::Done => return,
+    };
+    // The future (and the arguments in it) goes first, so that whoever sees the outcome also
+    // sees its resources released. Its destructor is user code: a panic there must not take
+    // down the dispatcher that holds this job.
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| state.set(State::Done))) {
+        tracing::error!(panic = %panic_message(payload.as_ref()), "a task's destructor panicked");
     }
-
-    fn lost_outcome(&self) -> Outcome {
-        if self.stage == Stage::Queued {
-            Outcome::NotStarted
-        } else {
-            Outcome::Abandoned
-        }
+    let end = match &outcome {
+        Outcome::Completed => End::Completed,
+        Outcome::Failed(_) => End::Failed,
+        Outcome::Panicked(_) => End::Panicked,
+        Outcome::TimedOut => End::TimedOut,
+        Outcome::Abandoned => End::Abandoned,
+        Outcome::NotStarted => End::NotStarted,
+    };
+    let (step, idle) = host.counts.end(started, end);
+    // After the final count, the shutdown has already counted this task by its stage.
+    let outcome = match step {
+        Step::Final if started => Outcome::Abandoned,
+        Step::Final => Outcome::NotStarted,
+        _ => outcome,
+    };
+    match &outcome {
+        Outcome::Completed => tracing::debug!("completed"),
+        Outcome::Failed(error) => tracing::warn!(%error, "failed"),
+        Outcome::Panicked(panic) => tracing::error!(%panic, "panicked"),
+        Outcome::TimedOut => tracing::warn!("timed out: token cancelled, run dropped"),
+        Outcome::Abandoned => tracing::warn!("abandoned: still running at the shutdown deadline"),
+        Outcome::NotStarted => tracing::debug!("not started: shutdown began first"),
+    }
+    header.set_outcome(outcome);
+    if admitted {
+        host.release_slot(name);
+    }
+    if idle {
+        host.notify_idle();
     }
 }
 
@@ -167,9 +153,11 @@ pin_project_lite::pin_project! {
         // `make` builds the future when the run starts (so a waiting task holds only its
         // arguments); `None` once taken.
         Queued { make: Option<M> },
+        // Counted as running, building its future.
+        Starting,
         Running { #[pin] future: F },
         // Ended: the future is dropped as soon as the run ends, even while handles keep the
-        // task's allocation.
+        // task's allocation. The variant is the run's stage: no separate field.
         Done,
     }
 }
@@ -180,7 +168,6 @@ pin_project_lite::pin_project! {
     pub(crate) struct Run<K, M, F> {
         #[pin]
         state: State<M, F>,
-        ticket: Ticket,
         extras: Option<Pin<Box<Extras>>>,
         kind: PhantomData<K>,
     }
@@ -190,10 +177,6 @@ impl<K, M, F> Run<K, M, F> {
     pub(crate) fn new(make: M, extras: Option<Pin<Box<Extras>>>) -> Self {
         Run {
             state: State::Queued { make: Some(make) },
-            ticket: Ticket {
-                stage: Stage::Queued,
-                holds_slot: false,
-            },
             extras,
             kind: PhantomData,
         }
@@ -213,34 +196,33 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<()> {
         let mut this = self.project();
-        let ticket = this.ticket;
         let span = this.extras.as_ref().map(|extras| extras.span.clone());
         let _entered = span.as_ref().map(Span::enter);
-
-        if ticket.stage == Stage::Queued {
-            if host.counts.start() != Step::Done {
-                ticket.end(header, host, Outcome::NotStarted);
+        // Whether the run holds scheduler slots: every limited run that reaches a poll does.
+        let slots = (K::name(), host.is_limited(K::OPTIONS.concurrency));
+        macro_rules! finish {
+            ($outcome:expr) => {{
+                finish(this.state.as_mut(), header, host, slots, $outcome);
                 return Poll::Ready(());
+            }};
+        }
+
+        if let State::Queued { .. } = this.state.as_ref().get_ref() {
+            if host.counts.start() != Step::Done {
+                finish!(Outcome::NotStarted);
             }
-            ticket.stage = Stage::Running;
             tracing::debug!("started");
             let StateProj::Queued { make } = this.state.as_mut().project() else {
                 unreachable!("a queued run holds its constructor")
             };
             let make = make.take().expect("a run starts once");
+            this.state.set(State::Starting);
             let own_token = K::OPTIONS.timeout.map(|_| host.token.child_token());
             let token = own_token.as_ref().unwrap_or(&host.token);
             // A hand-written `BackgroundTask::run` or a work item's closure may panic here.
             let future = match catch_unwind(AssertUnwindSafe(|| make(token))) {
                 Ok(future) => future,
-                Err(payload) => {
-                    ticket.end(
-                        header,
-                        host,
-                        Outcome::Panicked(panic_message(payload.as_ref())),
-                    );
-                    return Poll::Ready(());
-                }
+                Err(payload) => finish!(Outcome::Panicked(panic_message(payload.as_ref()))),
             };
             this.state.set(State::Running { future });
             if let Some(timeout) = K::OPTIONS.timeout {
@@ -250,30 +232,22 @@ where
                 extras.deadline.set(Some(tokio::time::sleep(timeout)));
             }
         }
-        if host.kill.is_cancelled() {
-            ticket.end(header, host, Outcome::Abandoned);
-            return Poll::Ready(());
+        if host.is_killed() {
+            finish!(Outcome::Abandoned);
         }
-        let StateProj::Running { future } = this.state.project() else {
+        let StateProj::Running { future } = this.state.as_mut().project() else {
             unreachable!("a started run holds its future")
         };
         match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
             Ok(Poll::Pending) => {}
             Ok(Poll::Ready(Ok(()))) => {
-                ticket.end(header, host, Outcome::Completed);
-                return Poll::Ready(());
+                finish!(Outcome::Completed);
             }
             Ok(Poll::Ready(Err(error))) => {
-                ticket.end(header, host, Outcome::Failed(error.into_message()));
-                return Poll::Ready(());
+                finish!(Outcome::Failed(error.into_message()));
             }
             Err(payload) => {
-                ticket.end(
-                    header,
-                    host,
-                    Outcome::Panicked(panic_message(payload.as_ref())),
-                );
-                return Poll::Ready(());
+                finish!(Outcome::Panicked(panic_message(payload.as_ref())));
             }
         }
         // The run waits: watch its timeout and the shutdown deadline.
@@ -285,52 +259,50 @@ where
             if let Some(token) = extras.token {
                 token.cancel();
             }
-            ticket.end(header, host, Outcome::TimedOut);
-            return Poll::Ready(());
+            finish!(Outcome::TimedOut);
         }
         if extras.kill.is_none() {
             extras.kill.set(Some(host.kill.clone().cancelled_owned()));
         }
         let kill = extras.kill.as_pin_mut().expect("registered above");
         if kill.poll(cx).is_ready() {
-            ticket.end(header, host, Outcome::Abandoned);
-            return Poll::Ready(());
+            finish!(Outcome::Abandoned);
         }
         Poll::Pending
     }
 
-    fn abandon(self: Pin<&mut Self>, header: &Header, host: Option<&Inner>) {
+    fn abandon(self: Pin<&mut Self>, header: &Header, host: Option<&Inner>, admitted: bool) {
         let mut this = self.project();
-        let ticket = this.ticket;
-        if ticket.stage != Stage::Ended {
-            let span = this.extras.as_ref().map(|extras| extras.span.clone());
-            let _entered = span.as_ref().map(Span::enter);
-            let outcome = ticket.lost_outcome();
-            match host {
-                Some(host) => ticket.end(header, host, outcome),
-                None => {
-                    ticket.stage = Stage::Ended;
-                    header.set_outcome(outcome);
-                }
+        let lost = match this.state.as_ref().get_ref() {
+            State::Queued { .. } => Outcome::NotStarted,
+            State::Starting | State::Running { .. } => Outcome::Abandoned,
+            State::Done => Outcome::Completed, // already ended: nothing happens below
+        };
+        let span = this.extras.take().map(|extras| extras.span.clone());
+        let _entered = span.as_ref().map(Span::enter);
+        match host {
+            Some(host) => {
+                let slots = (
+                    K::name(),
+                    admitted && host.is_limited(K::OPTIONS.concurrency),
+                );
+                finish(this.state, header, host, slots, lost);
             }
-        }
-        // Drop the future (and its arguments) now. Its destructor is user code: a panic there
-        // must not take down the dispatcher that holds this job.
-        if !matches!(this.state.as_mut().project(), StateProj::Done) {
-            let dropped = catch_unwind(AssertUnwindSafe(|| this.state.set(State::Done)));
-            if let Err(payload) = dropped {
-                tracing::error!(panic = %panic_message(payload.as_ref()), "a task's destructor panicked");
+            None if !matches!(this.state.as_ref().get_ref(), State::Done) => {
+                // The host is gone: nothing to count, but the handles must not wait forever.
+                let _ = catch_unwind(AssertUnwindSafe(|| this.state.set(State::Done)));
+                header.set_outcome(lost);
             }
+            None => {}
         }
-        this.extras.take();
     }
 
     fn concurrency(&self) -> Option<NonZeroUsize> {
         K::OPTIONS.concurrency
     }
 
-    fn take_slot(self: Pin<&mut Self>) {
-        self.project().ticket.holds_slot = true;
+    fn name(&self) -> &'static str {
+        K::name()
     }
 }
 

@@ -59,7 +59,7 @@ impl Sched {
     /// (the task then waits in the gate's line).
     fn enter_gate(&mut self, mut run: JobRef) -> Option<JobRef> {
         if let Some(limit) = run.concurrency() {
-            let gate = self.gate(run.header().name(), limit);
+            let gate = self.gate(run.name(), limit);
             if !gate.has_room() {
                 gate.waiting.push_back(run);
                 return None;
@@ -70,9 +70,8 @@ impl Sched {
     }
 
     /// Takes a `max_concurrency` slot; the task gives it back when it ends.
-    fn take_slot(&mut self, mut run: JobRef) -> JobRef {
+    fn take_slot(&mut self, run: JobRef) -> JobRef {
         self.running += 1;
-        run.take_slot();
         run
     }
 
