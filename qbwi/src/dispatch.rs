@@ -6,6 +6,7 @@
 use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 
@@ -22,9 +23,12 @@ pub(crate) struct Lanes {
 }
 
 thread_local! {
-    /// Each thread deals its tasks to the lanes in turn, without touching shared memory.
-    static NEXT_LANE: Cell<usize> = const { Cell::new(0) };
+    /// This thread's lane (modulo the number of lanes); `usize::MAX` until its first task.
+    static LANE: Cell<usize> = const { Cell::new(usize::MAX) };
 }
+
+/// Deals lanes to threads in turn.
+static NEXT_LANE: AtomicUsize = AtomicUsize::new(0);
 
 impl Lanes {
     /// Opens one lane per worker thread of `runtime`; [`Dispatchers::spawn`] starts draining
@@ -41,14 +45,19 @@ impl Lanes {
         )
     }
 
-    /// Hands a job to the next lane. If the runtime is gone, the job ends where it stands.
+    /// Hands a job to this thread's lane. If the runtime is gone, the job ends where it stands.
+    ///
+    /// A thread keeps to one lane: one producer then feeds one dispatcher, each on its own core,
+    /// in the order it queued (measured faster than dealing its tasks to all lanes, which keeps
+    /// every dispatcher waking up for a share); several producers spread over the lanes.
     pub(crate) fn send(&self, job: JobRef, host: &Inner) {
         let lane = match self.senders.len() {
             1 => 0,
-            lanes => NEXT_LANE.with(|next| {
-                let lane = next.get();
-                next.set(lane.wrapping_add(1));
-                lane % lanes
+            lanes => LANE.with(|lane| {
+                if lane.get() == usize::MAX {
+                    lane.set(NEXT_LANE.fetch_add(1, Relaxed));
+                }
+                lane.get() % lanes
             }),
         };
         if let Err(SendError(mut job)) = self.senders[lane].send(job) {
