@@ -8,6 +8,11 @@
 //! not share one `MemorySink`: its `start_send` does `try_lock().unwrap()` on a lock that another
 //! pusher's `poll_ready` may hold at that moment.
 //!
+//! The worker is apalis's default: it polls its jobs inside its own tokio task. With
+//! `.parallelize(tokio::spawn)` (every job its own tokio task) apalis was slower in every
+//! scenario at 100,000 tasks, and with 500,000 or more queued its worker spun in
+//! `FuturesUnordered::poll` for minutes without finishing, so that shape is not measured.
+//!
 //! The worker has no drain that says "every job pushed so far is done", so each job also counts
 //! itself on a [`Countdown`] (one atomic add) and the bench waits for it, then stops the worker.
 //! Without `task-context` apalis gives jobs no cancellation token: in the shutdown scenario the
@@ -18,8 +23,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use apalis::prelude::{
-    MemorySink, MemoryStorage, MemoryStorageError, ParallelizeExt, Task, TaskSink, WorkerBuilder,
-    WorkerBuilderExt, WorkerContext, WorkerError,
+    MemorySink, MemoryStorage, MemoryStorageError, Task, TaskSink, WorkerBuilder, WorkerBuilderExt,
+    WorkerContext, WorkerError,
 };
 use futures_util::{Sink, SinkExt, StreamExt};
 use tokio::runtime::Runtime;
@@ -60,25 +65,9 @@ async fn held_job(n: u64) {
     DONE.hit();
 }
 
-/// The apalis contender, in one of two shapes.
+/// The apalis contender.
 #[derive(Debug)]
-pub struct Apalis {
-    /// `false`: apalis's default, the worker polls all its jobs inside its own task (one
-    /// thread at a time). `true`: `.parallelize(tokio::spawn)`, every job a tokio task.
-    spawn_jobs: bool,
-}
-
-impl Apalis {
-    /// apalis's default worker: jobs are polled inside the worker's task.
-    pub fn polling_in_worker() -> Self {
-        Apalis { spawn_jobs: false }
-    }
-
-    /// A worker with `.parallelize(tokio::spawn)`: each job is spawned as a tokio task.
-    pub fn spawning_jobs() -> Self {
-        Apalis { spawn_jobs: true }
-    }
-}
+pub struct Apalis;
 
 /// A `MemoryStorage` channel: the worker's storage and, for each producer, one of its own.
 struct Channel<Args> {
@@ -142,11 +131,10 @@ impl Running {
     }
 }
 
-/// Builds a worker for `storage` running `handler` and spawns it on the current runtime:
-/// `spawn_jobs` adds `.parallelize(tokio::spawn)`, `concurrency` adds `.concurrency(limit)`.
-/// (A macro because each combination is a different type.)
+/// Builds a worker for `storage` running `handler`, with `.concurrency(limit)` if given, spawns
+/// it on the current runtime and waits until it runs. (A macro: each shape is another type.)
 macro_rules! spawn_worker {
-    ($storage:expr, $handler:expr, spawn_jobs: $spawn_jobs:expr, concurrency: $concurrency:expr) => {{
+    ($storage:expr, $handler:expr, concurrency: $concurrency:expr) => {{
         let stop = Arc::new(Notify::new());
         let context = Arc::new(Mutex::new(None));
         let on_start = {
@@ -162,24 +150,11 @@ macro_rules! spawn_worker {
         };
         let builder = WorkerBuilder::new("bench").backend($storage);
         let concurrency: Option<usize> = $concurrency;
-        let worker = match ($spawn_jobs, concurrency) {
-            (false, None) => tokio::spawn(builder.build($handler).run_with_ctx(on_start)),
-            (true, None) => tokio::spawn(
-                builder
-                    .parallelize(tokio::spawn)
-                    .build($handler)
-                    .run_with_ctx(on_start),
-            ),
-            (false, Some(limit)) => tokio::spawn(
+        let worker = match concurrency {
+            None => tokio::spawn(builder.build($handler).run_with_ctx(on_start)),
+            Some(limit) => tokio::spawn(
                 builder
                     .concurrency(limit)
-                    .build($handler)
-                    .run_with_ctx(on_start),
-            ),
-            (true, Some(limit)) => tokio::spawn(
-                builder
-                    .concurrency(limit)
-                    .parallelize(tokio::spawn)
                     .build($handler)
                     .run_with_ctx(on_start),
             ),
@@ -196,19 +171,14 @@ macro_rules! spawn_worker {
 
 impl Contender for Apalis {
     fn name(&self) -> &'static str {
-        if self.spawn_jobs {
-            "apalis+spawn"
-        } else {
-            "apalis"
-        }
+        "apalis"
     }
 
     fn throughput(&self, rt: &Runtime, tasks: u64) -> Measured<Duration> {
         rt.block_on(async {
             let (channel, storage) = Channel::new();
             DONE.arm(tasks);
-            let worker =
-                spawn_worker!(storage, job, spawn_jobs: self.spawn_jobs, concurrency: None);
+            let worker = spawn_worker!(storage, job, concurrency: None);
             let mut producer = channel.producer();
             let began = Instant::now();
             for n in 0..tasks {
@@ -217,7 +187,7 @@ impl Contender for Apalis {
             DONE.reached().await;
             let elapsed = began.elapsed();
             worker.stop().await;
-            work::check_ran(self.name(), tasks);
+            work::check_ran("apalis", tasks);
             Ok(elapsed)
         })
     }
@@ -225,9 +195,7 @@ impl Contender for Apalis {
     fn two_producers(&self, rt: &Runtime, per_producer: u64) -> Measured<Duration> {
         let (channel, storage) = Channel::new();
         DONE.arm(2 * per_producer);
-        let worker = rt.block_on(async {
-            spawn_worker!(storage, job, spawn_jobs: self.spawn_jobs, concurrency: None)
-        });
+        let worker = rt.block_on(async { spawn_worker!(storage, job, concurrency: None) });
         let began = Instant::now();
         std::thread::scope(|scope| {
             for producer in 0..2 {
@@ -244,7 +212,7 @@ impl Contender for Apalis {
         rt.block_on(DONE.reached());
         let elapsed = began.elapsed();
         rt.block_on(worker.stop());
-        work::check_ran(self.name(), 2 * per_producer);
+        work::check_ran("apalis", 2 * per_producer);
         Ok(elapsed)
     }
 
@@ -252,8 +220,7 @@ impl Contender for Apalis {
         rt.block_on(async {
             let (channel, storage) = Channel::new();
             DONE.arm(calls);
-            let worker =
-                spawn_worker!(storage, timed_job, spawn_jobs: self.spawn_jobs, concurrency: None);
+            let worker = spawn_worker!(storage, timed_job, concurrency: None);
             let mut producer = channel.producer();
             let mut queue_call = Vec::with_capacity(calls as usize);
             for n in 0..calls {
@@ -264,7 +231,7 @@ impl Contender for Apalis {
             }
             DONE.reached().await;
             worker.stop().await;
-            work::check_ran(self.name(), calls);
+            work::check_ran("apalis", calls);
             Ok(Latencies {
                 queue_call,
                 queued_to_started: work::queued_to_started(calls),
@@ -278,7 +245,7 @@ impl Contender for Apalis {
             DONE.arm(tasks + 1);
             let gate = work::close_gate();
             let worker = spawn_worker!(
-                storage, gated_job, spawn_jobs: self.spawn_jobs, concurrency: Some(1)
+                storage, gated_job, concurrency: Some(1)
             );
             let mut producer = channel.producer();
             producer.push(0).await.expect("push");
@@ -293,7 +260,7 @@ impl Contender for Apalis {
             gate.cancel();
             DONE.reached().await;
             worker.stop().await;
-            work::check_ran(self.name(), tasks + 1);
+            work::check_ran("apalis", tasks + 1);
             Ok(PendingMemory {
                 heap_growth,
                 argument_size: size_of::<u64>(),
@@ -304,8 +271,7 @@ impl Contender for Apalis {
     fn idle_shutdown(&self, rt: &Runtime) -> Measured<Duration> {
         rt.block_on(async {
             let (_channel, storage) = Channel::<u64>::new();
-            let worker =
-                spawn_worker!(storage, job, spawn_jobs: self.spawn_jobs, concurrency: None);
+            let worker = spawn_worker!(storage, job, concurrency: None);
             let began = Instant::now();
             worker.stop().await;
             Ok(began.elapsed())
@@ -316,8 +282,7 @@ impl Contender for Apalis {
         rt.block_on(async {
             let (channel, storage) = Channel::new();
             let token = work::close_gate();
-            let worker =
-                spawn_worker!(storage, held_job, spawn_jobs: self.spawn_jobs, concurrency: None);
+            let worker = spawn_worker!(storage, held_job, concurrency: None);
             let mut producer = channel.producer();
             for n in 0..tasks {
                 producer.push(n).await.expect("push");
@@ -327,7 +292,7 @@ impl Contender for Apalis {
             token.cancel();
             worker.stop().await;
             let elapsed = began.elapsed();
-            work::check_ran(self.name(), tasks);
+            work::check_ran("apalis", tasks);
             Ok(elapsed)
         })
     }

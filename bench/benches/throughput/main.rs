@@ -8,7 +8,7 @@
 //! ```
 //!
 //! Words after `--` select scenarios (`throughput`, `producers`, `latency`, `memory`,
-//! `shutdown`) and contenders (`qbwi`, `apalis`, `apalis+spawn`, `floor`; `tokio`, the
+//! `shutdown`) and contenders (`qbwi`, `apalis`, `floor`; `tokio`, the
 //! baseline of every ratio, always runs). `--quick` or `QUICK=1` shrinks every size 10x;
 //! `REPS=n` sets the repetitions (default 5). Nothing here asserts a time: the asserts check that
 //! every contender ran every task.
@@ -59,10 +59,7 @@ fn contenders() -> Vec<Box<dyn Contender>> {
     let mut all: Vec<Box<dyn Contender>> =
         vec![Box::new(qbwi_host::Qbwi), Box::new(raw_tokio::RawTokio)];
     #[cfg(feature = "apalis")]
-    {
-        all.push(Box::new(apalis_worker::Apalis::polling_in_worker()));
-        all.push(Box::new(apalis_worker::Apalis::spawning_jobs()));
-    }
+    all.push(Box::new(apalis_worker::Apalis));
     all.push(Box::new(floor::Floor));
     all
 }
