@@ -157,6 +157,13 @@ fn print_machine(config: &Config, contenders: &[Box<dyn Contender>]) {
         cpu_model().unwrap_or_else(|| "cpu unknown".to_owned())
     );
     println!("  date      {}", utc_now());
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        let load: Vec<&str> = load.split_whitespace().take(3).collect();
+        println!(
+            "  load      {} (1, 5, 15 min) before the run",
+            load.join(" ")
+        );
+    }
     if let Some(commit) = first_line("git", &["describe", "--always", "--dirty"]) {
         println!("  commit    {commit}");
     }

@@ -44,13 +44,16 @@ pub const SCENARIOS: [Scenario; 5] = [
 ];
 
 /// Runs `measure` `reps` times, each on a fresh runtime with the run counters zeroed; stops at
-/// the first "n/a".
+/// the first "n/a". Prints each run's wall time on stderr, to show how steady the machine is.
 fn repeat<T>(reps: usize, mut measure: impl FnMut(&Runtime) -> Measured<T>) -> Measured<Vec<T>> {
     (0..reps)
         .map(|_| {
             work::reset();
             let rt = runtime();
-            measure(&rt)
+            let began = std::time::Instant::now();
+            let result = measure(&rt);
+            eprint!(" {}", nanos(began.elapsed().as_nanos() as f64));
+            result
         })
         .collect()
 }
@@ -85,9 +88,9 @@ impl<T> Results<T> {
         let rows = contenders
             .iter()
             .map(|contender| {
-                eprint!("   running {} ...", contender.name());
+                eprint!("   {}:", contender.name());
                 let result = measure(contender.as_ref());
-                eprintln!(" done");
+                eprintln!();
                 (contender.name(), result)
             })
             .collect();
@@ -161,7 +164,7 @@ fn throughput(contenders: &[Box<dyn Contender>], config: &Config) {
             thousands(tasks as f64),
             config.reps
         ),
-        "tasks/s ÷ tokio's (higher is better)",
+        "tasks/s ÷ tokio's (higher is better); spread = (slowest − fastest run) ÷ median",
     );
     let results = Results::collect(contenders, |contender| {
         repeat(config.reps, |rt| contender.throughput(rt, tasks)).map(|times| Rate::of(&times))
@@ -179,7 +182,7 @@ fn two_producers(contenders: &[Box<dyn Contender>], config: &Config) {
             thousands(per_producer as f64),
             config.reps
         ),
-        "tasks/s ÷ tokio's (higher is better)",
+        "tasks/s ÷ tokio's (higher is better); spread = (slowest − fastest run) ÷ median",
     );
     let results = Results::collect(contenders, |contender| {
         repeat(config.reps, |rt| contender.two_producers(rt, per_producer))
