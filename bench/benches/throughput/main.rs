@@ -8,10 +8,10 @@
 //! ```
 //!
 //! Words after `--` select scenarios (`throughput`, `producers`, `latency`, `memory`,
-//! `shutdown`) and contenders (`qbwi`, `apalis`, `floor`; `tokio`, the
-//! baseline of every ratio, always runs). `--quick` or `QUICK=1` shrinks every size 10x;
-//! `REPS=n` sets the repetitions (default 5). Nothing here asserts a time: the asserts check that
-//! every contender ran every task.
+//! `shutdown`) and contenders (`qbwi`, `apalis`, `floor`; `tokio`, the baseline of every ratio,
+//! always runs). `--quick` or `QUICK=1` shrinks every size 10x; `REPS=n` sets the repetitions
+//! (default 5). Each run's wall time goes to stderr, the tables to stdout. Nothing here asserts a
+//! time: the asserts check that every contender ran every task.
 
 mod alloc;
 #[cfg(feature = "apalis")]
