@@ -72,13 +72,13 @@ impl<C: 'static> Kind for Closure<C> {
 /// Ends a run that has not ended: drops its future, counts it, tells its handles, and gives
 /// back its scheduler slots if it holds any (`admitted`).
 fn finish<M, F>(
-    mut state: Pin<&mut State<M, F>>,
+    state: &mut State<M, F>,
     header: &Header,
     host: &Inner,
     (name, admitted): (&'static str, bool),
     outcome: Outcome,
 ) {
-    let started = match state.as_ref().get_ref() {
+    let started = match state {
         State::Queued { .. } => false,
         State::Starting | State::Running { .. } => true,
         State::Done => return,
@@ -86,7 +86,7 @@ fn finish<M, F>(
     // The future (and the arguments in it) goes first, so that whoever sees the outcome also
     // sees its resources released. Its destructor is user code: a panic there must not take
     // down the dispatcher that holds this job.
-    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| state.set(State::Done))) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| *state = State::Done)) {
         tracing::error!(panic = %panic_message(payload.as_ref()), "a task's destructor panicked");
     }
     let end = match &outcome {
@@ -147,26 +147,24 @@ impl Extras {
     }
 }
 
-pin_project_lite::pin_project! {
-    #[project = StateProj]
-    enum State<M, F> {
-        // `make` builds the future when the run starts (so a waiting task holds only its
-        // arguments); `None` once taken.
-        Queued { make: Option<M> },
-        // Counted as running, building its future.
-        Starting,
-        Running { #[pin] future: F },
-        // Ended: the future is dropped as soon as the run ends, even while handles keep the
-        // task's allocation. The variant is the run's stage: no separate field.
-        Done,
-    }
+/// A run's stage, and what it holds at that stage.
+enum State<M, F> {
+    /// `make` builds the future when the run starts, so a waiting task holds its arguments only
+    /// (not its future, which may be much larger); `None` once taken.
+    Queued { make: Option<M> },
+    /// Counted as running, building its future.
+    Starting,
+    /// The future lives in a box of its own, allocated and freed by the thread that runs it.
+    Running { future: Pin<Box<F>> },
+    /// Ended: the future is dropped as soon as the run ends, even while handles keep the task's
+    /// allocation.
+    Done,
 }
 
 pin_project_lite::pin_project! {
     /// Drives one task: starts it (or not, if shutdown began), polls it with panics caught,
     /// enforces its timeout, and drops it at the shutdown deadline.
     pub(crate) struct Run<K, M, F> {
-        #[pin]
         state: State<M, F>,
         extras: Option<Pin<Box<Extras>>>,
         kind: PhantomData<K>,
@@ -195,28 +193,25 @@ where
         host: &Inner,
         cx: &mut Context<'_>,
     ) -> Poll<()> {
-        let mut this = self.project();
+        let this = self.project();
         let span = this.extras.as_ref().map(|extras| extras.span.clone());
         let _entered = span.as_ref().map(Span::enter);
         // Whether the run holds scheduler slots: every limited run that reaches a poll does.
         let slots = (K::name(), host.is_limited(K::OPTIONS.concurrency));
         macro_rules! finish {
             ($outcome:expr) => {{
-                finish(this.state.as_mut(), header, host, slots, $outcome);
+                finish(this.state, header, host, slots, $outcome);
                 return Poll::Ready(());
             }};
         }
 
-        if let State::Queued { .. } = this.state.as_ref().get_ref() {
+        if let State::Queued { make } = this.state {
             if host.counts.start() != Step::Done {
                 finish!(Outcome::NotStarted);
             }
             tracing::debug!("started");
-            let StateProj::Queued { make } = this.state.as_mut().project() else {
-                unreachable!("a queued run holds its constructor")
-            };
             let make = make.take().expect("a run starts once");
-            this.state.set(State::Starting);
+            *this.state = State::Starting;
             let own_token = K::OPTIONS.timeout.map(|_| host.token.child_token());
             let token = own_token.as_ref().unwrap_or(&host.token);
             // A hand-written `BackgroundTask::run` or a work item's closure may panic here.
@@ -224,7 +219,9 @@ where
                 Ok(future) => future,
                 Err(payload) => finish!(Outcome::Panicked(panic_message(payload.as_ref()))),
             };
-            this.state.set(State::Running { future });
+            *this.state = State::Running {
+                future: Box::pin(future),
+            };
             if let Some(timeout) = K::OPTIONS.timeout {
                 let extras = this.extras.get_or_insert_with(|| Extras::new(Span::none()));
                 let mut extras = extras.as_mut().project();
@@ -235,10 +232,10 @@ where
         if host.is_killed() {
             finish!(Outcome::Abandoned);
         }
-        let StateProj::Running { future } = this.state.as_mut().project() else {
+        let State::Running { future } = this.state else {
             unreachable!("a started run holds its future")
         };
-        match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+        match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
             Ok(Poll::Pending) => {}
             Ok(Poll::Ready(Ok(()))) => {
                 finish!(Outcome::Completed);
@@ -272,8 +269,8 @@ where
     }
 
     fn abandon(self: Pin<&mut Self>, header: &Header, host: Option<&Inner>, admitted: bool) {
-        let mut this = self.project();
-        let lost = match this.state.as_ref().get_ref() {
+        let this = self.project();
+        let lost = match this.state {
             State::Queued { .. } => Outcome::NotStarted,
             State::Starting | State::Running { .. } => Outcome::Abandoned,
             State::Done => Outcome::Completed, // already ended: nothing happens below
@@ -288,9 +285,9 @@ where
                 );
                 finish(this.state, header, host, slots, lost);
             }
-            None if !matches!(this.state.as_ref().get_ref(), State::Done) => {
+            None if !matches!(this.state, State::Done) => {
                 // The host is gone: nothing to count, but the handles must not wait forever.
-                let _ = catch_unwind(AssertUnwindSafe(|| this.state.set(State::Done)));
+                let _ = catch_unwind(AssertUnwindSafe(|| *this.state = State::Done));
                 header.set_outcome(lost);
             }
             None => {}
