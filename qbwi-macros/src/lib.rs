@@ -61,7 +61,9 @@ mod validate;
 ///   `.await` is an error on the fn's name.
 /// - A plain `fn` runs on tokio's blocking pool (`spawn_blocking`), like QBWI's synchronous
 ///   overload: it may block its thread (file I/O, image processing, a blocking client) without
-///   stalling async tasks.
+///   stalling async tasks. Put CPU-heavy work here, not in an `async fn`: an async task's first
+///   poll runs inline on the host's dispatcher, so long work before its first `.await` delays
+///   the tasks queued behind it.
 /// - Either may be `pub`, `pub(crate)`, ...: the struct, its fields and `queue`/`queue_on` get the
 ///   same visibility. The fn's doc comments and `#[cfg]` attributes are copied onto the generated
 ///   items.

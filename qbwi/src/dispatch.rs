@@ -2,6 +2,10 @@
 //! by a dispatcher task that polls every task once, inline. A task that finishes in that first
 //! poll (most background work that is quick, or fails fast) never costs a tokio task; one that
 //! has to wait is spawned as its own tokio task from there on.
+//!
+//! The price: while a task's first poll runs, the tasks behind it in its lane wait. An async task
+//! that computes for long before its first `.await` delays them, as it would delay everything else
+//! on its tokio worker; such work belongs in a plain-`fn` task, on the blocking pool.
 
 use std::cell::Cell;
 use std::future::Future;
