@@ -1,1 +1,3 @@
-//! Integration tests for qbwi live in `tests/`; trybuild cases in `ui/`. This library is empty.
+//! Support for qbwi's integration tests (in `tests/`; trybuild cases in `ui/`).
+
+pub mod postgres;
