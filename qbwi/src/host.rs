@@ -395,6 +395,11 @@ impl Host {
     ///    timeout plus a few milliseconds, whatever the tasks do.
     ///
     /// Calling it again (or concurrently) returns the same report.
+    ///
+    /// Do not await it inside one of this host's own tasks: that task is running, so the shutdown
+    /// would wait for it (that is, for itself) until the deadline and then abandon it, and the
+    /// shutdown with it. Spawn it instead (`tokio::spawn(async move { host.shutdown().await })`),
+    /// or use [`shutdown_signal`] in the app's `main`.
     pub async fn shutdown(&self) -> ShutdownReport {
         *self
             .inner
