@@ -19,9 +19,13 @@ use tokio::time::sleep;
 /// Why a (pretend) mail was not delivered.
 #[derive(Debug, thiserror::Error)]
 enum MailError {
-    /// The (pretend) SMTP server refused the recipient.
-    #[error("550 mailbox unavailable: {0}")]
-    Rejected(String),
+    /// The (pretend) SMTP server refused the recipient. The error names the recipient's domain,
+    /// not the address: errors are logged, and addresses are personal data.
+    #[error("550 mailbox unavailable at {domain}")]
+    Rejected {
+        /// The part after the `@`.
+        domain: String,
+    },
     /// The host shut down before the mail went out.
     #[error("not sent: the host is shutting down")]
     Cancelled,
@@ -38,7 +42,8 @@ async fn send_mail(email: String, ct: CancellationToken) -> Result<(), MailError
         // The pretend SMTP conversation takes longer for longer addresses.
         _ = sleep(Duration::from_millis(40 * email.len() as u64)) => {
             if email.ends_with(".invalid") {
-                Err(MailError::Rejected(email))
+                let domain = email.rsplit('@').next().unwrap_or_default().to_owned();
+                Err(MailError::Rejected { domain })
             } else {
                 Ok(())
             }
