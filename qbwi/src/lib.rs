@@ -52,6 +52,8 @@ mod registry;
 mod report;
 mod run;
 mod sched;
+#[cfg(feature = "sqlite")]
+mod store;
 mod task;
 
 #[doc(hidden)]
