@@ -1,14 +1,10 @@
 //! The [`Host`]: accepts tasks, runs them on tokio, tracks them, and drains them at shutdown.
 
-use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::num::NonZeroUsize;
-use std::sync::atomic::{
-    AtomicU64, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
-    Ordering::SeqCst, fence,
-};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst, fence};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokio::runtime::Handle;
@@ -24,39 +20,6 @@ use crate::report::{ShutdownReport, Stats};
 use crate::run::{Closure, Extras, Kind, OfTask, Run, run_blocking};
 use crate::sched::Sched;
 use crate::task::{BackgroundTask, IntoTaskResult, TaskError};
-
-/// The host `start()` installed last; see [`Host::current`].
-static CURRENT: RwLock<Option<Host>> = RwLock::new(None);
-
-/// Bumped by every `start()`, so that threads know their cached current host is stale.
-static GENERATION: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    /// This thread's copy of the current host and the generation it was read at: `Task::queue`
-    /// then costs one atomic load instead of a lock and a reference count.
-    static CACHED: RefCell<(u64, Option<Host>)> = const { RefCell::new((u64::MAX, None)) };
-}
-
-/// Runs `f` on the current host (the path of `Task::queue`).
-pub(crate) fn with_current<R>(
-    f: impl FnOnce(&Host) -> Result<R, QueueError>,
-) -> Result<R, QueueError> {
-    let generation = GENERATION.load(Acquire);
-    CACHED.with(|cached| {
-        if cached.borrow().0 != generation {
-            // A `start()` inside `f` (from a task's own `run`) would find the cache borrowed: it
-            // takes the slow path below instead.
-            match cached.try_borrow_mut() {
-                Ok(mut cached) => *cached = (generation, Host::current()),
-                Err(_) => return Host::current().map_or(Err(QueueError::NoHost), |host| f(&host)),
-            }
-        }
-        match &cached.borrow().1 {
-            Some(host) => f(host),
-            None => Err(QueueError::NoHost),
-        }
-    })
-}
 
 /// How long [`Host::shutdown`] waits for running tasks unless told otherwise: ASP.NET's 30 s.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -161,15 +124,7 @@ impl HostBuilder {
     /// its shutdown has begun, a new host may start), and as [`build`](Self::build) does.
     pub fn start(self) -> Result<Host, HostError> {
         let host = self.build()?;
-        let mut current = CURRENT.write().unwrap_or_else(PoisonError::into_inner);
-        if current
-            .as_ref()
-            .is_some_and(|old| old.inner.counts.phase() == ACCEPTING)
-        {
-            return Err(HostError::AlreadyRunning);
-        }
-        *current = Some(host.clone());
-        GENERATION.fetch_add(1, Release);
+        crate::current::install(&host)?;
         tracing::info!(
             shutdown_timeout = ?host.inner.shutdown_timeout,
             max_concurrency = ?host.inner.max_concurrency,
@@ -237,10 +192,7 @@ impl Host {
     /// `queue` gets [`QueueError::ShuttingDown`], not [`QueueError::NoHost`]). `None` if no host
     /// was ever started.
     pub fn current() -> Option<Host> {
-        CURRENT
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        crate::current::get()
     }
 
     /// Queues a task value. `#[background_task]` generates `Task::queue_on(&host, args..)`, which
@@ -399,7 +351,7 @@ impl Host {
     /// Do not await it inside one of this host's own tasks: that task is running, so the shutdown
     /// would wait for it (that is, for itself) until the deadline and then abandon it, and the
     /// shutdown with it. Spawn it instead (`tokio::spawn(async move { host.shutdown().await })`),
-    /// or use [`shutdown_signal`] in the app's `main`.
+    /// or use [`shutdown_signal`](crate::shutdown_signal) in the app's `main`.
     pub async fn shutdown(&self) -> ShutdownReport {
         *self
             .inner
@@ -410,7 +362,7 @@ impl Host {
 
     /// Waits for Ctrl-C (SIGINT) or SIGTERM, then [`shutdown`](Self::shutdown)s.
     pub async fn run_until_signal(&self) -> ShutdownReport {
-        shutdown_signal().await;
+        crate::signal::shutdown_signal().await;
         tracing::info!("shutdown signal received");
         self.shutdown().await
     }
@@ -510,47 +462,6 @@ impl Inner {
     }
 }
 
-/// Resolves when the process receives Ctrl-C (SIGINT) or, on Unix, SIGTERM.
-///
-/// [`Host::run_until_signal`] waits for this and then shuts down. A web app that must first stop
-/// its server awaits it itself, then calls [`Host::shutdown`]:
-///
-/// ```no_run
-/// # async fn serve(_stop: impl std::future::Future<Output = ()>) {}
-/// # #[tokio::main]
-/// # async fn main() {
-/// let host = qbwi::Host::builder().start().unwrap();
-/// let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-/// let server = tokio::spawn(serve(async { stop_rx.await.ok(); })); // e.g. axum's graceful shutdown
-/// qbwi::shutdown_signal().await;
-/// stop_tx.send(()).ok();          // stop accepting requests...
-/// server.await.unwrap();
-/// let report = host.shutdown().await; // ...then drain the background work
-/// println!("{report}");
-/// # }
-/// ```
-pub async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = terminate.recv() => {}
-                }
-                return;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM; waiting for Ctrl-C only")
-            }
-        }
-    }
-    if let Err(error) = tokio::signal::ctrl_c().await {
-        tracing::error!(%error, "cannot listen for Ctrl-C; shutting down now");
-    }
-}
-
 impl fmt::Debug for Host {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Host")
@@ -561,23 +472,4 @@ impl fmt::Debug for Host {
             .field("stats", &self.stats())
             .finish()
     }
-}
-
-/// Queues an async closure on the current host; see [`Host::queue_work_item`].
-pub fn queue_work_item<F, Fut>(work: F) -> Result<TaskHandle, QueueError>
-where
-    F: FnOnce(CancellationToken) -> Fut + Send + 'static,
-    Fut: Future + Send + 'static,
-    Fut::Output: IntoTaskResult,
-{
-    with_current(|host| host.queue_work_item(work))
-}
-
-/// Queues a blocking closure on the current host; see [`Host::queue_blocking_work_item`].
-pub fn queue_blocking_work_item<F, R>(work: F) -> Result<TaskHandle, QueueError>
-where
-    F: FnOnce(CancellationToken) -> R + Send + 'static,
-    R: IntoTaskResult,
-{
-    with_current(|host| host.queue_blocking_work_item(work))
 }

@@ -44,6 +44,7 @@
 
 mod cell;
 mod counts;
+mod current;
 mod dispatch;
 mod error;
 mod host;
@@ -52,6 +53,7 @@ mod registry;
 mod report;
 mod run;
 mod sched;
+mod signal;
 #[cfg(feature = "sqlite")]
 mod store;
 mod task;
@@ -60,15 +62,14 @@ mod task;
 #[path = "private.rs"]
 pub mod __private;
 
+pub use current::{queue_blocking_work_item, queue_work_item};
 pub use error::{HostError, QueueError};
-pub use host::{
-    DEFAULT_SHUTDOWN_TIMEOUT, Host, HostBuilder, queue_blocking_work_item, queue_work_item,
-    shutdown_signal,
-};
+pub use host::{DEFAULT_SHUTDOWN_TIMEOUT, Host, HostBuilder};
 pub use outcome::{Outcome, TaskHandle, TaskId};
 pub use qbwi_macros::background_task;
 pub use registry::{TaskInfo, registry};
 pub use report::{ShutdownReport, Stats};
+pub use signal::shutdown_signal;
 pub use task::{BackgroundTask, IntoTaskResult, TaskError, TaskOptions};
 /// The token each task gets: cancelled when the host shuts down or the run times out.
 ///

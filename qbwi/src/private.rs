@@ -14,7 +14,7 @@ use crate::{BackgroundTask, Host, IntoTaskResult, QueueError, TaskError, TaskHan
 /// `Task::queue(..)`: queues on [`Host::current`].
 #[inline]
 pub fn queue_current<T: BackgroundTask>(task: T) -> Result<TaskHandle, QueueError> {
-    crate::host::with_current(|host| host.queue(task))
+    crate::current::with_current(|host| host.queue(task))
 }
 
 /// `Task::queue_on(host, ..)`.
