@@ -1,10 +1,10 @@
 //! One task: the [`Run`] that starts it, polls it, times it out, abandons it at the deadline and
 //! accounts for how it ended; and the type-erased [`Job`] the lanes and the scheduler carry.
 //!
-//! A run costs one allocation while it waits (the `Run`, holding the task's arguments) plus its
-//! shared [`TaskCell`]. Everything a plain task does not need (a tracing span, a timeout, a child
-//! token, a registration for the shutdown deadline) lives in [`Extras`], allocated only for the
-//! runs that need it.
+//! A waiting run lives inside its task's one allocation (see `cell.rs`) and holds only the task's
+//! arguments; its future is boxed when it starts. Everything a plain task does not need (a tracing
+//! span, a timeout, a child token, a registration for the shutdown deadline) lives in [`Extras`],
+//! allocated only for the runs that need it.
 
 use std::any::Any;
 use std::future::Future;
@@ -25,7 +25,7 @@ use crate::host::Inner;
 use crate::outcome::Outcome;
 use crate::task::{BackgroundTask, TaskError, TaskOptions};
 
-/// A task's job, of any type; reached only through its [`JobRef`](crate::cell::JobRef).
+/// A task's job, of any type; reached only through its [`JobRef`].
 pub(crate) trait Job: Send {
     /// Runs the task until it ends (`Ready`) or waits (`Pending`).
     fn poll_job(

@@ -1,5 +1,5 @@
 //! The waiting room for limited tasks: used only when the host has a `max_concurrency` or the
-//! task a `concurrency`; unlimited tasks are spawned straight away and never touch it.
+//! task a `concurrency`; unlimited tasks go straight to a lane (`dispatch.rs`) and never touch it.
 //!
 //! Tasks start in the order they were queued, except that a task whose own `concurrency` is
 //! exhausted lets later tasks of other kinds pass it (no head-of-line blocking).

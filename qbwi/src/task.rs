@@ -11,7 +11,7 @@ use crate::CancellationToken;
 ///
 /// `#[background_task]` implements this trait for the struct it generates, so most code never
 /// names it. Implement it by hand for a task type the macro cannot express; such a task is queued
-/// with [`Host::queue`](crate::Host::queue) and is not listed by [`registry`](crate::registry).
+/// with [`Host::queue`](crate::Host::queue) and is not listed by [`registry`](fn@crate::registry).
 ///
 /// # Example
 ///
