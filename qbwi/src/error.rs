@@ -3,7 +3,7 @@
 
 /// Why a task was not queued. The work was not accepted and will not run: nothing is dropped
 /// silently, so the caller decides what to do (retry, answer 503, run it inline).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum QueueError {
     /// No host was ever started in this process.
@@ -24,6 +24,25 @@ pub enum QueueError {
          shed load (answer 503), retry later, or raise `queue_capacity`"
     )]
     Full,
+    /// A durable task was queued on a host without a store.
+    #[error(
+        "this task is durable and the qbwi host has no store: build the host with \
+         `.store(qbwi::Store::sqlite(\"qbwi.db\")?)` (or `Store::postgres(url)`), or drop \
+         `durable` from the task"
+    )]
+    NoStore,
+    /// The task's arguments could not be serialized for the store.
+    #[error("the durable job was not stored: {0}")]
+    Payload(#[from] crate::durable::PayloadError),
+    /// The store refused the job, or could not be reached.
+    #[error("the durable job was not stored: {0}")]
+    Store(#[from] crate::store::StoreError),
+    /// [`TaskHandle::persisted`](crate::TaskHandle::persisted) on an in-memory task's handle.
+    #[error(
+        "this task is not durable, so it is never stored: `persisted()` applies to the handles of \
+         `#[background_task(durable)]` tasks"
+    )]
+    NotDurable,
 }
 
 /// Why a host could not start.
@@ -58,7 +77,11 @@ pub enum HostError {
     /// A builder option has a value that cannot work.
     #[error("`{option}` must be at least 1, got 0: leave it unset for no limit")]
     ZeroLimit {
-        /// The option's builder method, `max_concurrency` or `queue_capacity`.
+        /// The option's builder method: `max_concurrency`, `queue_capacity`, `lease` (at least
+        /// 30 ms) or `poll_interval`.
         option: &'static str,
     },
+    /// The durable store could not be opened or reached.
+    #[error("the qbwi host cannot use its store: {0}")]
+    Store(#[from] crate::store::StoreError),
 }

@@ -8,17 +8,21 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokio::runtime::Handle;
-use tokio::sync::{Notify, OnceCell};
+use tokio::sync::{Notify, OnceCell, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::cell::{Header, JobRef};
 use crate::counts::{ACCEPTING, Counts, Refused};
+use crate::durable::worker::{Config as DurableConfig, Durable};
+use crate::durable::writer::{Persist, Reply};
+use crate::durable::{DurableTask, encode};
 use crate::dispatch::Lanes;
 use crate::error::{HostError, QueueError};
 use crate::outcome::{TaskHandle, TaskId};
 use crate::report::{ShutdownReport, Stats};
 use crate::run::{Closure, Extras, Kind, OfTask, Run, run_blocking};
 use crate::sched::Sched;
+use crate::store::{JobId, NewJob, Store, millis};
 use crate::task::{BackgroundTask, IntoTaskResult, TaskError};
 
 /// How long [`Host::shutdown`] waits for running tasks unless told otherwise: ASP.NET's 30 s.
@@ -26,6 +30,16 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// After the deadline, how long the aborted runs get to drop their futures and report.
 const ABORT_GRACE: Duration = Duration::from_millis(1);
+
+/// How long a durable job's lease lasts unless told otherwise.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+
+/// How often a host with a store looks for jobs that no notification announced (another process
+/// on SQLite), unless told otherwise.
+const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// After the shutdown deadline, how long the store gets to take the released jobs back.
+const STORE_GRACE: Duration = Duration::from_millis(500);
 
 /// Runs background tasks: QBWI's hosting environment.
 ///
@@ -74,6 +88,8 @@ pub(crate) struct Inner {
     next_id: AtomicU64,
     sched: Mutex<Sched>,
     report: OnceCell<ShutdownReport>,
+    /// The store's side, for a host with a store.
+    durable: std::sync::OnceLock<Durable>,
 }
 
 /// Configures and starts a [`Host`]; from [`Host::builder`].
@@ -83,6 +99,9 @@ pub struct HostBuilder {
     shutdown_timeout: Duration,
     max_concurrency: Option<usize>,
     queue_capacity: Option<usize>,
+    store: Option<Store>,
+    lease: Duration,
+    poll_interval: Duration,
 }
 
 impl Default for HostBuilder {
@@ -91,6 +110,9 @@ impl Default for HostBuilder {
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             max_concurrency: None,
             queue_capacity: None,
+            store: None,
+            lease: DEFAULT_LEASE,
+            poll_interval: DEFAULT_POLL_INTERVAL,
         }
     }
 }
@@ -114,6 +136,49 @@ impl HostBuilder {
     /// Default: unbounded, like QBWI.
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
         self.queue_capacity = Some(capacity);
+        self
+    }
+
+    /// Where durable tasks (`#[background_task(durable)]`) keep their jobs. The host runs the
+    /// stored jobs of every durable task this binary registered, alongside its in-memory tasks
+    /// (`max_concurrency` bounds both together), and its durable `enqueue` / `queue` calls store
+    /// jobs there. Without a store, those calls return [`QueueError::NoStore`].
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")]
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = std::env::temp_dir().join(format!("qbwi-doc-store-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// let store = qbwi::Store::sqlite(dir.join("qbwi.db"))?;
+    /// let host = qbwi::Host::builder()
+    ///     .store(store)
+    ///     .lease(std::time::Duration::from_secs(30))
+    ///     .build()?;
+    /// # host.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(not(feature = "sqlite"))]
+    /// # fn main() {}
+    /// ```
+    pub fn store(mut self, store: Store) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// How long a claimed durable job stays this host's without a heartbeat. The host renews the
+    /// leases of its running jobs every third of it; if the host dies, its jobs run again elsewhere
+    /// once their lease expires. Default 30 s.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// How often the host checks the store for jobs nobody told it about: added by another process
+    /// on SQLite (on PostgreSQL, LISTEN/NOTIFY announces them at once). Jobs added through this
+    /// process, delayed jobs coming due and expired leases wake the host without it. Default 1 s.
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
         self
     }
 
@@ -160,6 +225,14 @@ impl HostBuilder {
                 option: "queue_capacity",
             });
         }
+        if self.store.is_some() && self.lease < Duration::from_millis(30) {
+            return Err(HostError::ZeroLimit { option: "lease" });
+        }
+        if self.store.is_some() && self.poll_interval.is_zero() {
+            return Err(HostError::ZeroLimit {
+                option: "poll_interval",
+            });
+        }
         let (lanes, dispatchers) = Lanes::open(&runtime);
         let host = Host {
             inner: Arc::new(Inner {
@@ -175,9 +248,20 @@ impl HostBuilder {
                 next_id: AtomicU64::new(1),
                 sched: Mutex::new(Sched::default()),
                 report: OnceCell::new(),
+                durable: std::sync::OnceLock::new(),
             }),
         };
         dispatchers.spawn(&runtime, &host.inner);
+        if let Some(store) = self.store {
+            let config = DurableConfig {
+                store,
+                lease: self.lease,
+                poll_interval: self.poll_interval,
+            };
+            let _guard = runtime.enter();
+            let durable = Durable::start(config, &host.inner);
+            let _ = host.inner.durable.set(durable);
+        }
         Ok(host)
     }
 }
@@ -314,6 +398,91 @@ impl Host {
         Ok(handle)
     }
 
+    /// Stores a durable task's job and returns once it is committed. `Task::enqueue(args..)`
+    /// (generated by `#[background_task(durable)]`) calls this on the current host.
+    ///
+    /// Works while the host shuts down too: the job is stored, and runs on whichever host claims it.
+    pub async fn enqueue<T: DurableTask>(&self, task: T) -> Result<JobId, QueueError> {
+        self.enqueue_at_millis(task, None).await
+    }
+
+    /// Stores a durable task's job, not to run before `at`; returns once it is committed.
+    pub async fn enqueue_at<T: DurableTask>(
+        &self,
+        task: T,
+        at: std::time::SystemTime,
+    ) -> Result<JobId, QueueError> {
+        self.enqueue_at_millis(task, Some(millis(at))).await
+    }
+
+    pub(crate) fn enqueue_at_millis<T: DurableTask>(
+        &self,
+        task: T,
+        at: Option<i64>,
+    ) -> impl Future<Output = Result<JobId, QueueError>> + Send + 'static + use<T> {
+        let accepting = self.is_accepting();
+        let prepared = self.durable().and_then(|durable| {
+            let job = new_job(&task, at)?;
+            // Once shutdown begins, the writer finishes what it has and the job goes straight in.
+            let writer = accepting.then(|| durable.writer.clone());
+            Ok((durable.shared.store.clone(), job, writer))
+        });
+        async move {
+            let (store, job, writer) = prepared?;
+            match writer {
+                // The writer stores it with whatever else is waiting: one commit for many jobs.
+                Some(writer) => {
+                    let (sender, receiver) = oneshot::channel();
+                    writer.send(job, Reply::Enqueue(sender));
+                    match receiver.await {
+                        Ok(result) => result.map_err(QueueError::Store),
+                        Err(_) => Err(QueueError::ShuttingDown),
+                    }
+                }
+                None => store
+                    .enqueue(vec![job])
+                    .await
+                    .map(|ids| ids[0])
+                    .map_err(QueueError::Store),
+            }
+        }
+    }
+
+    /// Hands a durable task's job to the host's batching writer and returns at once. The handle's
+    /// outcome is [`Completed`](crate::Outcome::Completed) once the job is committed (and
+    /// [`TaskHandle::persisted`] gives its [`JobId`]), `Failed` if the store refused it; the run
+    /// itself happens on whichever host claims the job. `Task::queue(args..)` calls this for a
+    /// durable task.
+    pub fn queue_durable<T: DurableTask>(&self, task: T) -> Result<TaskHandle, QueueError> {
+        let durable = self.durable()?;
+        if !self.is_accepting() {
+            tracing::warn!(task = T::NAME, "not queued: the host is shutting down");
+            return Err(QueueError::ShuttingDown);
+        }
+        let job = new_job(&task, None)?;
+        drop(task);
+        let id = TaskId(self.inner.next_id.fetch_add(1, Relaxed));
+        let (persist, cell) = JobRef::new(Header::new(id), Persist);
+        drop(persist);
+        let slot = Arc::default();
+        let handle = TaskHandle::persisting(cell.clone(), T::NAME, Arc::clone(&slot));
+        durable.writer.send(job, Reply::Queue { cell, slot });
+        Ok(handle)
+    }
+
+    /// The store given to [`HostBuilder::store`], if any: also the admin API for dead jobs.
+    pub fn store(&self) -> Option<&Store> {
+        self.inner.durable.get().map(|durable| &durable.shared.store)
+    }
+
+    fn durable(&self) -> Result<&Durable, QueueError> {
+        self.inner.durable.get().ok_or(QueueError::NoStore)
+    }
+
+    pub(crate) fn from_inner(inner: Arc<Inner>) -> Host {
+        Host { inner }
+    }
+
     /// The host's counters now.
     pub fn stats(&self) -> Stats {
         self.inner.counts.stats()
@@ -380,6 +549,13 @@ impl Inner {
         for job in ready {
             self.lanes.send(job, self);
         }
+        if let Some(durable) = self.durable.get() {
+            durable.shared.room.notify_one(); // room for another durable job
+        }
+    }
+
+    pub(crate) fn max_concurrency(&self) -> Option<usize> {
+        self.max_concurrency.map(NonZeroUsize::get)
     }
 
     /// Whether a task with this own `concurrency` goes through the scheduler (and then holds
@@ -443,9 +619,13 @@ impl Inner {
             job.abandon_waiting(self); // not started
         }
         let deadline = started + self.shutdown_timeout;
-        if tokio::time::timeout_at(deadline, self.wait_idle())
-            .await
-            .is_err()
+        let drained = async {
+            self.wait_idle().await;
+            if let Some(durable) = self.durable.get() {
+                durable.writer.flushed().await; // what `queue` handed the writer
+            }
+        };
+        if tokio::time::timeout_at(deadline, drained).await.is_err()
         {
             tracing::warn!(
                 running = self.counts.stats().running,
@@ -456,10 +636,25 @@ impl Inner {
         }
         let stats = self.counts.finalize().await;
         self.idle.notify_waiters();
-        let report = ShutdownReport::from_stats(stats, started.elapsed());
+        let mut report = ShutdownReport::from_stats(stats, Duration::ZERO);
+        if let Some(durable) = self.durable.get() {
+            let until = deadline.max(tokio::time::Instant::now()) + STORE_GRACE;
+            durable.finish_shutdown(&mut report, until).await;
+        }
+        report.elapsed = started.elapsed();
         tracing::info!(%report, "qbwi host shut down");
         report
     }
+}
+
+/// A task's job for the store.
+fn new_job<T: DurableTask>(task: &T, run_at: Option<i64>) -> Result<NewJob, QueueError> {
+    Ok(NewJob {
+        task: T::NAME,
+        payload: encode(task).map_err(QueueError::Payload)?,
+        run_at,
+        max_attempts: T::RETRY.max_attempts(),
+    })
 }
 
 impl fmt::Debug for Host {

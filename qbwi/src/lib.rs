@@ -46,6 +46,7 @@ mod cell;
 mod counts;
 mod current;
 mod dispatch;
+mod durable;
 mod error;
 mod host;
 mod outcome;
@@ -54,7 +55,6 @@ mod report;
 mod run;
 mod sched;
 mod signal;
-#[cfg(feature = "sqlite")]
 mod store;
 mod task;
 
@@ -63,13 +63,17 @@ mod task;
 pub mod __private;
 
 pub use current::{queue_blocking_work_item, queue_work_item};
+pub use durable::{Backoff, DurableTask, JobDecoder, JobEncoder, PayloadError, RetryPolicy};
 pub use error::{HostError, QueueError};
-pub use host::{DEFAULT_SHUTDOWN_TIMEOUT, Host, HostBuilder};
+pub use host::{DEFAULT_LEASE, DEFAULT_SHUTDOWN_TIMEOUT, Host, HostBuilder};
 pub use outcome::{Outcome, TaskHandle, TaskId};
 pub use qbwi_macros::background_task;
 pub use registry::{TaskInfo, registry};
 pub use report::{ShutdownReport, Stats};
 pub use signal::shutdown_signal;
+#[cfg(feature = "postgres")]
+pub use store::postgres::PostgresConfig;
+pub use store::{DeadJob, EnqueueIn, JobCounts, JobId, Store, StoreError};
 pub use task::{BackgroundTask, IntoTaskResult, TaskError, TaskOptions};
 /// The token each task gets: cancelled when the host shuts down or the run times out.
 ///

@@ -4,7 +4,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::cell::TaskCell;
+use crate::QueueError;
+use crate::durable::writer::PersistSlot;
 use crate::run::Job;
+use crate::store::JobId;
 
 /// A task's number, unique within its host, in the order the tasks were queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -70,11 +73,43 @@ impl fmt::Display for Outcome {
 pub struct TaskHandle {
     cell: Arc<TaskCell<dyn Job>>,
     name: &'static str,
+    /// A durable task's `queue`: where the writer puts the stored job's id.
+    persist: Option<Arc<PersistSlot>>,
 }
 
 impl TaskHandle {
     pub(crate) fn new(cell: Arc<TaskCell<dyn Job>>, name: &'static str) -> Self {
-        TaskHandle { cell, name }
+        TaskHandle {
+            cell,
+            name,
+            persist: None,
+        }
+    }
+
+    pub(crate) fn persisting(
+        cell: Arc<TaskCell<dyn Job>>,
+        name: &'static str,
+        slot: Arc<PersistSlot>,
+    ) -> Self {
+        TaskHandle {
+            cell,
+            name,
+            persist: Some(slot),
+        }
+    }
+
+    /// For a durable task's `queue`: waits until the job is committed to the store and returns its
+    /// id, or the store's error. For an in-memory task: [`QueueError::NotDurable`] at once.
+    pub fn persisted(
+        &self,
+    ) -> impl std::future::Future<Output = Result<JobId, QueueError>> + Send + 'static {
+        let cell = self.cell.clone();
+        let slot = self.persist.clone();
+        async move {
+            let slot = slot.ok_or(QueueError::NotDurable)?;
+            std::future::poll_fn(|cx| cell.header.poll_outcome(cx)).await;
+            slot.get().cloned().unwrap_or(Err(QueueError::ShuttingDown))
+        }
     }
 
     /// The task's id, unique within its host.
@@ -93,6 +128,9 @@ impl TaskHandle {
     }
 
     /// Waits until the task ends and returns how it ended. May be awaited any number of times.
+    ///
+    /// For a durable task's `queue`, the task here is storing the job: `Completed` once it is
+    /// committed (see [`persisted`](Self::persisted)).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]

@@ -9,7 +9,10 @@ pub use ::core;
 pub use ::inventory;
 pub use ::std;
 
-use crate::{BackgroundTask, Host, IntoTaskResult, QueueError, TaskError, TaskHandle};
+use crate::{
+    BackgroundTask, DurableTask, EnqueueIn, Host, IntoTaskResult, JobId, QueueError, TaskError,
+    TaskHandle,
+};
 
 /// `Task::queue(..)`: queues on [`Host::current`].
 #[inline]
@@ -91,4 +94,62 @@ where
     F: FnOnce() -> Result<(), TaskError> + Send + 'static,
 {
     crate::run::run_blocking(body)
+}
+
+pub use crate::durable::DurableEntry;
+pub use crate::store::NewJob;
+
+/// Spanned on each argument's type of a durable task: reports an argument that serde cannot
+/// store where it is written.
+#[inline]
+pub const fn assert_arg_is_durable<T: serde::Serialize + serde::de::DeserializeOwned>() {}
+
+/// A durable task's `Task::queue(..)`: hands the job to the current host's batching writer.
+#[inline]
+pub fn queue_durable_current<T: DurableTask>(task: T) -> Result<TaskHandle, QueueError> {
+    crate::current::with_current(|host| host.queue_durable(task))
+}
+
+/// A durable task's `Task::queue_on(host, ..)`.
+#[inline]
+pub fn queue_durable_on<T: DurableTask>(host: &Host, task: T) -> Result<TaskHandle, QueueError> {
+    host.queue_durable(task)
+}
+
+/// `Task::enqueue(..)` and `Task::enqueue_at(at, ..)`: stores the job through the current host.
+pub fn enqueue_current<T: DurableTask>(
+    task: T,
+    at: Option<std::time::SystemTime>,
+) -> impl Future<Output = Result<JobId, QueueError>> + Send + 'static {
+    let host = crate::current::with_current(|host| Ok(host.clone()));
+    let enqueued = host.map(|host| host.enqueue_at_millis(task, at.map(crate::store::millis)));
+    async move { enqueued?.await }
+}
+
+/// `Task::enqueue_after(delay, ..)`.
+pub fn enqueue_after<T: DurableTask>(
+    task: T,
+    delay: std::time::Duration,
+) -> impl Future<Output = Result<JobId, QueueError>> + Send + 'static {
+    let at = std::time::SystemTime::now()
+        .checked_add(delay)
+        .unwrap_or_else(|| std::time::SystemTime::now() + std::time::Duration::from_secs(u32::MAX.into()));
+    enqueue_current(task, Some(at))
+}
+
+/// `Task::enqueue_in(&transaction, ..)`: inserts the job in the caller's own transaction.
+pub fn enqueue_in<'a, C: EnqueueIn + ?Sized, T: DurableTask>(
+    client: &'a C,
+    task: T,
+) -> impl Future<Output = Result<JobId, QueueError>> + Send + 'a {
+    let job = crate::durable::encode(&task).map(|payload| NewJob {
+        task: T::NAME,
+        payload,
+        run_at: None,
+        max_attempts: T::RETRY.max_attempts(),
+    });
+    async move {
+        let id = client.__insert(job?).await?;
+        Ok(id)
+    }
 }

@@ -1,5 +1,7 @@
 //! The list of every `#[background_task]` in the binary, collected at link time.
 
+use crate::durable::{DurableEntry, RetryPolicy};
+
 /// Where a `#[background_task]` was declared. [`registry`] lists one per task in the binary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -14,6 +16,9 @@ pub struct TaskInfo {
     pub line: u32,
     /// `true` for a plain `fn` (run on the blocking pool), `false` for an `async fn`.
     pub blocking: bool,
+    /// `true` for `#[background_task(durable)]`.
+    pub durable: bool,
+    entry: Option<DurableEntry>,
 }
 
 impl TaskInfo {
@@ -31,7 +36,25 @@ impl TaskInfo {
             file,
             line,
             blocking,
+            durable: false,
+            entry: None,
         }
+    }
+
+    #[doc(hidden)]
+    pub const fn __durable(mut self, entry: DurableEntry) -> Self {
+        self.durable = true;
+        self.entry = Some(entry);
+        self
+    }
+
+    /// How a durable task's failed runs are retried; `None` for an in-memory task.
+    pub fn retry_policy(&self) -> Option<RetryPolicy> {
+        self.entry.map(|entry| entry.retry)
+    }
+
+    pub(crate) fn durable_entry(&self) -> Option<DurableEntry> {
+        self.entry
     }
 
     /// `file:line` of the declaration.

@@ -63,6 +63,10 @@ pub struct ShutdownReport {
     pub abandoned: u64,
     /// Queued but not started when shutdown began; never run.
     pub not_started: u64,
+    /// Durable jobs handed back to the store: claimed but not started, still running at the
+    /// deadline, or ended by the shutdown's cancellation. They run again (on any host), their
+    /// attempt given back: nothing is lost.
+    pub requeued: u64,
     /// From the call to `shutdown` until it returned.
     pub elapsed: Duration,
 }
@@ -76,6 +80,7 @@ impl ShutdownReport {
             + self.timed_out
             + self.abandoned
             + self.not_started
+            + self.requeued
     }
 
     /// `true` when every accepted task completed.
@@ -92,6 +97,7 @@ impl ShutdownReport {
             timed_out: stats.timed_out,
             abandoned: stats.abandoned,
             not_started: stats.not_started,
+            requeued: 0,
             elapsed,
         }
     }
@@ -102,7 +108,7 @@ impl fmt::Display for ShutdownReport {
         write!(
             f,
             "{} tasks: {} completed, {} failed, {} panicked, {} timed out, {} abandoned, {} not \
-             started; shutdown took {:?}",
+             started, {} requeued; shutdown took {:?}",
             self.total(),
             self.completed,
             self.failed,
@@ -110,6 +116,7 @@ impl fmt::Display for ShutdownReport {
             self.timed_out,
             self.abandoned,
             self.not_started,
+            self.requeued,
             self.elapsed
         )
     }

@@ -1,17 +1,21 @@
 //! The SQLite store: one file, WAL journal, schema versioned with `PRAGMA user_version`.
 //!
-//! Every operation is one transaction on one connection. Opening migrates inside
-//! `BEGIN IMMEDIATE`, which takes SQLite's write lock first, so hosts that start at the same
-//! moment against a new file create the schema exactly once (the others wait up to the busy
-//! timeout, then see it done).
+//! Every operation is one transaction on one connection, run on tokio's blocking pool (rusqlite is
+//! synchronous). Opening migrates inside `BEGIN IMMEDIATE`, which takes SQLite's write lock first,
+//! so hosts that start at the same moment against a new file create the schema exactly once (the
+//! others wait up to the busy timeout, then see it done). SQLite has no notifications between
+//! processes: jobs added by another process are found by the host's poll.
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use rusqlite::{Connection, TransactionBehavior, params, params_from_iter};
+use rusqlite::{Connection, ErrorCode, TransactionBehavior, params, params_from_iter};
 
-use super::{ClaimedJob, DeadJob, NewJob, StoreError};
+use super::{
+    Backend, BoxFuture, ClaimRequest, ClaimedJob, DeadJob, Finished, JobCounts, JobId, NewJob,
+    StoreError, now_millis,
+};
 
 /// The schema version this code writes and reads.
 const SCHEMA_VERSION: i64 = 1;
@@ -33,24 +37,165 @@ const MIGRATIONS: [&str; 1] = [
     CREATE INDEX qbwi_jobs_due ON qbwi_jobs (state, run_at, id);",
 ];
 
+/// What can go wrong inside: SQLite's errors, and a schema from the future.
+#[derive(Debug)]
+pub(crate) enum DbError {
+    Sqlite(rusqlite::Error),
+    NewerSchema { found: i64 },
+}
+
+impl From<rusqlite::Error> for DbError {
+    fn from(error: rusqlite::Error) -> Self {
+        DbError::Sqlite(error)
+    }
+}
+
+type DbResult<T> = Result<T, DbError>;
+
+/// The SQLite backend: the connection, shared with the blocking-pool threads that use it.
 pub(crate) struct SqliteStore {
+    db: Arc<Db>,
+}
+
+/// The connection and the synchronous operations.
+pub(crate) struct Db {
     connection: Mutex<Connection>,
+    describe: String,
 }
 
 impl SqliteStore {
     /// Opens (or creates) the store at `path` and brings its schema up to date.
+    pub(crate) fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        let describe = format!("SQLite at {}", path.display());
+        match Db::open(path) {
+            Ok(connection) => Ok(SqliteStore {
+                db: Arc::new(Db {
+                    connection: Mutex::new(connection),
+                    describe,
+                }),
+            }),
+            Err(DbError::Sqlite(error)) if !is_write_refusal(&error) => {
+                Err(StoreError::Unreachable {
+                    store: describe,
+                    reason: error.to_string(),
+                    hint: "check that the directory exists and is writable by this process",
+                })
+            }
+            Err(error) => Err(store_error(&describe, error)),
+        }
+    }
+
+    /// Runs `operation` on the blocking pool.
+    fn run<T: Send + 'static>(
+        &self,
+        operation: impl FnOnce(&Db) -> DbResult<T> + Send + 'static,
+    ) -> BoxFuture<'_, Result<T, StoreError>> {
+        let db = self.db.clone();
+        Box::pin(async move {
+            let describe = db.describe.clone();
+            match tokio::task::spawn_blocking(move || operation(&db)).await {
+                Ok(result) => result.map_err(|error| store_error(&describe, error)),
+                Err(error) => match error.try_into_panic() {
+                    Ok(panic) => std::panic::resume_unwind(panic),
+                    Err(_) => Err(StoreError::Database {
+                        store: describe,
+                        reason: "the tokio runtime is shutting down".to_owned(),
+                    }),
+                },
+            }
+        })
+    }
+}
+
+impl Backend for SqliteStore {
+    fn describe(&self) -> &str {
+        &self.db.describe
+    }
+
+    fn enqueue(&self, jobs: Vec<NewJob>) -> BoxFuture<'_, Result<Vec<JobId>, StoreError>> {
+        self.run(move |db| db.enqueue(&jobs))
+    }
+
+    fn claim(&self, request: ClaimRequest) -> BoxFuture<'_, Result<Vec<ClaimedJob>, StoreError>> {
+        self.run(move |db| {
+            db.claim(
+                &request.tasks,
+                request.limit,
+                &request.worker,
+                now_millis(),
+                request.lease,
+            )
+        })
+    }
+
+    fn finish(
+        &self,
+        worker: Arc<str>,
+        finished: Vec<Finished>,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.run(move |db| db.finish(&worker, &finished))
+    }
+
+    fn heartbeat(
+        &self,
+        worker: Arc<str>,
+        ids: Vec<JobId>,
+        lease: Duration,
+    ) -> BoxFuture<'_, Result<Vec<JobId>, StoreError>> {
+        self.run(move |db| db.heartbeat(&ids, &worker, now_millis() + millis_of(lease)))
+    }
+
+    fn next_due(
+        &self,
+        tasks: Arc<[&'static str]>,
+    ) -> BoxFuture<'_, Result<Option<Duration>, StoreError>> {
+        self.run(move |db| {
+            let now = now_millis();
+            Ok(db
+                .next_due(&tasks)?
+                .map(|due| Duration::from_millis(due.saturating_sub(now).max(0) as u64)))
+        })
+    }
+
+    fn notified(&self) -> BoxFuture<'_, ()> {
+        Box::pin(std::future::pending())
+    }
+
+    fn dead_jobs(&self, limit: usize) -> BoxFuture<'_, Result<Vec<DeadJob>, StoreError>> {
+        self.run(move |db| db.dead_jobs(limit))
+    }
+
+    fn retry_dead(&self, id: JobId) -> BoxFuture<'_, Result<bool, StoreError>> {
+        self.run(move |db| db.retry_dead(id, now_millis()))
+    }
+
+    fn delete_dead(&self, id: JobId) -> BoxFuture<'_, Result<bool, StoreError>> {
+        self.run(move |db| db.delete_dead(id))
+    }
+
+    fn counts(&self) -> BoxFuture<'_, Result<JobCounts, StoreError>> {
+        self.run(move |db| db.counts(now_millis()))
+    }
+}
+
+fn millis_of(duration: Duration) -> i64 {
+    duration.as_millis().try_into().unwrap_or(i64::MAX)
+}
+
+impl Db {
+    /// Opens the file and migrates it.
     ///
     /// Setting a new file up (switching it to WAL, the first reads of its WAL index) needs the file
     /// to itself for a moment, and SQLite does not wait for that (the busy timeout does not apply).
     /// When several hosts open a new file at once, the ones that find it busy start over, for as
     /// long as the busy timeout would have waited.
-    pub(crate) fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        let path = path.as_ref();
+    fn open(path: &Path) -> DbResult<Connection> {
         let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
         loop {
             match Self::try_open(path) {
-                Err(StoreError::Open { source, .. } | StoreError::Sqlite(source))
-                    if is_busy(&source) && std::time::Instant::now() < deadline =>
+                Err(DbError::Sqlite(error))
+                    if is_busy(&error) && std::time::Instant::now() < deadline =>
                 {
                     std::thread::sleep(Duration::from_millis(5));
                 }
@@ -59,23 +204,13 @@ impl SqliteStore {
         }
     }
 
-    fn try_open(path: &Path) -> Result<Self, StoreError> {
-        let open_error = |source| StoreError::Open {
-            path: path.display().to_string(),
-            source,
-        };
-        let mut connection = Connection::open(path).map_err(open_error)?;
-        connection.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
-        connection
-            .pragma_update(None, "journal_mode", "WAL")
-            .map_err(open_error)?;
-        connection
-            .pragma_update(None, "synchronous", "NORMAL")
-            .map_err(open_error)?;
+    fn try_open(path: &Path) -> DbResult<Connection> {
+        let mut connection = Connection::open(path)?;
+        connection.busy_timeout(BUSY_TIMEOUT)?;
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        connection.pragma_update(None, "synchronous", "NORMAL")?;
         migrate(&mut connection)?;
-        Ok(SqliteStore {
-            connection: Mutex::new(connection),
-        })
+        Ok(connection)
     }
 
     fn connection(&self) -> MutexGuard<'_, Connection> {
@@ -87,7 +222,8 @@ impl SqliteStore {
     }
 
     /// Adds jobs in one transaction: all or none. Returns their ids, in order.
-    pub(crate) fn enqueue(&self, jobs: &[NewJob]) -> Result<Vec<i64>, StoreError> {
+    pub(crate) fn enqueue(&self, jobs: &[NewJob]) -> DbResult<Vec<JobId>> {
+        let now = now_millis();
         let mut connection = self.connection();
         let transaction = connection.transaction()?;
         let mut ids = Vec::with_capacity(jobs.len());
@@ -97,8 +233,9 @@ impl SqliteStore {
                  VALUES (?1, ?2, 'ready', ?3, ?4)",
             )?;
             for job in jobs {
-                insert.execute(params![job.task, job.payload, job.max_attempts, job.run_at])?;
-                ids.push(transaction.last_insert_rowid());
+                let run_at = job.run_at.unwrap_or(now);
+                insert.execute(params![job.task, job.payload, job.max_attempts, run_at])?;
+                ids.push(JobId(transaction.last_insert_rowid()));
             }
         }
         transaction.commit()?;
@@ -115,14 +252,11 @@ impl SqliteStore {
         worker: &str,
         now: i64,
         lease: Duration,
-    ) -> Result<Vec<ClaimedJob>, StoreError> {
+    ) -> DbResult<Vec<ClaimedJob>> {
         if tasks.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
-        let lease_until = now.saturating_add(lease.as_millis().try_into().unwrap_or(i64::MAX));
-        // Numbered after the four fixed parameters.
-        let names: Vec<String> = (5..5 + tasks.len()).map(|n| format!("?{n}")).collect();
-        let names = names.join(", ");
+        let lease_until = now.saturating_add(millis_of(lease));
         let sql = format!(
             "UPDATE qbwi_jobs
                 SET state = 'running', attempts = attempts + 1, worker = ?1, lease_until = ?2
@@ -133,7 +267,8 @@ impl SqliteStore {
                          OR (state = 'running' AND lease_until < ?3))
                      ORDER BY run_at, id
                      LIMIT ?4)
-          RETURNING id, task, payload, attempts, max_attempts"
+          RETURNING id, task, payload, attempts, max_attempts",
+            names = placeholders(5, tasks.len()),
         );
         let mut connection = self.connection();
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -146,7 +281,7 @@ impl SqliteStore {
             claim
                 .query_map(params_from_iter(bound), |row| {
                     Ok(ClaimedJob {
-                        id: row.get(0)?,
+                        id: JobId(row.get(0)?),
                         task: row.get(1)?,
                         payload: row.get(2)?,
                         attempt: row.get(3)?,
@@ -160,82 +295,125 @@ impl SqliteStore {
         Ok(jobs)
     }
 
+    /// Records how runs ended, in one transaction; reports for leases `worker` no longer holds
+    /// are ignored.
+    pub(crate) fn finish(&self, worker: &str, finished: &[Finished]) -> DbResult<()> {
+        let mut connection = self.connection();
+        let transaction = connection.transaction()?;
+        for finished in finished {
+            match finished {
+                Finished::Completed(id) => Self::complete(&transaction, *id, worker)?,
+                Finished::Failed {
+                    id,
+                    error,
+                    retry_at,
+                } => Self::fail(&transaction, *id, worker, error, *retry_at)?,
+                Finished::Released(id) => Self::release(&transaction, *id, worker)?,
+            };
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+
     /// The job completed: deletes it. `false` if `worker` no longer holds its lease (it expired
     /// and another worker claimed the job).
-    pub(crate) fn complete(&self, id: i64, worker: &str) -> Result<bool, StoreError> {
-        let deleted = self.connection().execute(
-            "DELETE FROM qbwi_jobs WHERE id = ?1 AND state = 'running' AND worker = ?2",
-            params![id, worker],
-        )?;
+    fn complete(connection: &Connection, id: JobId, worker: &str) -> DbResult<bool> {
+        let deleted = connection
+            .prepare_cached(
+                "DELETE FROM qbwi_jobs WHERE id = ?1 AND state = 'running' AND worker = ?2",
+            )?
+            .execute(params![id.0, worker])?;
         Ok(deleted == 1)
     }
 
     /// The run failed: the job is ready again at `retry_at`, or dead (with `error`) if `None` or
     /// out of attempts. `false` if `worker` no longer holds its lease.
-    pub(crate) fn fail(
-        &self,
-        id: i64,
+    fn fail(
+        connection: &Connection,
+        id: JobId,
         worker: &str,
         error: &str,
         retry_at: Option<i64>,
-    ) -> Result<bool, StoreError> {
-        let updated = self.connection().execute(
-            "UPDATE qbwi_jobs
-                SET state = CASE WHEN ?3 IS NOT NULL AND attempts < max_attempts
-                                 THEN 'ready' ELSE 'dead' END,
-                    run_at = COALESCE(?3, run_at),
-                    last_error = ?4, worker = NULL, lease_until = NULL
-              WHERE id = ?1 AND state = 'running' AND worker = ?2",
-            params![id, worker, retry_at, error],
-        )?;
+    ) -> DbResult<bool> {
+        let updated = connection
+            .prepare_cached(
+                "UPDATE qbwi_jobs
+                    SET state = CASE WHEN ?3 IS NOT NULL AND attempts < max_attempts
+                                     THEN 'ready' ELSE 'dead' END,
+                        run_at = COALESCE(?3, run_at),
+                        last_error = ?4, worker = NULL, lease_until = NULL
+                  WHERE id = ?1 AND state = 'running' AND worker = ?2",
+            )?
+            .execute(params![id.0, worker, retry_at, error])?;
         Ok(updated == 1)
     }
 
     /// Hands a claimed job back without using up an attempt (graceful shutdown).
-    pub(crate) fn release(&self, id: i64, worker: &str) -> Result<bool, StoreError> {
-        let updated = self.connection().execute(
-            "UPDATE qbwi_jobs
-                SET state = 'ready', attempts = attempts - 1, worker = NULL, lease_until = NULL
-              WHERE id = ?1 AND state = 'running' AND worker = ?2",
-            params![id, worker],
-        )?;
+    fn release(connection: &Connection, id: JobId, worker: &str) -> DbResult<bool> {
+        let updated = connection
+            .prepare_cached(
+                "UPDATE qbwi_jobs
+                    SET state = 'ready', attempts = attempts - 1, worker = NULL, lease_until = NULL
+                  WHERE id = ?1 AND state = 'running' AND worker = ?2",
+            )?
+            .execute(params![id.0, worker])?;
         Ok(updated == 1)
     }
 
-    /// Extends `worker`'s leases on `ids` to `lease_until`. Returns how many it still held.
+    /// Extends `worker`'s leases on `ids` to `lease_until`. Returns the ids it no longer holds.
     pub(crate) fn heartbeat(
         &self,
-        ids: &[i64],
+        ids: &[JobId],
         worker: &str,
         lease_until: i64,
-    ) -> Result<usize, StoreError> {
+    ) -> DbResult<Vec<JobId>> {
         let mut connection = self.connection();
         let transaction = connection.transaction()?;
-        let mut held = 0;
+        let mut lost = Vec::new();
         {
             let mut extend = transaction.prepare_cached(
                 "UPDATE qbwi_jobs SET lease_until = ?3
                   WHERE id = ?1 AND state = 'running' AND worker = ?2",
             )?;
             for id in ids {
-                held += extend.execute(params![id, worker, lease_until])?;
+                if extend.execute(params![id.0, worker, lease_until])? == 0 {
+                    lost.push(*id);
+                }
             }
         }
         transaction.commit()?;
-        Ok(held)
+        Ok(lost)
     }
 
-    /// Every dead job, oldest first.
-    pub(crate) fn dead_jobs(&self) -> Result<Vec<DeadJob>, StoreError> {
+    /// When the next of these tasks' jobs is due (ms since the epoch): a ready job's `run_at` or
+    /// a running job's lease expiry.
+    pub(crate) fn next_due(&self, tasks: &[&str]) -> DbResult<Option<i64>> {
+        if tasks.is_empty() {
+            return Ok(None);
+        }
+        let sql = format!(
+            "SELECT MIN(CASE state WHEN 'ready' THEN run_at ELSE lease_until + 1 END)
+               FROM qbwi_jobs
+              WHERE task IN ({names}) AND state IN ('ready', 'running')",
+            names = placeholders(1, tasks.len()),
+        );
+        let connection = self.connection();
+        let mut select = connection.prepare_cached(&sql)?;
+        Ok(select.query_row(params_from_iter(tasks), |row| row.get(0))?)
+    }
+
+    /// Dead jobs, oldest first.
+    pub(crate) fn dead_jobs(&self, limit: usize) -> DbResult<Vec<DeadJob>> {
         let connection = self.connection();
         let mut select = connection.prepare_cached(
             "SELECT id, task, payload, attempts, COALESCE(last_error, '')
-               FROM qbwi_jobs WHERE state = 'dead' ORDER BY id",
+               FROM qbwi_jobs WHERE state = 'dead' ORDER BY id LIMIT ?1",
         )?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let jobs = select
-            .query_map([], |row| {
+            .query_map([limit], |row| {
                 Ok(DeadJob {
-                    id: row.get(0)?,
+                    id: JobId(row.get(0)?),
                     task: row.get(1)?,
                     payload: row.get(2)?,
                     attempts: row.get(3)?,
@@ -247,23 +425,49 @@ impl SqliteStore {
     }
 
     /// Gives a dead job a fresh set of attempts, due at `now`. `false` if it is not dead.
-    pub(crate) fn retry_dead(&self, id: i64, now: i64) -> Result<bool, StoreError> {
+    pub(crate) fn retry_dead(&self, id: JobId, now: i64) -> DbResult<bool> {
         let updated = self.connection().execute(
             "UPDATE qbwi_jobs SET state = 'ready', attempts = 0, run_at = ?2
               WHERE id = ?1 AND state = 'dead'",
-            params![id, now],
+            params![id.0, now],
         )?;
         Ok(updated == 1)
     }
 
     /// Deletes a dead job. `false` if it is not dead.
-    pub(crate) fn delete_dead(&self, id: i64) -> Result<bool, StoreError> {
+    pub(crate) fn delete_dead(&self, id: JobId) -> DbResult<bool> {
         let deleted = self.connection().execute(
             "DELETE FROM qbwi_jobs WHERE id = ?1 AND state = 'dead'",
-            params![id],
+            params![id.0],
         )?;
         Ok(deleted == 1)
     }
+
+    /// Jobs by state at `now`.
+    pub(crate) fn counts(&self, now: i64) -> DbResult<JobCounts> {
+        let connection = self.connection();
+        let mut select = connection.prepare_cached(
+            "SELECT COALESCE(SUM(state = 'ready' AND run_at <= ?1), 0),
+                    COALESCE(SUM(state = 'ready' AND run_at > ?1), 0),
+                    COALESCE(SUM(state = 'running'), 0),
+                    COALESCE(SUM(state = 'dead'), 0)
+               FROM qbwi_jobs",
+        )?;
+        Ok(select.query_row([now], |row| {
+            Ok(JobCounts {
+                ready: row.get::<_, i64>(0)? as u64,
+                scheduled: row.get::<_, i64>(1)? as u64,
+                running: row.get::<_, i64>(2)? as u64,
+                dead: row.get::<_, i64>(3)? as u64,
+            })
+        })?)
+    }
+}
+
+/// `?from, ?from+1, ..`: `count` numbered parameters.
+fn placeholders(from: usize, count: usize) -> String {
+    let names: Vec<String> = (from..from + count).map(|n| format!("?{n}")).collect();
+    names.join(", ")
 }
 
 /// How long an operation waits for another connection's lock.
@@ -271,21 +475,52 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn is_busy(error: &rusqlite::Error) -> bool {
     matches!(
-        error,
-        rusqlite::Error::SqliteFailure(error, _)
-            if matches!(error.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        error.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
     )
 }
 
+/// A read-only or full database: the file opened, but writing is refused.
+fn is_write_refusal(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(ErrorCode::ReadOnly | ErrorCode::DiskFull)
+    )
+}
+
+/// The public error for one of this store's.
+fn store_error(describe: &str, error: DbError) -> StoreError {
+    let store = describe.to_owned();
+    match error {
+        DbError::NewerSchema { found } => StoreError::NewerSchema {
+            found,
+            known: SCHEMA_VERSION,
+        },
+        DbError::Sqlite(error) => {
+            let reason = error.to_string();
+            match error.sqlite_error_code() {
+                Some(ErrorCode::ReadOnly) => StoreError::ReadOnly { store, reason },
+                Some(ErrorCode::DiskFull) => StoreError::Full { store, reason },
+                Some(ErrorCode::CannotOpen | ErrorCode::NotADatabase) => {
+                    StoreError::Unreachable {
+                        store,
+                        reason,
+                        hint: "check that the file is a qbwi SQLite store and its directory is \
+                               readable and writable",
+                    }
+                }
+                _ => StoreError::Database { store, reason },
+            }
+        }
+    }
+}
+
 /// Applies the migrations the file has not seen, under SQLite's write lock.
-fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
+fn migrate(connection: &mut Connection) -> DbResult<()> {
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let version: i64 = transaction.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     if version > SCHEMA_VERSION {
-        return Err(StoreError::NewerSchema {
-            found: version,
-            known: SCHEMA_VERSION,
-        });
+        return Err(DbError::NewerSchema { found: version });
     }
     for migration in &MIGRATIONS[version as usize..] {
         transaction.execute_batch(migration)?;
@@ -308,18 +543,35 @@ mod tests {
         dir.join("qbwi.db")
     }
 
-    fn job(task: &str, payload: &str, run_at: i64, max_attempts: u32) -> NewJob {
+    fn job(task: &'static str, payload: &str, run_at: i64, max_attempts: u32) -> NewJob {
         NewJob {
-            task: task.into(),
+            task,
             payload: payload.into(),
-            run_at,
+            run_at: Some(run_at),
             max_attempts,
+        }
+    }
+
+    fn open(path: impl AsRef<Path>) -> Db {
+        let store = SqliteStore::open(path).unwrap();
+        Arc::into_inner(store.db).unwrap()
+    }
+
+    impl Db {
+        fn complete_one(&self, id: JobId, worker: &str) -> bool {
+            Self::complete(&self.connection(), id, worker).unwrap()
+        }
+        fn fail_one(&self, id: JobId, worker: &str, error: &str, retry_at: Option<i64>) -> bool {
+            Self::fail(&self.connection(), id, worker, error, retry_at).unwrap()
+        }
+        fn release_one(&self, id: JobId, worker: &str) -> bool {
+            Self::release(&self.connection(), id, worker).unwrap()
         }
     }
 
     #[test]
     fn enqueue_then_claim_in_order_once_per_lease() {
-        let store = SqliteStore::open(temp_path("order")).unwrap();
+        let store = open(temp_path("order"));
         let ids = store
             .enqueue(&[
                 job("mail", r#"{"to":1}"#, 0, 3),
@@ -344,7 +596,7 @@ mod tests {
 
     #[test]
     fn a_worker_claims_only_the_tasks_it_knows_and_only_when_due() {
-        let store = SqliteStore::open(temp_path("names")).unwrap();
+        let store = open(temp_path("names"));
         store
             .enqueue(&[
                 job("mail", "1", 0, 1),
@@ -386,7 +638,7 @@ mod tests {
 
     #[test]
     fn an_expired_lease_lets_another_worker_claim_and_the_old_one_loses_it() {
-        let store = SqliteStore::open(temp_path("lease")).unwrap();
+        let store = open(temp_path("lease"));
         let [id] = store.enqueue(&[job("mail", "x", 0, 5)]).unwrap()[..] else {
             unreachable!()
         };
@@ -401,10 +653,10 @@ mod tests {
         let reclaimed = store.claim(&["mail"], 1, "b", 30_001, LEASE).unwrap();
         assert_eq!((reclaimed[0].id, reclaimed[0].attempt), (id, 2));
         assert!(
-            !store.complete(id, "dead-worker").unwrap(),
+            !store.complete_one(id, "dead-worker"),
             "the old worker's lease is gone"
         );
-        assert!(store.complete(id, "b").unwrap());
+        assert!(store.complete_one(id, "b"));
         assert!(
             store
                 .claim(&["mail"], 1, "c", 1_000_000, LEASE)
@@ -416,11 +668,11 @@ mod tests {
 
     #[test]
     fn a_heartbeat_keeps_the_lease() {
-        let store = SqliteStore::open(temp_path("heartbeat")).unwrap();
+        let store = open(temp_path("heartbeat"));
         let ids = store.enqueue(&[job("mail", "x", 0, 5)]).unwrap();
         store.claim(&["mail"], 1, "a", 0, LEASE).unwrap();
-        assert_eq!(store.heartbeat(&ids, "a", 60_000).unwrap(), 1);
-        assert_eq!(store.heartbeat(&ids, "intruder", 90_000).unwrap(), 0);
+        assert_eq!(store.heartbeat(&ids, "a", 60_000).unwrap(), []);
+        assert_eq!(store.heartbeat(&ids, "intruder", 90_000).unwrap(), ids);
         assert!(
             store
                 .claim(&["mail"], 1, "b", 45_000, LEASE)
@@ -435,12 +687,12 @@ mod tests {
 
     #[test]
     fn failures_retry_until_the_job_is_dead_then_it_can_be_retried_or_deleted() {
-        let store = SqliteStore::open(temp_path("retry")).unwrap();
+        let store = open(temp_path("retry"));
         let [id] = store.enqueue(&[job("mail", "x", 0, 2)]).unwrap()[..] else {
             unreachable!()
         };
         store.claim(&["mail"], 1, "a", 0, LEASE).unwrap();
-        assert!(store.fail(id, "a", "smtp 451", Some(10_000)).unwrap());
+        assert!(store.fail_one(id, "a", "smtp 451", Some(10_000)));
         assert!(
             store
                 .claim(&["mail"], 1, "a", 9_999, LEASE)
@@ -450,7 +702,7 @@ mod tests {
         );
         let second = store.claim(&["mail"], 1, "a", 10_000, LEASE).unwrap();
         assert_eq!(second[0].attempt, 2);
-        assert!(store.fail(id, "a", "smtp 550", Some(20_000)).unwrap());
+        assert!(store.fail_one(id, "a", "smtp 550", Some(20_000)));
         // Out of attempts: dead, with the last error, whatever the retry time said.
         assert!(
             store
@@ -458,7 +710,7 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
-        let dead = store.dead_jobs().unwrap();
+        let dead = store.dead_jobs(100).unwrap();
         assert_eq!(dead.len(), 1);
         assert_eq!(
             (dead[0].id, dead[0].attempts, dead[0].last_error.as_str()),
@@ -466,34 +718,34 @@ mod tests {
         );
 
         assert!(store.retry_dead(id, 2_000_000).unwrap());
-        assert!(store.dead_jobs().unwrap().is_empty());
+        assert!(store.dead_jobs(100).unwrap().is_empty());
         let again = store.claim(&["mail"], 1, "a", 2_000_000, LEASE).unwrap();
         assert_eq!(
             again[0].attempt, 1,
             "a retried dead job gets its attempts back"
         );
         assert!(
-            store.fail(id, "a", "corrupt payload", None).unwrap(),
+            store.fail_one(id, "a", "corrupt payload", None),
             "None: dead at once"
         );
-        assert_eq!(store.dead_jobs().unwrap()[0].attempts, 1);
+        assert_eq!(store.dead_jobs(100).unwrap()[0].attempts, 1);
         assert!(store.delete_dead(id).unwrap());
         assert!(!store.delete_dead(id).unwrap());
-        assert!(store.dead_jobs().unwrap().is_empty());
+        assert!(store.dead_jobs(100).unwrap().is_empty());
     }
 
     #[test]
     fn a_released_job_runs_again_without_losing_an_attempt() {
-        let store = SqliteStore::open(temp_path("release")).unwrap();
+        let store = open(temp_path("release"));
         let [id] = store.enqueue(&[job("mail", "x", 0, 1)]).unwrap()[..] else {
             unreachable!()
         };
         store.claim(&["mail"], 1, "a", 0, LEASE).unwrap();
         assert!(
-            !store.release(id, "b").unwrap(),
+            !store.release_one(id, "b"),
             "only the lease holder releases"
         );
-        assert!(store.release(id, "a").unwrap());
+        assert!(store.release_one(id, "a"));
         let again = store.claim(&["mail"], 1, "b", 1, LEASE).unwrap();
         assert_eq!(again[0].attempt, 1);
     }
@@ -501,11 +753,10 @@ mod tests {
     #[test]
     fn jobs_and_schema_survive_reopening() {
         let path = temp_path("reopen");
-        let ids = SqliteStore::open(&path)
-            .unwrap()
+        let ids = open(&path)
             .enqueue(&[job("mail", "kept", 0, 1)])
             .unwrap();
-        let store = SqliteStore::open(&path).unwrap();
+        let store = open(&path);
         let claimed = store.claim(&["mail"], 1, "a", 0, LEASE).unwrap();
         assert_eq!(
             (claimed[0].id, claimed[0].payload.as_str()),
@@ -521,7 +772,7 @@ mod tests {
     #[test]
     fn a_newer_schema_is_refused_with_a_clear_error() {
         let path = temp_path("newer");
-        drop(SqliteStore::open(&path).unwrap());
+        drop(open(&path));
         Connection::open(&path)
             .unwrap()
             .pragma_update(None, "user_version", 99)
@@ -539,7 +790,7 @@ mod tests {
                 let (path, barrier) = (path.clone(), barrier.clone());
                 std::thread::spawn(move || {
                     barrier.wait();
-                    let store = SqliteStore::open(&path).unwrap();
+                    let store = open(&path);
                     store.enqueue(&[job("mail", &n.to_string(), 0, 1)]).unwrap();
                 })
             })
@@ -547,7 +798,7 @@ mod tests {
         for opener in openers {
             opener.join().unwrap();
         }
-        let store = SqliteStore::open(&path).unwrap();
+        let store = open(&path);
         assert_eq!(store.claim(&["mail"], 100, "a", 0, LEASE).unwrap().len(), 8);
     }
 

@@ -1,0 +1,202 @@
+//! The batching writer: durable jobs from `queue` and `enqueue` go into the store together, as
+//! many as are waiting in one transaction (group commit), so that a burst of jobs costs a few
+//! commits instead of one each.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::QueueError;
+use crate::cell::{Header, TaskCell};
+use crate::host::Inner;
+use crate::outcome::Outcome;
+use crate::run::Job;
+use crate::store::{JobId, NewJob, Store, StoreError};
+
+/// At most this many jobs per transaction.
+const MAX_BATCH: usize = 1024;
+
+/// A durable `queue` call's handle learns here what became of its job.
+pub(crate) type PersistSlot = OnceLock<Result<JobId, QueueError>>;
+
+/// Who waits for a job's write.
+pub(crate) enum Reply {
+    /// `enqueue(..).await`: the caller, who gets the error and decides.
+    Enqueue(oneshot::Sender<Result<JobId, StoreError>>),
+    /// `queue(..)`: the handle, which nobody may be watching, so transient errors are retried
+    /// until the shutdown deadline.
+    Queue {
+        cell: Arc<TaskCell<dyn Job>>,
+        slot: Arc<PersistSlot>,
+    },
+}
+
+impl Reply {
+    fn send(self, result: Result<JobId, StoreError>) {
+        match self {
+            Reply::Enqueue(sender) => {
+                let _ = sender.send(result); // the caller may have given up
+            }
+            Reply::Queue { cell, slot } => {
+                let outcome = match &result {
+                    Ok(_) => Outcome::Completed,
+                    Err(error) => Outcome::Failed(format!("the job was not stored: {error}")),
+                };
+                let _ = slot.set(result.map_err(QueueError::Store));
+                cell.header.set_outcome(outcome);
+            }
+        }
+    }
+}
+
+/// The sending side, kept by the host.
+#[derive(Clone)]
+pub(crate) struct Writer {
+    sender: mpsc::UnboundedSender<(NewJob, Reply)>,
+    /// Jobs sent and not written yet (or failed): shutdown waits for zero.
+    pending: Arc<Pending>,
+}
+
+#[derive(Default)]
+pub(crate) struct Pending {
+    count: AtomicUsize,
+    drained: Notify,
+}
+
+impl Writer {
+    /// Starts the writer task on the current runtime. It stops when the `Writer` is dropped.
+    pub(crate) fn spawn(store: Store, kill: CancellationToken) -> Writer {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let pending = Arc::new(Pending::default());
+        tokio::spawn(run(store, receiver, pending.clone(), kill));
+        Writer { sender, pending }
+    }
+
+    pub(crate) fn send(&self, job: NewJob, reply: Reply) {
+        self.pending.count.fetch_add(1, SeqCst);
+        if let Err(mpsc::error::SendError((_, reply))) = self.sender.send((job, reply)) {
+            self.pending.done(1);
+            reply.send(Err(StoreError::Database {
+                store: "(stopped)".to_owned(),
+                reason: "the host's store writer has stopped".to_owned(),
+            }));
+        }
+    }
+
+    /// Waits until every job sent so far is written (or failed).
+    pub(crate) async fn flushed(&self) {
+        loop {
+            let drained = self.pending.drained.notified();
+            tokio::pin!(drained);
+            drained.as_mut().enable();
+            if self.pending.count.load(SeqCst) == 0 {
+                return;
+            }
+            drained.await;
+        }
+    }
+}
+
+impl Pending {
+    fn done(&self, jobs: usize) {
+        if self.count.fetch_sub(jobs, SeqCst) == jobs {
+            self.drained.notify_waiters();
+        }
+    }
+}
+
+async fn run(
+    store: Store,
+    mut receiver: mpsc::UnboundedReceiver<(NewJob, Reply)>,
+    pending: Arc<Pending>,
+    kill: CancellationToken,
+) {
+    let mut batch = Vec::new();
+    while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let jobs = batch.len();
+        write(&store, std::mem::take(&mut batch), &kill).await;
+        pending.done(jobs);
+    }
+}
+
+/// Writes one batch; retries the `queue` jobs while the store is unreachable, until the shutdown
+/// deadline.
+async fn write(store: &Store, batch: Vec<(NewJob, Reply)>, kill: &CancellationToken) {
+    let (mut jobs, mut replies): (Vec<NewJob>, Vec<Reply>) = batch.into_iter().unzip();
+    let mut wait = Duration::from_millis(50);
+    loop {
+        let retryable = replies.iter().any(|reply| matches!(reply, Reply::Queue { .. }));
+        let attempt = if retryable {
+            jobs.clone()
+        } else {
+            std::mem::take(&mut jobs)
+        };
+        let error = match store.enqueue(attempt).await {
+            Ok(ids) => {
+                for (reply, id) in replies.into_iter().zip(ids) {
+                    reply.send(Ok(id));
+                }
+                return;
+            }
+            Err(error) => error,
+        };
+        // Awaited enqueues return the error at once: their callers decide.
+        let mut kept_jobs = Vec::new();
+        let mut kept_replies = Vec::new();
+        for (job, reply) in jobs.into_iter().zip(replies) {
+            match reply {
+                Reply::Queue { .. }
+                    if matches!(error, StoreError::Unreachable { .. }) && !kill.is_cancelled() =>
+                {
+                    kept_jobs.push(job);
+                    kept_replies.push(reply);
+                }
+                reply => reply.send(Err(error.clone())),
+            }
+        }
+        if kept_replies.is_empty() {
+            if !matches!(error, StoreError::Unreachable { .. }) || kill.is_cancelled() {
+                tracing::error!(%error, "durable jobs not stored");
+            }
+            return;
+        }
+        tracing::warn!(%error, jobs = kept_jobs.len(), retry_in = ?wait, "durable jobs not stored yet: retrying");
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = kill.cancelled() => {}
+        }
+        wait = (wait * 2).min(Duration::from_secs(5));
+        jobs = kept_jobs;
+        replies = kept_replies;
+    }
+}
+
+/// The job behind a durable `queue` call's handle: never run here (whichever host claims the job
+/// runs it); the writer sets the handle's outcome when the job is stored.
+pub(crate) struct Persist;
+
+impl Job for Persist {
+    fn poll_job(
+        self: Pin<&mut Self>,
+        _header: &Header,
+        _host: &Inner,
+        _cx: &mut Context<'_>,
+    ) -> Poll<()> {
+        Poll::Ready(())
+    }
+
+    fn abandon(self: Pin<&mut Self>, _header: &Header, _host: Option<&Inner>, _admitted: bool) {}
+
+    fn concurrency(&self) -> Option<std::num::NonZeroUsize> {
+        None
+    }
+
+    fn name(&self) -> &'static str {
+        "qbwi::persist"
+    }
+}
