@@ -501,8 +501,22 @@ impl Host {
 
     /// Waits until nothing is queued or running. Returns at once on an idle host; tasks queued
     /// meanwhile are waited for too.
+    ///
+    /// With a store, also waits until what `queue` handed the writer is stored and the store has
+    /// recorded how every durable job this host ran ended (so the store's counts are settled).
+    /// Jobs that other hosts run, or that are due later, are not waited for.
     pub async fn wait_idle(&self) {
-        self.inner.wait_idle().await;
+        loop {
+            self.inner.wait_idle().await;
+            let Some(durable) = self.inner.durable.get() else {
+                return;
+            };
+            durable.writer.flushed().await;
+            durable.shared.reported().await;
+            if self.inner.counts.is_idle() {
+                return;
+            }
+        }
     }
 
     /// Shuts the host down and reports how every task it accepted ended.

@@ -162,7 +162,8 @@ impl Shared {
         self.in_flight.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    async fn reported(&self) {
+    /// Waits until every job this host claimed is reported to the store.
+    pub(crate) async fn reported(&self) {
         loop {
             let reported = self.all_reported.notified();
             tokio::pin!(reported);

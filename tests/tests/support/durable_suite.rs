@@ -47,6 +47,9 @@ pub fn cases() -> Vec<Case> {
         ("two_hosts_on_one_store_run_each_job_once", |store| {
             Box::pin(two_hosts_on_one_store_run_each_job_once(store))
         }),
+        ("a_job_longer_than_its_lease_keeps_it_by_heartbeat", |store| {
+            Box::pin(a_job_longer_than_its_lease_keeps_it_by_heartbeat(store))
+        }),
     ]
 }
 
@@ -447,6 +450,34 @@ pub async fn two_hosts_on_one_store_run_each_job_once(store: Store) {
     assert!(runs.values().all(|&count| count == 1), "{runs:?}");
     let (a, b) = (a.shutdown().await, b.shutdown().await);
     assert_eq!(a.completed + b.completed, 100, "{a} / {b}");
+}
+
+/// Counts its runs and takes several leases' time.
+#[background_task(durable)]
+async fn slow(key: String) {
+    record(key);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+}
+
+/// A run that outlasts the lease keeps its job by heartbeat: the other host never takes it.
+pub async fn a_job_longer_than_its_lease_keeps_it_by_heartbeat(store: Store) {
+    let short_lease = || {
+        Host::builder()
+            .store(store.clone())
+            .lease(Duration::from_millis(150))
+            .poll_interval(Duration::from_millis(10))
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (short_lease(), short_lease());
+    a.enqueue(slow { key: "lease".into() }).await.unwrap();
+    eventually("it started", || total_runs("lease") == 1).await;
+    a.wait_idle().await;
+    b.wait_idle().await;
+    tokio::time::sleep(Duration::from_millis(300)).await; // two more leases' time
+    assert_eq!(total_runs("lease"), 1, "ran once");
+    let (a, b) = (a.shutdown().await, b.shutdown().await);
+    assert_eq!(a.completed + b.completed, 1, "{a} / {b}");
 }
 
 /// Runs every case on a fresh store from `fresh`, one after another, naming each.
