@@ -146,17 +146,20 @@ async fn write(store: &Store, batch: Vec<(NewJob, Reply)>, kill: &CancellationTo
             Err(error) => error,
         };
         // Awaited enqueues return the error at once: their callers decide.
+        // (`jobs` is empty unless some are `queue` jobs, kept for a retry.)
+        let mut remaining = jobs.into_iter();
         let mut kept_jobs = Vec::new();
         let mut kept_replies = Vec::new();
-        for (job, reply) in jobs.into_iter().zip(replies) {
-            match reply {
-                Reply::Queue { .. }
+        for reply in replies {
+            let job = remaining.next();
+            match (reply, job) {
+                (reply @ Reply::Queue { .. }, Some(job))
                     if matches!(error, StoreError::Unreachable { .. }) && !kill.is_cancelled() =>
                 {
                     kept_jobs.push(job);
                     kept_replies.push(reply);
                 }
-                reply => reply.send(Err(error.clone())),
+                (reply, _) => reply.send(Err(error.clone())),
             }
         }
         if kept_replies.is_empty() {

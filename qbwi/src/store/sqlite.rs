@@ -517,6 +517,11 @@ fn store_error(describe: &str, error: DbError) -> StoreError {
 
 /// Applies the migrations the file has not seen, under SQLite's write lock.
 fn migrate(connection: &mut Connection) -> DbResult<()> {
+    // Up to date: nothing to write (so a read-only store opens, and refuses writes when they come).
+    let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let version: i64 = transaction.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     if version > SCHEMA_VERSION {

@@ -1,0 +1,410 @@
+//! The jobs: the statements behind each [`Backend`] method, one round trip each. Claims lease
+//! with `FOR UPDATE SKIP LOCKED`; every due time and lease is compared with the server's `now()`.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_postgres::types::Type;
+
+use super::PostgresStore;
+use crate::store::{
+    Backend, BoxFuture, ClaimRequest, ClaimedJob, DeadJob, Finished, JobCounts, JobId, NewJob,
+    StoreError,
+};
+
+/// Inserts jobs, in order, and notifies [`CHANNEL`](super::listener::CHANNEL) (at commit); one
+/// statement, one round trip. `WITH ORDINALITY .. ORDER BY` makes the sequence number the rows in
+/// input order, so the ids, sorted, are the jobs' ids in order.
+const INSERT: &str = "WITH inserted AS (
+        INSERT INTO qbwi_jobs (task, payload, state, max_attempts, run_at)
+        SELECT job.task, job.payload, 'ready', job.max_attempts,
+               COALESCE(to_timestamp(job.run_at / 1000), now())
+          FROM unnest($1::text[], $2::text[], $3::int4[], $4::float8[])
+               WITH ORDINALITY AS job (task, payload, max_attempts, run_at, position)
+         ORDER BY job.position
+        RETURNING id)
+    SELECT inserted.id FROM inserted, (SELECT pg_notify('qbwi_jobs', '')) AS wake
+     ORDER BY inserted.id";
+
+/// Leases up to `$2` due jobs of the tasks `$1` to worker `$3` for `$4` milliseconds.
+const CLAIM: &str = "WITH due AS (
+        SELECT id FROM qbwi_jobs
+         WHERE task = ANY($1::text[])
+           AND ((state = 'ready' AND run_at <= now())
+             OR (state = 'running' AND lease_until < now()))
+         ORDER BY run_at, id
+         LIMIT $2
+           FOR UPDATE SKIP LOCKED)
+    UPDATE qbwi_jobs AS job
+       SET state = 'running', attempts = job.attempts + 1, worker = $3,
+           lease_until = now() + $4::float8 * interval '1 millisecond'
+      FROM due
+     WHERE job.id = due.id
+ RETURNING job.id, job.task, job.payload, job.attempts, job.max_attempts";
+
+/// Deletes the completed jobs `$1` that worker `$2` still holds.
+const COMPLETE: &str = "DELETE FROM qbwi_jobs
+     WHERE id = ANY($1::int8[]) AND state = 'running' AND worker = $2";
+
+/// Records failures (ids `$1`, errors `$2`, retry times `$3`) of jobs worker `$4` still holds.
+const FAIL: &str = "UPDATE qbwi_jobs AS job
+       SET state = CASE WHEN failure.retry_at IS NOT NULL AND job.attempts < job.max_attempts
+                        THEN 'ready' ELSE 'dead' END,
+           run_at = COALESCE(to_timestamp(failure.retry_at / 1000), job.run_at),
+           last_error = failure.error, worker = NULL, lease_until = NULL
+      FROM unnest($1::int8[], $2::text[], $3::float8[]) AS failure (id, error, retry_at)
+     WHERE job.id = failure.id AND job.state = 'running' AND job.worker = $4";
+
+/// Hands back the jobs `$1` that worker `$2` still holds, their attempt given back; notifies other
+/// hosts if there were any.
+const RELEASE: &str = "WITH released AS (
+        UPDATE qbwi_jobs
+           SET state = 'ready', attempts = attempts - 1, worker = NULL, lease_until = NULL
+         WHERE id = ANY($1::int8[]) AND state = 'running' AND worker = $2
+        RETURNING id)
+    SELECT pg_notify('qbwi_jobs', '') WHERE EXISTS (SELECT FROM released)";
+
+/// Extends to `$3` milliseconds from now the leases that worker `$2` holds on the jobs `$1`.
+const HEARTBEAT: &str = "UPDATE qbwi_jobs
+       SET lease_until = now() + $3::float8 * interval '1 millisecond'
+     WHERE id = ANY($1::int8[]) AND state = 'running' AND worker = $2
+ RETURNING id";
+
+/// Seconds until the next job of the tasks `$1` is due (negative if one is overdue), or NULL.
+const NEXT_DUE: &str = "SELECT EXTRACT(EPOCH FROM (min(next.due) - now()))::float8 FROM (
+        SELECT min(run_at) AS due FROM qbwi_jobs
+         WHERE state = 'ready' AND task = ANY($1::text[])
+        UNION ALL
+        SELECT min(lease_until) FROM qbwi_jobs
+         WHERE state = 'running' AND task = ANY($1::text[])) AS next";
+
+/// Up to `$1` dead jobs, oldest first.
+const DEAD_JOBS: &str = "SELECT id, task, payload, attempts, COALESCE(last_error, '')
+      FROM qbwi_jobs WHERE state = 'dead' ORDER BY id LIMIT $1";
+
+/// Makes the dead job `$1` ready now with a fresh set of attempts (its last error kept), and
+/// notifies; one row if it was dead.
+const RETRY_DEAD: &str = "WITH retried AS (
+        UPDATE qbwi_jobs SET state = 'ready', attempts = 0, run_at = now()
+         WHERE id = $1 AND state = 'dead'
+        RETURNING id)
+    SELECT pg_notify('qbwi_jobs', '') FROM retried";
+
+/// Deletes the dead job `$1`.
+const DELETE_DEAD: &str = "DELETE FROM qbwi_jobs WHERE id = $1 AND state = 'dead'";
+
+/// Jobs by state, due or not by the server's clock.
+const COUNTS: &str = "SELECT count(*) FILTER (WHERE state = 'ready' AND run_at <= now()),
+           count(*) FILTER (WHERE state = 'ready' AND run_at > now()),
+           count(*) FILTER (WHERE state = 'running'),
+           count(*) FILTER (WHERE state = 'dead')
+      FROM qbwi_jobs";
+
+impl Backend for PostgresStore {
+    fn describe(&self) -> &str {
+        &self.describe
+    }
+
+    fn enqueue(&self, jobs: Vec<NewJob>) -> BoxFuture<'_, Result<Vec<JobId>, StoreError>> {
+        Box::pin(async move {
+            if jobs.is_empty() {
+                return Ok(Vec::new());
+            }
+            let client = self.client().await?;
+            insert_jobs(&**client, &jobs)
+                .await
+                .map_err(|error| self.error(&error))
+        })
+    }
+
+    fn claim(&self, request: ClaimRequest) -> BoxFuture<'_, Result<Vec<ClaimedJob>, StoreError>> {
+        Box::pin(async move {
+            if request.tasks.is_empty() || request.limit == 0 {
+                return Ok(Vec::new());
+            }
+            let limit = i64::try_from(request.limit).unwrap_or(i64::MAX);
+            let rows = self
+                .query(
+                    CLAIM,
+                    &[
+                        &&*request.tasks,
+                        &limit,
+                        &&*request.worker,
+                        &millis_f64(request.lease),
+                    ],
+                )
+                .await?;
+            let mut jobs = rows
+                .iter()
+                .map(|row| {
+                    Ok(ClaimedJob {
+                        id: JobId(row.try_get(0)?),
+                        task: row.try_get(1)?,
+                        payload: row.try_get(2)?,
+                        attempt: count(row.try_get(3)?),
+                        max_attempts: count(row.try_get(4)?),
+                    })
+                })
+                .collect::<Result<Vec<_>, tokio_postgres::Error>>()
+                .map_err(|error| self.error(&error))?;
+            jobs.sort_by_key(|job| job.id);
+            Ok(jobs)
+        })
+    }
+
+    fn finish(
+        &self,
+        worker: Arc<str>,
+        finished: Vec<Finished>,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            let reports = Reports::sort(finished);
+            if reports.kinds() == 0 {
+                return Ok(());
+            }
+            let mut client = self.client().await?;
+            if reports.kinds() > 1 {
+                let transaction = client
+                    .transaction()
+                    .await
+                    .map_err(|error| self.error(&error))?;
+                reports
+                    .record(&transaction, &worker)
+                    .await
+                    .map_err(|error| self.error(&error))?;
+                transaction
+                    .commit()
+                    .await
+                    .map_err(|error| self.error(&error))
+            } else {
+                // One statement is a transaction already: spare the BEGIN and COMMIT round trips.
+                reports
+                    .record(&client, &worker)
+                    .await
+                    .map_err(|error| self.error(&error))
+            }
+        })
+    }
+
+    fn heartbeat(
+        &self,
+        worker: Arc<str>,
+        ids: Vec<JobId>,
+        lease: Duration,
+    ) -> BoxFuture<'_, Result<Vec<JobId>, StoreError>> {
+        Box::pin(async move {
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            let raw: Vec<i64> = ids.iter().map(|id| id.0).collect();
+            let rows = self
+                .query(HEARTBEAT, &[&raw, &&*worker, &millis_f64(lease)])
+                .await?;
+            let held = rows
+                .iter()
+                .map(|row| row.try_get(0))
+                .collect::<Result<HashSet<i64>, _>>()
+                .map_err(|error| self.error(&error))?;
+            Ok(ids.into_iter().filter(|id| !held.contains(&id.0)).collect())
+        })
+    }
+
+    fn next_due(
+        &self,
+        tasks: Arc<[&'static str]>,
+    ) -> BoxFuture<'_, Result<Option<Duration>, StoreError>> {
+        Box::pin(async move {
+            if tasks.is_empty() {
+                return Ok(None);
+            }
+            let rows = self.query(NEXT_DUE, &[&&*tasks]).await?;
+            let seconds: Option<f64> = match rows.first() {
+                Some(row) => row.try_get(0).map_err(|error| self.error(&error))?,
+                None => None,
+            };
+            // Overdue (negative) is due now; NaN becomes 0 too (`max` prefers the number).
+            Ok(seconds.map(|seconds| {
+                Duration::try_from_secs_f64(seconds.max(0.0)).unwrap_or(Duration::MAX)
+            }))
+        })
+    }
+
+    fn notified(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.listener.notified(&self.describe))
+    }
+
+    fn dead_jobs(&self, limit: usize) -> BoxFuture<'_, Result<Vec<DeadJob>, StoreError>> {
+        Box::pin(async move {
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let rows = self.query(DEAD_JOBS, &[&limit]).await?;
+            rows.iter()
+                .map(|row| {
+                    Ok(DeadJob {
+                        id: JobId(row.try_get(0)?),
+                        task: row.try_get(1)?,
+                        payload: row.try_get(2)?,
+                        attempts: count(row.try_get(3)?),
+                        last_error: row.try_get(4)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, tokio_postgres::Error>>()
+                .map_err(|error| self.error(&error))
+        })
+    }
+
+    fn retry_dead(&self, id: JobId) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async move { Ok(self.execute(RETRY_DEAD, &[&id.0]).await? == 1) })
+    }
+
+    fn delete_dead(&self, id: JobId) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async move { Ok(self.execute(DELETE_DEAD, &[&id.0]).await? == 1) })
+    }
+
+    fn counts(&self) -> BoxFuture<'_, Result<JobCounts, StoreError>> {
+        Box::pin(async move {
+            let rows = self.query(COUNTS, &[]).await?;
+            let row = rows.first().ok_or_else(|| StoreError::Database {
+                store: self.describe.clone(),
+                reason: "counting the jobs returned no row".to_owned(),
+            })?;
+            let column = |index| -> Result<u64, StoreError> {
+                let value: i64 = row.try_get(index).map_err(|error| self.error(&error))?;
+                Ok(u64::try_from(value).unwrap_or(0))
+            };
+            Ok(JobCounts {
+                ready: column(0)?,
+                scheduled: column(1)?,
+                running: column(2)?,
+                dead: column(3)?,
+            })
+        })
+    }
+}
+
+/// A batch of reports, sorted by kind so each kind is one statement.
+struct Reports {
+    completed: Vec<i64>,
+    released: Vec<i64>,
+    failed_ids: Vec<i64>,
+    failed_errors: Vec<String>,
+    failed_retry_at: Vec<Option<f64>>,
+}
+
+impl Reports {
+    fn sort(finished: Vec<Finished>) -> Reports {
+        let mut reports = Reports {
+            completed: Vec::new(),
+            released: Vec::new(),
+            failed_ids: Vec::new(),
+            failed_errors: Vec::new(),
+            failed_retry_at: Vec::new(),
+        };
+        for report in finished {
+            match report {
+                Finished::Completed(id) => reports.completed.push(id.0),
+                Finished::Released(id) => reports.released.push(id.0),
+                Finished::Failed {
+                    id,
+                    error,
+                    retry_at,
+                } => {
+                    reports.failed_ids.push(id.0);
+                    // PostgreSQL's text cannot hold NUL; an error message may.
+                    reports.failed_errors.push(error.replace('\0', "\u{fffd}"));
+                    reports.failed_retry_at.push(retry_at.map(|at| at as f64));
+                }
+            }
+        }
+        reports
+    }
+
+    /// How many statements recording these takes.
+    fn kinds(&self) -> usize {
+        [&self.completed, &self.released, &self.failed_ids]
+            .into_iter()
+            .filter(|ids| !ids.is_empty())
+            .count()
+    }
+
+    /// Records the reports of `worker` (dropping those for leases it lost).
+    async fn record(
+        &self,
+        client: &impl deadpool_postgres::GenericClient,
+        worker: &str,
+    ) -> Result<(), tokio_postgres::Error> {
+        if !self.completed.is_empty() {
+            let statement = client.prepare_cached(COMPLETE).await?;
+            client
+                .execute(&statement, &[&self.completed, &worker])
+                .await?;
+        }
+        if !self.failed_ids.is_empty() {
+            let statement = client.prepare_cached(FAIL).await?;
+            client
+                .execute(
+                    &statement,
+                    &[
+                        &self.failed_ids,
+                        &self.failed_errors,
+                        &self.failed_retry_at,
+                        &worker,
+                    ],
+                )
+                .await?;
+        }
+        if !self.released.is_empty() {
+            let statement = client.prepare_cached(RELEASE).await?;
+            client
+                .execute(&statement, &[&self.released, &worker])
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Inserts jobs through any client or transaction (one statement); their ids, in order.
+pub(super) async fn insert_jobs(
+    client: &(impl tokio_postgres::GenericClient + Sync),
+    jobs: &[NewJob],
+) -> Result<Vec<JobId>, tokio_postgres::Error> {
+    let tasks: Vec<&str> = jobs.iter().map(|job| job.task).collect();
+    let payloads: Vec<&str> = jobs.iter().map(|job| job.payload.as_str()).collect();
+    let max_attempts: Vec<i32> = jobs
+        .iter()
+        .map(|job| i32::try_from(job.max_attempts).unwrap_or(i32::MAX))
+        .collect();
+    let run_at: Vec<Option<f64>> = jobs
+        .iter()
+        .map(|job| job.run_at.map(|at| at as f64))
+        .collect();
+    // Typed parameters: no separate prepare round trip (this also serves callers' transactions,
+    // whose connections have no statement cache).
+    let rows = client
+        .query_typed(
+            INSERT,
+            &[
+                (&tasks, Type::TEXT_ARRAY),
+                (&payloads, Type::TEXT_ARRAY),
+                (&max_attempts, Type::INT4_ARRAY),
+                (&run_at, Type::FLOAT8_ARRAY),
+            ],
+        )
+        .await?;
+    let mut ids = rows
+        .iter()
+        .map(|row| row.try_get(0).map(JobId))
+        .collect::<Result<Vec<_>, _>>()?;
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+/// A duration in milliseconds, for `$n::float8 * interval '1 millisecond'`.
+fn millis_f64(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+/// A count the schema keeps as `integer`, never negative.
+fn count(value: i32) -> u32 {
+    u32::try_from(value).unwrap_or(0)
+}

@@ -1,0 +1,315 @@
+//! The PostgreSQL store against a real server: one per test binary, since starting one takes
+//! seconds. [`postgres_backend`] starts it ([`TempPostgres`]: a throwaway server, or the one
+//! `QBWI_TEST_DATABASE_URL` names) and runs every case that needs it, in order, each on a fresh
+//! database of its own; the cases live in [`jobs`] (enqueue, claim, leases, reports) and
+//! [`connections`] (the schema, the listener, the caller's connections and pools, refusals).
+//! Without PostgreSQL installed it skips, unless `QBWI_REQUIRE_POSTGRES=1` (as in CI).
+//!
+//! The tests here need no server: errors for an unreachable one, and how configs print.
+
+mod connections;
+mod jobs;
+
+use std::time::{Duration, Instant};
+
+use qbwi_test_postgres::TempPostgres;
+use tokio_postgres::NoTls;
+
+use super::PostgresStore;
+use super::config::{describe_config, redact};
+use super::errors::{HINT_CONNECT, HINT_TLS, HINT_URL};
+use crate::store::{
+    Backend, BoxFuture, ClaimRequest, ClaimedJob, Finished, JobId, NewJob, StoreError,
+};
+use crate::PostgresConfig;
+
+/// A lease no case outlives.
+const LEASE: Duration = Duration::from_secs(30);
+/// How long one case may take before it counts as hung.
+const CASE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// One case: it gets a fresh database, and panics if something is wrong.
+type Case = fn(TestDatabase) -> BoxFuture<'static, ()>;
+
+/// `(name, case)` pairs for [`postgres_backend`], named after their functions.
+macro_rules! cases {
+    ($($module:ident::$case:ident),* $(,)?) => {
+        [$((stringify!($case), (|db| Box::pin($module::$case(db))) as Case)),*]
+    };
+}
+
+/// Every case that needs a server, on one server: each runs in a task of its own (so that a
+/// panic is caught and the rest still run) against a database of its own; the failures are
+/// reported together at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_backend() {
+    let Some(server) = TempPostgres::start() else {
+        eprintln!("postgres_backend: no PostgreSQL server: skipping");
+        return;
+    };
+    let cases = cases![
+        jobs::enqueue_then_claim_in_order_once_per_lease,
+        jobs::a_worker_claims_only_the_tasks_it_knows_and_only_when_due,
+        jobs::an_expired_lease_lets_another_worker_claim_and_the_old_one_loses_it,
+        jobs::a_heartbeat_keeps_the_lease,
+        jobs::failures_retry_until_the_job_is_dead_then_it_can_be_retried_or_deleted,
+        jobs::a_released_job_runs_again_without_losing_an_attempt,
+        jobs::one_finish_records_every_kind_of_report_together,
+        jobs::workers_claiming_at_once_never_get_the_same_job,
+        connections::hosts_connecting_to_an_empty_database_at_the_same_moment_create_the_schema_once,
+        connections::a_newer_schema_is_refused_with_a_clear_error,
+        connections::a_notification_wakes_the_listener_and_is_kept_until_someone_waits,
+        connections::the_listener_reconnects_after_losing_its_connection,
+        connections::jobs_enqueued_in_a_callers_transaction_exist_only_if_it_commits,
+        connections::a_callers_pool_works_without_a_listener,
+        connections::a_read_only_database_is_reported_as_read_only,
+        connections::a_missing_database_is_unreachable_with_a_hint,
+    ];
+    let mut failed = Vec::new();
+    for (name, case) in cases {
+        let started = Instant::now();
+        let db = TestDatabase::create(&server, name).await;
+        let task = tokio::spawn(case(db));
+        let abort = task.abort_handle();
+        let outcome = match tokio::time::timeout(CASE_TIMEOUT, task).await {
+            Ok(Ok(())) => "ok".to_owned(),
+            Ok(Err(error)) => {
+                let message = match error.try_into_panic() {
+                    Ok(panic) => panic
+                        .downcast_ref::<&str>()
+                        .map(|message| (*message).to_owned())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "a panic without a message".to_owned()),
+                    Err(error) => error.to_string(),
+                };
+                failed.push(format!("{name}: {message}"));
+                "FAILED".to_owned()
+            }
+            Err(_) => {
+                abort.abort();
+                failed.push(format!("{name}: took more than {CASE_TIMEOUT:?}"));
+                "TIMED OUT".to_owned()
+            }
+        };
+        eprintln!(
+            "postgres_backend: {name} ... {outcome} ({:.2?})",
+            started.elapsed()
+        );
+    }
+    assert!(
+        failed.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failed.len(),
+        cases.len(),
+        failed.join("\n")
+    );
+}
+
+/// A database of one case's own, on the test binary's server (which drops it at the end).
+struct TestDatabase {
+    /// How to connect to it.
+    config: tokio_postgres::Config,
+    /// A connection to the server's administrative database, to watch and change this one.
+    admin: tokio_postgres::Client,
+    /// Its name.
+    name: String,
+}
+
+impl TestDatabase {
+    async fn create(server: &TempPostgres, case: &str) -> TestDatabase {
+        // `psql` creates it: a short blocking call, between cases.
+        let url = tokio::task::block_in_place(|| server.create_database(case));
+        let config: tokio_postgres::Config = url.parse().expect("the database's URL parses");
+        let admin_config: tokio_postgres::Config =
+            server.url().parse().expect("the server's URL parses");
+        let name = config
+            .get_dbname()
+            .expect("the database's URL names it")
+            .to_owned();
+        TestDatabase {
+            admin: connect(&admin_config).await,
+            config,
+            name,
+        }
+    }
+
+    /// A store on this database, from a connection string (so with a listener).
+    async fn store(&self) -> PostgresStore {
+        PostgresStore::connect_with(self.config.clone())
+            .await
+            .expect("connects")
+    }
+
+    /// A plain client of this database.
+    async fn client(&self) -> tokio_postgres::Client {
+        connect(&self.config).await
+    }
+
+    /// The listening connections' server process ids.
+    async fn listeners(&self) -> Vec<i32> {
+        self.admin
+            .query(
+                "SELECT pid FROM pg_stat_activity
+                  WHERE datname = $1 AND query = 'LISTEN qbwi_jobs'",
+                &[&self.name],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect()
+    }
+}
+
+async fn connect(config: &tokio_postgres::Config) -> tokio_postgres::Client {
+    let (client, connection) = config.connect(NoTls).await.expect("connects");
+    tokio::spawn(connection);
+    client
+}
+
+fn job(task: &'static str, payload: &str, run_at: Option<i64>, max_attempts: u32) -> NewJob {
+    NewJob {
+        task,
+        payload: payload.into(),
+        run_at,
+        max_attempts,
+    }
+}
+
+fn request(
+    tasks: &[&'static str],
+    limit: usize,
+    worker: &str,
+    lease: Duration,
+) -> ClaimRequest {
+    ClaimRequest {
+        tasks: tasks.into(),
+        limit,
+        worker: worker.into(),
+        lease,
+    }
+}
+
+fn ids_of(jobs: &[ClaimedJob]) -> Vec<JobId> {
+    jobs.iter().map(|job| job.id).collect()
+}
+
+fn payloads_of(jobs: &[ClaimedJob]) -> Vec<&str> {
+    jobs.iter().map(|job| job.payload.as_str()).collect()
+}
+
+async fn claim(
+    store: &PostgresStore,
+    tasks: &[&'static str],
+    worker: &str,
+    lease: Duration,
+) -> Vec<ClaimedJob> {
+    store
+        .claim(request(tasks, 100, worker, lease))
+        .await
+        .unwrap()
+}
+
+async fn finish(store: &PostgresStore, worker: &str, finished: Vec<Finished>) {
+    store.finish(worker.into(), finished).await.unwrap();
+}
+
+async fn one(store: &PostgresStore, job: NewJob) -> JobId {
+    store.enqueue(vec![job]).await.unwrap()[0]
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_a_clear_error_without_the_password() {
+    // A port that was free a moment ago: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://qbwi:secret-word@127.0.0.1:{port}/jobs");
+    let started = std::time::Instant::now();
+    let error = PostgresStore::connect(url.as_str().into())
+        .await
+        .expect_err("refused");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let StoreError::Unreachable { store, hint, .. } = &error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(store, &format!("PostgreSQL at 127.0.0.1:{port}/jobs"));
+    assert_eq!(*hint, HINT_CONNECT);
+    let text = error.to_string();
+    assert!(
+        text.contains("check that the server is running") && !text.contains("secret-word"),
+        "{text}"
+    );
+
+    let error = PostgresStore::connect("postgres://qbwi:secret-word@host:port/jobs".into())
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(error, StoreError::Unreachable { hint, .. } if hint == HINT_URL),
+        "{error:?}"
+    );
+    assert!(!error.to_string().contains("secret-word"), "{error}");
+
+    let error = PostgresStore::connect(
+        format!("postgres://qbwi@127.0.0.1:{port}/jobs?sslmode=require").into(),
+    )
+    .await
+    .expect_err("refused");
+    assert!(
+        matches!(error, StoreError::Unreachable { hint, .. } if hint == HINT_TLS),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn configs_print_without_their_password() {
+    for (url, printed) in [
+        (
+            "postgres://app:s3cret@db:5432/jobs",
+            "postgres://app:***@db:5432/jobs",
+        ),
+        (
+            "postgresql://app:p@ss:w@rd@db/jobs?sslmode=disable",
+            "postgresql://app:***@db/jobs?sslmode=disable",
+        ),
+        ("postgres://app@db/jobs", "postgres://app@db/jobs"),
+        (
+            "postgres://db/jobs?user=app&password=s3cret&x=1",
+            "postgres://db/jobs?user=app&password=***&x=1",
+        ),
+        (
+            "host=db user=app password=s3cret dbname=jobs",
+            "host=db user=app password=*** dbname=jobs",
+        ),
+        (
+            "host=db password = 'it\\'s secret' dbname=jobs",
+            "host=db password = *** dbname=jobs",
+        ),
+    ] {
+        assert_eq!(redact(url), printed, "{url}");
+        let debug = format!("{:?}", PostgresConfig::from(url));
+        assert!(
+            !debug.contains("s3cret") && !debug.contains("secret"),
+            "{debug}"
+        );
+    }
+}
+
+#[test]
+fn descriptions_name_the_host_port_and_database() {
+    let describe = |url: &str| describe_config(&url.parse().unwrap());
+    assert_eq!(
+        describe("postgres://app:pw@db.internal:6543/jobs"),
+        "PostgreSQL at db.internal:6543/jobs"
+    );
+    assert_eq!(
+        describe("postgres://app@[::1]/jobs"),
+        "PostgreSQL at [::1]:5432/jobs"
+    );
+    assert_eq!(
+        describe("host=/run/postgresql user=app"),
+        "PostgreSQL at /run/postgresql:5432/app"
+    );
+}
