@@ -39,6 +39,9 @@
 //! - [`Host::queue_work_item`] and [`Host::queue_blocking_work_item`] take closures, like QBWI's
 //!   two overloads.
 //! - [`Host::shutdown`] cancels, drains within `shutdown_timeout`, and reports.
+//! - `#[background_task(durable)]` tasks survive crashes: their jobs are kept in a [`Store`]
+//!   (SQLite with the `sqlite` feature, PostgreSQL with `postgres`), retried with backoff, and run
+//!   at least once by whichever host claims them; see [`DurableTask`].
 
 #![warn(missing_docs, missing_debug_implementations)]
 

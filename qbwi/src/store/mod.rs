@@ -256,6 +256,11 @@ impl Store {
     /// Uses SQLite's WAL journal; several processes on one machine may share the file. Hosts
     /// that open a new file at the same moment create the schema once.
     ///
+    /// `path` may also be an SQLite URI (`file:/var/lib/app/qbwi.db?mode=ro`). A file that is not
+    /// a database, or a directory that does not exist, is [`StoreError::Unreachable`]; a store that
+    /// is read-only or on a full disk opens, and refuses writes with [`StoreError::ReadOnly`] /
+    /// [`StoreError::Full`].
+    ///
     /// ```
     /// # fn main() -> Result<(), qbwi::StoreError> {
     /// # let dir = std::env::temp_dir().join(format!("qbwi-doc-{}", std::process::id()));
