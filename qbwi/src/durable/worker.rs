@@ -81,6 +81,9 @@ struct Report {
     outcome: Outcome,
     /// Its payload cannot be decoded: dead at once (retries would fail the same way).
     undecodable: bool,
+    /// The host did not take it (shutting down, or its queue is full): released, and not in the
+    /// host's counts.
+    refused: bool,
 }
 
 impl Durable {
@@ -204,13 +207,21 @@ impl Shared {
                 });
             }
             // Shutting down, or the queue is full: back to the store.
-            Ok(Err(_)) => self.report(job, Outcome::NotStarted),
+            Ok(Err(_)) => {
+                let _ = self.reports.send(Report {
+                    job,
+                    outcome: Outcome::NotStarted,
+                    undecodable: false,
+                    refused: true,
+                });
+            }
             Err(error) => {
                 tracing::error!(task = %job.task, job = %job.id, %error, "stored job cannot be decoded: dead");
                 let report = Report {
                     outcome: Outcome::Failed(error.to_string()),
                     job,
                     undecodable: true,
+                    refused: false,
                 };
                 let _ = self.reports.send(report);
             }
@@ -222,6 +233,7 @@ impl Shared {
             job,
             outcome,
             undecodable: false,
+            refused: false,
         });
     }
 }
@@ -378,7 +390,22 @@ impl Shared {
             job,
             outcome,
             undecodable,
+            refused,
         } = report;
+        if refused {
+            return Finished::Released(job.id);
+        }
+        if undecodable {
+            let error = match outcome {
+                Outcome::Failed(error) => error,
+                outcome => outcome.to_string(),
+            };
+            return Finished::Failed {
+                id: job.id,
+                error,
+                retry_at: None,
+            };
+        }
         let requeue = |count: &AtomicU64| {
             count.fetch_add(1, Relaxed);
             Finished::Released(job.id)
@@ -391,11 +418,6 @@ impl Shared {
             // given back.
             Outcome::Failed(_) if draining => requeue(&self.requeued.failed),
             Outcome::Panicked(_) if draining => requeue(&self.requeued.panicked),
-            Outcome::Failed(error) if undecodable => Finished::Failed {
-                id: job.id,
-                error,
-                retry_at: None,
-            },
             outcome => {
                 let policy = self
                     .entries
