@@ -4,6 +4,10 @@
 //! These checks are syntactic and catch what can be named in the message with a fix (`&str` ->
 //! `String`). Whatever they cannot see (a type that is not `Send`, a struct hiding a borrow) is
 //! caught by the type checker on the generated `assert_arg_is_send::<T>()`, spanned on the type.
+//!
+//! A durable task's arguments are also read back from the store into new values, so there even a
+//! `'static` borrow is an error (with the same fix); whether serde can handle the type is left to
+//! the type checker (`assert_arg_is_durable::<T>()`).
 
 use quote::ToTokens;
 use syn::punctuated::Punctuated;
@@ -14,9 +18,15 @@ use syn::{
 
 use crate::errors::Errors;
 
-/// Records every borrow, non-`'static` lifetime, `impl Trait` and `Self` in `ty`.
-pub(crate) fn check(ty: &Type, errors: &mut Errors) {
-    Walk { whole: ty, errors }.ty(ty);
+/// Records every borrow, non-`'static` lifetime, `impl Trait` and `Self` in `ty`; for a `durable`
+/// task, `'static` borrows too.
+pub(crate) fn check(ty: &Type, durable: bool, errors: &mut Errors) {
+    Walk {
+        whole: ty,
+        durable,
+        errors,
+    }
+    .ty(ty);
 }
 
 /// `ty` with its spine of groups and parentheses removed.
@@ -71,6 +81,7 @@ pub(crate) fn render(tokens: &impl ToTokens) -> String {
 /// Walks one argument's type; `whole` is that type, for messages.
 struct Walk<'a> {
     whole: &'a Type,
+    durable: bool,
     errors: &'a mut Errors,
 }
 
@@ -78,6 +89,9 @@ impl Walk<'_> {
     fn ty(&mut self, ty: &Type) {
         match ty {
             Type::Reference(reference) => match &reference.lifetime {
+                Some(lifetime) if lifetime.ident == "static" && self.durable => {
+                    self.durable_borrow(reference);
+                }
                 Some(lifetime) if lifetime.ident == "static" => self.ty(&reference.elem),
                 _ => self.borrow(reference),
             },
@@ -167,6 +181,18 @@ impl Walk<'_> {
             format!(
                 "background tasks cannot borrow: `{borrowed}` would outlive the request; take \
                  `{owned}`{share}"
+            ),
+        );
+    }
+
+    fn durable_borrow(&mut self, reference: &TypeReference) {
+        let borrowed = render(reference);
+        let owned = owned(&reference.elem);
+        self.errors.spanned(
+            reference,
+            format!(
+                "a durable task's arguments are stored and read back into new values, so they \
+                 cannot borrow, not even for `'static`: instead of `{borrowed}`, take `{owned}`"
             ),
         );
     }
@@ -262,9 +288,13 @@ mod tests {
     use crate::errors::Errors;
 
     fn problems(ty: &str) -> Vec<String> {
+        problems_of(ty, false)
+    }
+
+    fn problems_of(ty: &str, durable: bool) -> Vec<String> {
         let ty: Type = syn::parse_str(ty).unwrap();
         let mut errors = Errors::default();
-        check(&ty, &mut errors);
+        check(&ty, durable, &mut errors);
         match errors.finish(()) {
             Ok(()) => Vec::new(),
             Err(errors) => errors.into_iter().map(|error| error.to_string()).collect(),
@@ -332,6 +362,22 @@ mod tests {
             "<Vec<u8> as IntoIterator>::Item",
         ] {
             assert_eq!(problems(ty), Vec::<String>::new(), "{ty}");
+        }
+    }
+
+    #[test]
+    fn durable_tasks_take_no_static_borrows() {
+        assert_eq!(
+            problems_of("&'static str", true),
+            [
+                "a durable task's arguments are stored and read back into new values, so they \
+                 cannot borrow, not even for `'static`: instead of `&'static str`, take `String`"
+            ]
+        );
+        assert_eq!(problems_of("Option<&'static [u8]>", true).len(), 1);
+        assert_eq!(problems_of("&str", true).len(), 1, "reported once");
+        for ty in ["String", "Cow<'static, str>", "Option<Vec<u8>>"] {
+            assert_eq!(problems_of(ty, true), Vec::<String>::new(), "{ty}");
         }
     }
 

@@ -1,14 +1,15 @@
 //! The macro's options: `#[background_task(name = "...", timeout = "30s", concurrency = 4,
-//! crate = "...")]`.
+//! durable, retries = 5, backoff = "linear", retry_delay = "2s", crate = "...")]`.
 //!
-//! Every option is `key = value`. Adding one takes a keyword in [`kw`], a field in [`Options`],
-//! a check fn, and one line in [`parse_list`]. A flag such as the coming `durable` would get a
-//! `Keys::flag` beside [`Keys::set`].
+//! Every option is `key = value` except the flag `durable`. Adding one takes a keyword in [`kw`],
+//! a field in [`Options`], a check fn, and one line in [`parse_list`] ([`Keys::set`] for a value,
+//! [`Keys::flag`] for a flag).
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote};
 use syn::parse::{Parse, ParseStream};
-use syn::{Error, LitInt, LitStr, Path, Token};
+use syn::spanned::Spanned;
+use syn::{Error, Expr, LitInt, LitStr, Path, Token};
 
 use crate::duration;
 use crate::errors::Errors;
@@ -17,6 +18,10 @@ mod kw {
     syn::custom_keyword!(name);
     syn::custom_keyword!(timeout);
     syn::custom_keyword!(concurrency);
+    syn::custom_keyword!(durable);
+    syn::custom_keyword!(retries);
+    syn::custom_keyword!(backoff);
+    syn::custom_keyword!(retry_delay);
 }
 
 /// The options, each checked; `None` when not given.
@@ -28,8 +33,59 @@ pub(crate) struct Options {
     pub(crate) timeout_millis: Option<u64>,
     /// `concurrency = N`, at least 1.
     pub(crate) concurrency: Option<usize>,
+    /// `durable`: the task's jobs are stored, and retried as [`retry`](Self::retry) says.
+    pub(crate) durable: bool,
+    /// `retries = N` (durable tasks only).
+    pub(crate) retries: Option<u32>,
+    /// `backoff = "linear"` (durable tasks only).
+    pub(crate) backoff: Option<Backoff>,
+    /// `retry_delay = "2s"`, in milliseconds, at least 1 (durable tasks only).
+    pub(crate) retry_delay_millis: Option<u64>,
     /// `crate = "path"`: where the `qbwi` crate is, for crates that re-export it.
     pub(crate) krate: Option<Path>,
+}
+
+/// `backoff = "..."`: how the wait between a durable task's retries grows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Backoff {
+    Exponential,
+    Linear,
+    Constant,
+}
+
+impl Backoff {
+    /// The values `backoff = ".."` accepts, in the order its error lists them.
+    const ALL: [(&'static str, Backoff); 3] = [
+        ("exponential", Backoff::Exponential),
+        ("linear", Backoff::Linear),
+        ("constant", Backoff::Constant),
+    ];
+
+    /// The name of the `qbwi::Backoff` variant.
+    pub(crate) fn variant(self) -> &'static str {
+        match self {
+            Backoff::Exponential => "Exponential",
+            Backoff::Linear => "Linear",
+            Backoff::Constant => "Constant",
+        }
+    }
+}
+
+/// A durable task's retry policy, the defaults filled in: what `qbwi::RetryPolicy::new` takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Retry {
+    pub(crate) retries: u32,
+    pub(crate) backoff: Backoff,
+    pub(crate) delay_millis: u64,
+}
+
+impl Retry {
+    /// Without options: 3 retries, exponential from 1 s (`qbwi::RetryPolicy::DEFAULT`).
+    const DEFAULT: Retry = Retry {
+        retries: 3,
+        backoff: Backoff::Exponential,
+        delay_millis: 1_000,
+    };
 }
 
 impl Options {
@@ -45,26 +101,36 @@ impl Options {
     pub(crate) fn krate_text(&self) -> String {
         self.krate().to_string().replace(' ', "")
     }
+
+    /// The retry policy of a durable task; `None` for an in-memory one.
+    pub(crate) fn retry(&self) -> Option<Retry> {
+        self.durable.then(|| Retry {
+            retries: self.retries.unwrap_or(Retry::DEFAULT.retries),
+            backoff: self.backoff.unwrap_or(Retry::DEFAULT.backoff),
+            delay_millis: self
+                .retry_delay_millis
+                .unwrap_or(Retry::DEFAULT.delay_millis),
+        })
+    }
 }
 
 impl Parse for Options {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let mut options = Options::default();
-        let mut errors = Errors::default();
-        if let Err(error) = parse_list(input, &mut options, &mut errors) {
-            errors.push(error);
+        let mut keys = Keys::default();
+        match parse_list(input, &mut options, &mut keys) {
+            Ok(()) => keys.check_durable_only(&options),
+            // Stopped early: a `durable` further on may not have been seen.
+            Err(error) => keys.errors.push(error),
         }
-        errors.finish(options)
+        keys.errors.finish(options)
     }
 }
 
 /// Parses `key = value, ...` into `options`. A syntax error stops it (returned); a bad value or a
-/// repeated key is recorded in `errors` and parsing goes on, so every such problem is reported.
-fn parse_list(input: ParseStream, options: &mut Options, errors: &mut Errors) -> syn::Result<()> {
-    let mut keys = Keys {
-        seen: Vec::new(),
-        errors,
-    };
+/// repeated key is recorded in `keys.errors` and parsing goes on, so every such problem is
+/// reported.
+fn parse_list(input: ParseStream, options: &mut Options, keys: &mut Keys) -> syn::Result<()> {
     while !input.is_empty() {
         // `lookahead1` lists every key peeked below in its error: "expected one of: `name`, ...".
         let lookahead = input.lookahead1();
@@ -74,6 +140,14 @@ fn parse_list(input: ParseStream, options: &mut Options, errors: &mut Errors) ->
             keys.set::<kw::timeout, _, _>(input, &mut options.timeout_millis, timeout)?;
         } else if lookahead.peek(kw::concurrency) {
             keys.set::<kw::concurrency, _, _>(input, &mut options.concurrency, concurrency)?;
+        } else if lookahead.peek(kw::durable) {
+            keys.flag::<kw::durable>(input, &mut options.durable)?;
+        } else if lookahead.peek(kw::retries) {
+            keys.set::<kw::retries, _, _>(input, &mut options.retries, retries)?;
+        } else if lookahead.peek(kw::backoff) {
+            keys.set::<kw::backoff, _, _>(input, &mut options.backoff, backoff)?;
+        } else if lookahead.peek(kw::retry_delay) {
+            keys.set::<kw::retry_delay, _, _>(input, &mut options.retry_delay_millis, retry_delay)?;
         } else if lookahead.peek(Token![crate]) {
             keys.set::<Token![crate], _, _>(input, &mut options.krate, crate_path)?;
         } else {
@@ -87,13 +161,14 @@ fn parse_list(input: ParseStream, options: &mut Options, errors: &mut Errors) ->
     Ok(())
 }
 
-/// The keys seen so far, and where problems go.
-struct Keys<'a> {
-    seen: Vec<String>,
-    errors: &'a mut Errors,
+/// The keys seen so far (with where each was written), and the problems found.
+#[derive(Default)]
+struct Keys {
+    seen: Vec<(String, Span)>,
+    errors: Errors,
 }
 
-impl Keys<'_> {
+impl Keys {
     /// Parses `key = value` into `slot` once `check` accepts the value. A repeated key is an error
     /// on its second occurrence (the first value stays).
     fn set<K, V, T>(
@@ -109,20 +184,75 @@ impl Keys<'_> {
         let key: K = input.parse()?;
         input.parse::<Token![=]>()?;
         let value: V = input.parse()?;
-        let name = key.to_token_stream().to_string();
-        if self.seen.contains(&name) {
-            self.errors.spanned(
-                &key,
-                format!("the `{name}` option is given twice: remove one of them"),
-            );
-        } else {
-            self.seen.push(name);
+        if self.first(&key) {
             match check(value) {
                 Ok(value) => *slot = Some(value),
                 Err(error) => self.errors.push(error),
             }
         }
         Ok(())
+    }
+
+    /// Parses the flag `key` and sets `slot`. A value (`durable = true`) is an error on the value,
+    /// and the flag counts as given, so the options that need it are not reported too.
+    fn flag<K>(&mut self, input: ParseStream, slot: &mut bool) -> syn::Result<()>
+    where
+        K: Parse + ToTokens,
+    {
+        let key: K = input.parse()?;
+        let name = key.to_token_stream().to_string();
+        if input.peek(Token![=]) {
+            let eq: Token![=] = input.parse()?;
+            let value: Expr = input.parse()?;
+            self.errors.spanned(
+                quote!(#eq #value),
+                format!(
+                    "`{name}` takes no value: write `{name}` alone to make the task durable, or \
+                     leave it out for an in-memory task"
+                ),
+            );
+        }
+        if self.first(&key) {
+            *slot = true;
+        }
+        Ok(())
+    }
+
+    /// Records `key`; `false`, with an error on it, if it was given before.
+    fn first(&mut self, key: &impl ToTokens) -> bool {
+        let name = key.to_token_stream().to_string();
+        if self.seen.iter().any(|(seen, _)| *seen == name) {
+            self.errors.spanned(
+                key,
+                format!("the `{name}` option is given twice: remove one of them"),
+            );
+            return false;
+        }
+        self.seen.push((name, key.span()));
+        true
+    }
+
+    /// The retry options without `durable` are errors on their keys: an in-memory task is never
+    /// retried.
+    fn check_durable_only(&mut self, options: &Options) {
+        if options.durable {
+            return;
+        }
+        for (key, example) in [
+            ("retries", "retries = 3"),
+            ("backoff", "backoff = \"linear\""),
+            ("retry_delay", "retry_delay = \"5s\""),
+        ] {
+            if let Some((_, span)) = self.seen.iter().find(|(seen, _)| seen == key) {
+                self.errors.push(Error::new(
+                    *span,
+                    format!(
+                        "`{key}` applies to durable tasks only: add `durable`, as in \
+                         `#[background_task(durable, {example})]`"
+                    ),
+                ));
+            }
+        }
     }
 }
 
@@ -138,12 +268,64 @@ fn task_name(name: LitStr) -> syn::Result<LitStr> {
 }
 
 fn timeout(text: LitStr) -> syn::Result<u64> {
+    match duration_millis(&text, "timeout")? {
+        0 => Err(Error::new(
+            text.span(),
+            "the timeout is zero, so every run would time out at once; remove the option for no \
+             timeout",
+        )),
+        millis => Ok(millis),
+    }
+}
+
+fn retry_delay(text: LitStr) -> syn::Result<u64> {
+    match duration_millis(&text, "retry delay")? {
+        0 => Err(Error::new(
+            text.span(),
+            "the retry delay is zero, so a failed run would be retried at once, with no time for \
+             what failed to recover; write at least \"1ms\", or remove the option for the \
+             default \"1s\"",
+        )),
+        millis => Ok(millis),
+    }
+}
+
+/// A duration option's value in milliseconds; `what` names it in the error.
+fn duration_millis(text: &LitStr, what: &str) -> syn::Result<u64> {
     duration::parse_millis(&text.value()).map_err(|problem| {
         Error::new(
             text.span(),
-            format!("malformed timeout: {problem}; {}", duration::FORMAT),
+            format!("malformed {what}: {problem}; {}", duration::FORMAT),
         )
     })
+}
+
+fn retries(count: LitInt) -> syn::Result<u32> {
+    count.base10_parse::<u32>().map_err(|_| {
+        Error::new(
+            count.span(),
+            "`retries` is how many times a failed run is retried: a whole number from 0 to \
+             4294967295, such as `retries = 5`",
+        )
+    })
+}
+
+fn backoff(text: LitStr) -> syn::Result<Backoff> {
+    let value = text.value();
+    Backoff::ALL
+        .iter()
+        .find(|(name, _)| *name == value)
+        .map(|(_, backoff)| *backoff)
+        .ok_or_else(|| {
+            Error::new(
+                text.span(),
+                format!(
+                    "unknown backoff `{value}`: write \"exponential\" (the default: each wait \
+                     twice the one before), \"linear\" (the first wait, then twice it, three \
+                     times it, ..) or \"constant\" (the same wait every time)"
+                ),
+            )
+        })
 }
 
 fn concurrency(limit: LitInt) -> syn::Result<usize> {
@@ -171,7 +353,7 @@ fn crate_path(path: LitStr) -> syn::Result<Path> {
 mod tests {
     use quote::quote;
 
-    use super::Options;
+    use super::{Backoff, Options, Retry};
 
     fn messages(args: proc_macro2::TokenStream) -> Vec<String> {
         match syn::parse2::<Options>(args) {
@@ -200,13 +382,92 @@ mod tests {
             syn::parse2::<Options>(quote!()).unwrap().krate_text(),
             "::qbwi"
         );
+        assert_eq!(options.retry(), None);
+    }
+
+    #[test]
+    fn durable_takes_its_retry_options_with_defaults() {
+        let retry = |args| syn::parse2::<Options>(args).unwrap().retry();
+        assert_eq!(retry(quote!(durable)), Some(Retry::DEFAULT));
+        assert_eq!(
+            retry(quote!(
+                retry_delay = "250ms",
+                durable,
+                backoff = "constant",
+                retries = 0,
+            )),
+            Some(Retry {
+                retries: 0,
+                backoff: Backoff::Constant,
+                delay_millis: 250,
+            })
+        );
+        assert_eq!(
+            retry(quote!(durable, backoff = "linear")),
+            Some(Retry {
+                backoff: Backoff::Linear,
+                ..Retry::DEFAULT
+            })
+        );
+    }
+
+    #[test]
+    fn retry_options_need_durable() {
+        let found = messages(quote!(retries = 3, timeout = "1s", backoff = "linear"));
+        assert_eq!(
+            found,
+            [
+                "`retries` applies to durable tasks only: add `durable`, as in \
+                 `#[background_task(durable, retries = 3)]`",
+                "`backoff` applies to durable tasks only: add `durable`, as in \
+                 `#[background_task(durable, backoff = \"linear\")]`",
+            ]
+        );
+    }
+
+    #[test]
+    fn durable_is_a_flag_given_once() {
+        let found = messages(quote!(durable = true, retries = 1, durable));
+        assert_eq!(found.len(), 2, "{found:#?}");
+        assert!(
+            found[0].starts_with("`durable` takes no value"),
+            "{found:#?}"
+        );
+        assert_eq!(
+            found[1],
+            "the `durable` option is given twice: remove one of them"
+        );
+    }
+
+    #[test]
+    fn rejects_bad_retry_values() {
+        let found = messages(quote!(
+            durable,
+            backoff = "fast",
+            retry_delay = "0s",
+            retry_delay = "1s",
+            retries = 99999999999
+        ));
+        assert_eq!(found.len(), 4, "{found:#?}");
+        assert!(found[0].starts_with("unknown backoff `fast`: write \"exponential\""));
+        assert!(found[1].starts_with("the retry delay is zero"));
+        assert_eq!(
+            found[2],
+            "the `retry_delay` option is given twice: remove one of them"
+        );
+        assert!(found[3].starts_with("`retries` is how many times"));
+        let found = messages(quote!(durable, retry_delay = "soon"));
+        assert!(found[0].starts_with("malformed retry delay: expected a number at `soon`"));
     }
 
     #[test]
     fn unknown_option_lists_the_valid_ones() {
         assert_eq!(
-            messages(quote!(durable)),
-            ["expected one of: `name`, `timeout`, `concurrency`, `crate`"]
+            messages(quote!(retry = 3)),
+            [
+                "expected one of: `name`, `timeout`, `concurrency`, `durable`, `retries`, \
+                 `backoff`, `retry_delay`, `crate`"
+            ]
         );
     }
 
@@ -217,9 +478,10 @@ mod tests {
             concurrency = 0,
             name = "",
             timeout = "1s",
-            name = "x"
+            name = "x",
+            timeout = "0ms"
         ));
-        assert_eq!(found.len(), 5, "{found:#?}");
+        assert_eq!(found.len(), 6, "{found:#?}");
         assert!(found[0].starts_with("malformed timeout"));
         assert!(found[1].starts_with("`concurrency` must be at least 1"));
         assert!(found[2].starts_with("the task name is empty"));
@@ -231,6 +493,11 @@ mod tests {
             found[4],
             "the `name` option is given twice: remove one of them"
         );
+        assert_eq!(
+            found[5],
+            "the `timeout` option is given twice: remove one of them"
+        );
+        assert!(messages(quote!(timeout = "0s"))[0].starts_with("the timeout is zero"));
     }
 
     #[test]

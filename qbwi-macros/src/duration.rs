@@ -1,4 +1,5 @@
-//! The `timeout = "1m30s"` format: numbers with units, largest unit first.
+//! The duration format of `timeout = "1m30s"` and `retry_delay = "500ms"`: numbers with units,
+//! largest unit first.
 
 /// What a malformed duration is told.
 pub(crate) const FORMAT: &str = "write a number followed by a unit (`ms`, `s`, `m` or `h`), \
@@ -10,10 +11,11 @@ const UNITS: [(&str, u64); 4] = [("h", 3_600_000), ("m", 60_000), ("s", 1_000), 
 /// Parses `"500ms"`, `"30s"`, `"5m"`, `"1h"`, `"1h30m"`, `"1m30s"`, `"1s500ms"` into milliseconds.
 ///
 /// Each unit appears at most once, largest first, with no spaces: one way to write each
-/// duration. The error says what is wrong, without the [`FORMAT`] advice.
+/// duration. The error says what is wrong, without the [`FORMAT`] advice. Zero (`"0s"`) parses:
+/// each option says for itself why it cannot be zero.
 pub(crate) fn parse_millis(text: &str) -> Result<u64, String> {
     if text.is_empty() {
-        return Err("the timeout is empty".to_owned());
+        return Err("the string is empty".to_owned());
     }
     let mut rest = text;
     let mut total: u64 = 0;
@@ -52,17 +54,44 @@ pub(crate) fn parse_millis(text: &str) -> Result<u64, String> {
             .ok_or_else(too_long)?;
         rest = after;
     }
-    if total == 0 {
-        return Err("the timeout is zero, so every run would time out at once; \
-             remove the option for no timeout"
-            .to_owned());
-    }
     Ok(total)
+}
+
+/// Writes `millis` in the format [`parse_millis`] reads: `1m30s`, `1s500ms`, `0ms`.
+pub(crate) fn format_millis(millis: u64) -> String {
+    if millis == 0 {
+        return "0ms".to_owned();
+    }
+    let mut rest = millis;
+    let mut text = String::new();
+    for (unit, length) in UNITS {
+        if rest >= length {
+            text.push_str(&format!("{}{unit}", rest / length));
+            rest %= length;
+        }
+    }
+    text
 }
 
 #[cfg(test)]
 mod tests {
-    use super::parse_millis;
+    use super::{format_millis, parse_millis};
+
+    #[test]
+    fn formats_as_it_parses() {
+        for (millis, text) in [
+            (0, "0ms"),
+            (500, "500ms"),
+            (1_000, "1s"),
+            (1_500, "1s500ms"),
+            (90_000, "1m30s"),
+            (3_723_004, "1h2m3s4ms"),
+            (7_200_000, "2h"),
+        ] {
+            assert_eq!(format_millis(millis), text);
+            assert_eq!(parse_millis(text), Ok(millis));
+        }
+    }
 
     #[test]
     fn accepts_each_unit_and_combinations() {
@@ -74,6 +103,8 @@ mod tests {
         assert_eq!(parse_millis("1h2m3s4ms"), Ok(3_723_004));
         assert_eq!(parse_millis("1s500ms"), Ok(1_500));
         assert_eq!(parse_millis("90s"), Ok(90_000));
+        assert_eq!(parse_millis("0s"), Ok(0));
+        assert_eq!(parse_millis("0m0s"), Ok(0));
     }
 
     #[test]
@@ -89,8 +120,6 @@ mod tests {
             "30s1m",
             "1m1m",
             "-1s",
-            "0s",
-            "0m0s",
             "1h ",
             "99999999999999999999h",
         ] {

@@ -1,5 +1,6 @@
 //! Emits the task: the fn unchanged, a struct of its arguments, `queue` / `queue_on`, the
-//! `BackgroundTask` impl, the registry entry and the per-argument assertions.
+//! `BackgroundTask` impl, the registry entry and the per-argument assertions; for a durable task
+//! also what `durable.rs` adds.
 //!
 //! Every path is absolute (`::core::..`, `<crate>::..`) and every generated local has a `__qbwi`
 //! name, so nothing the user's module defines (a `Result`, a `mod qbwi`) can change what the
@@ -13,6 +14,7 @@ use syn::{Attribute, Error, Ident, Item, ItemFn, LitStr, ReturnType};
 
 use crate::attr::Options;
 use crate::docs;
+use crate::durable;
 use crate::errors;
 use crate::validate::{self, TaskFn};
 
@@ -20,7 +22,9 @@ use crate::validate::{self, TaskFn};
 /// the errors, so one mistake does not also break every caller of the fn).
 pub(crate) fn background_task(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let options = syn::parse2::<Options>(args);
-    let task = parse_fn(item).and_then(validate::task_fn);
+    // Options that do not parse say nothing of `durable`: the fn is checked as in-memory.
+    let durable = options.as_ref().is_ok_and(|options| options.durable);
+    let task = parse_fn(item).and_then(|item| validate::task_fn(item, durable));
     let (options, task) = errors::both(options, task)?;
     Ok(expand(&options, &task))
 }
@@ -50,12 +54,22 @@ fn expand(options: &Options, task: &TaskFn) -> TokenStream {
     let field_idents: Vec<&Ident> = task.fields.iter().map(|field| &field.ident).collect();
     let field_tys: Vec<_> = task.fields.iter().map(|field| &field.ty).collect();
 
+    let retry = options.retry();
+    let durable = retry.is_some();
+
     let fn_name = ident.unraw().to_string();
-    let struct_doc = docs::task_struct(ident, attrs_named(item, "doc").next().is_some());
+    let has_docs = attrs_named(item, "doc").next().is_some();
+    let struct_doc = docs::task_struct(ident, has_docs, durable);
     let field_docs = field_idents.iter().map(|field| docs::field(ident, field));
-    let host = host_param(&field_idents);
-    let queue_doc = docs::queue(ident, &options.krate_text(), None);
-    let queue_on_doc = docs::queue(ident, &options.krate_text(), Some(&host));
+    let host = free_name(&field_idents, ["host", "on_host", "qbwi_host"]);
+    let krate_text = options.krate_text();
+    let queue_doc = docs::queue(ident, &krate_text, None, durable);
+    let queue_on_doc = docs::queue(ident, &krate_text, Some(&host), durable);
+    // A durable task's `queue` hands the job to the host's writer instead of running it.
+    let (queue_current, queue_on) = match retry {
+        Some(_) => (quote!(queue_durable_current), quote!(queue_durable_on)),
+        None => (quote!(queue_current), quote!(queue_on)),
+    };
 
     let assert_args = task.fields.iter().map(|field| {
         let span = field.ty.span();
@@ -63,6 +77,10 @@ fn expand(options: &Options, task: &TaskFn) -> TokenStream {
         let ty = &field.ty;
         quote_spanned! {span=> #krate::__private::assert_arg_is_send::<#ty>(); }
     });
+    let enqueue_fns = retry.map(|retry| durable::enqueue_fns(task, retry, &krate, &krate_text));
+    let impl_durable_task = retry.map(|retry| durable::impl_durable_task(task, retry, &krate));
+    let durable_entry =
+        durable.then(|| quote!(.__durable(#krate::__private::DurableEntry::of::<#ident>())));
     let name = match &options.name {
         Some(name) => quote!(#name),
         None => {
@@ -97,7 +115,7 @@ fn expand(options: &Options, task: &TaskFn) -> TokenStream {
             #vis fn queue(
                 #(#field_idents: #field_tys),*
             ) -> ::core::result::Result<#krate::TaskHandle, #krate::QueueError> {
-                #krate::__private::queue_current(Self { #(#field_idents),* })
+                #krate::__private::#queue_current(Self { #(#field_idents),* })
             }
 
             #[doc = #queue_on_doc]
@@ -106,8 +124,10 @@ fn expand(options: &Options, task: &TaskFn) -> TokenStream {
                 #host: &#krate::Host,
                 #(#field_idents: #field_tys),*
             ) -> ::core::result::Result<#krate::TaskHandle, #krate::QueueError> {
-                #krate::__private::queue_on(#host, Self { #(#field_idents),* })
+                #krate::__private::#queue_on(#host, Self { #(#field_idents),* })
             }
+
+            #enqueue_fns
         }
 
         #(#cfgs)*
@@ -127,6 +147,8 @@ fn expand(options: &Options, task: &TaskFn) -> TokenStream {
                 #run
             }
 
+            #impl_durable_task
+
             // Names the task but prints no argument: they are often personal data.
             impl ::core::fmt::Debug for #ident {
                 fn fmt(
@@ -145,6 +167,7 @@ fn expand(options: &Options, task: &TaskFn) -> TokenStream {
                     ::core::line!(),
                     #blocking,
                 )
+                #durable_entry
             }
         };
     }
@@ -244,20 +267,22 @@ fn run_fn(task: &TaskFn, krate: &TokenStream) -> TokenStream {
     }
 }
 
-/// The name of `queue_on`'s host parameter: `host`, unless an argument already has that name.
-fn host_param(taken: &[&Ident]) -> Ident {
+/// The name of a generated fn's own parameter (`queue_on`'s `host`, `enqueue_at`'s `at`, ..): the
+/// first of `candidates` that no argument has, else the first with a number (`host_2`).
+pub(crate) fn free_name(taken: &[&Ident], candidates: [&str; 3]) -> Ident {
     let is_free = |candidate: &Ident| !taken.iter().any(|ident| ident.unraw() == *candidate);
-    ["host", "on_host", "qbwi_host"]
+    let stem = candidates[0];
+    candidates
         .into_iter()
         .map(|name| format_ident!("{name}"))
-        .chain((2..).map(|n| format_ident!("host_{n}")))
+        .chain((2..).map(|n| format_ident!("{stem}_{n}")))
         .find(is_free)
         .expect("an unused name among infinitely many")
 }
 
 /// `tokens` with every span set to `span`, so that an error on the generated expression points
 /// at `span` alone.
-fn respan(tokens: &TokenStream, span: Span) -> TokenStream {
+pub(crate) fn respan(tokens: &TokenStream, span: Span) -> TokenStream {
     respan_range(tokens, span, span)
 }
 
@@ -291,7 +316,7 @@ mod tests {
     use quote::quote;
     use syn::{File, Item};
 
-    use super::{background_task, host_param};
+    use super::{background_task, free_name};
 
     /// The expansion as text, after checking that it parses as items.
     fn expand(args: TokenStream, item: TokenStream) -> String {
@@ -358,10 +383,84 @@ mod tests {
     #[test]
     fn queue_on_names_its_host_parameter_apart_from_the_arguments() {
         let ident = |name: &str| proc_macro2::Ident::new(name, proc_macro2::Span::call_site());
+        let host_param =
+            |taken: &[&proc_macro2::Ident]| free_name(taken, ["host", "on_host", "qbwi_host"]);
         assert_eq!(host_param(&[]), "host");
         let (host, on_host, qbwi_host) = (ident("host"), ident("on_host"), ident("qbwi_host"));
         assert_eq!(host_param(&[&host]), "on_host");
         assert_eq!(host_param(&[&host, &on_host, &qbwi_host]), "host_2");
+        let raw_at = proc_macro2::Ident::new_raw("at", proc_macro2::Span::call_site());
+        assert_eq!(free_name(&[&raw_at], ["at", "run_at", "qbwi_at"]), "run_at");
+    }
+
+    #[test]
+    fn durable_adds_the_durable_impl_the_enqueue_fns_and_the_registry_entry() {
+        let text = expand(
+            quote!(
+                durable,
+                retries = 5,
+                backoff = "linear",
+                retry_delay = "1m30s"
+            ),
+            quote!(
+                pub async fn f(email: String, t: CancellationToken, r#type: Option<u8>) {}
+            ),
+        );
+        for expected in [
+            "impl :: qbwi :: DurableTask for f",
+            "RetryPolicy :: new (5 , :: qbwi :: Backoff :: Linear , :: core :: time :: Duration \
+             :: from_millis (90000) ,)",
+            "__qbwi_encoder . field (\"email\" , & __qbwi_task . email) ? ;",
+            "__qbwi_encoder . field (\"type\" , & __qbwi_task . r#type) ? ;",
+            "email : __qbwi_decoder . field (\"email\") ? , r#type : __qbwi_decoder . field \
+             (\"type\") ? ,",
+            ":: qbwi :: __private :: assert_arg_is_durable :: < String > () ;",
+            ":: qbwi :: __private :: assert_arg_is_durable :: < Option < u8 > > () ;",
+            ":: qbwi :: __private :: queue_durable_current (Self { email , r#type })",
+            ":: qbwi :: __private :: queue_durable_on (host , Self { email , r#type })",
+            "pub async fn enqueue (email : String , r#type : Option < u8 >)",
+            "pub async fn enqueue_at (at : :: std :: time :: SystemTime ,",
+            "pub async fn enqueue_after (delay : :: core :: time :: Duration ,",
+            "pub async fn enqueue_in (client : & (impl :: qbwi :: EnqueueIn + ? :: core :: \
+             marker :: Sized) ,",
+            ". __durable (:: qbwi :: __private :: DurableEntry :: of :: < f > ())",
+        ] {
+            assert!(text.contains(expected), "{expected}\n\nnot in\n\n{text}");
+        }
+        assert!(!text.contains("__private :: queue_current"), "{text}");
+    }
+
+    #[test]
+    fn durable_defaults_and_names_apart() {
+        let text = expand(
+            quote!(durable, crate = "my::qbwi"),
+            quote!(
+                fn f(at: u8, delay: u8, client: u8, host: u8) {}
+            ),
+        );
+        for expected in [
+            "my :: qbwi :: RetryPolicy :: new (3 , my :: qbwi :: Backoff :: Exponential , :: \
+             core :: time :: Duration :: from_millis (1000) ,)",
+            "fn enqueue_at (run_at : :: std :: time :: SystemTime , at : u8 ,",
+            "fn enqueue_after (run_after : :: core :: time :: Duration , at : u8 ,",
+            "fn enqueue_in (transaction : & (impl my :: qbwi :: EnqueueIn",
+            "fn queue_on (on_host : & my :: qbwi :: Host , at : u8 ,",
+        ] {
+            assert!(text.contains(expected), "{expected}\n\nnot in\n\n{text}");
+        }
+    }
+
+    #[test]
+    fn in_memory_tasks_get_nothing_durable() {
+        let text = expand(
+            quote!(),
+            quote!(
+                async fn f(email: String) {}
+            ),
+        );
+        for unexpected in ["Durable", "durable", "enqueue", "Serialize"] {
+            assert!(!text.contains(unexpected), "{unexpected} in {text}");
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ use proc_macro::TokenStream;
 mod arg_type;
 mod attr;
 mod docs;
+mod durable;
 mod duration;
 mod errors;
 mod expand;
@@ -95,17 +96,69 @@ mod validate;
 ///
 /// # Options
 ///
-/// `#[background_task(name = "...", timeout = "...", concurrency = N, crate = "...")]`, in any
-/// order, each at most once:
+/// `#[background_task(name = "...", timeout = "...", concurrency = N, durable, retries = N,
+/// backoff = "...", retry_delay = "...", crate = "...")]`, in any order, each at most once:
 ///
 /// | Option | Meaning |
 /// |--------|---------|
-/// | `name = "mail::send"` | The task's name (`BackgroundTask::NAME`, in logs and the registry), instead of `"<module path>::<fn name>"`. Not empty; unique in the binary (a duplicate makes the host fail to start). Keep it stable if the task is renamed. |
+/// | `name = "mail::send"` | The task's name (`BackgroundTask::NAME`, in logs and the registry), instead of `"<module path>::<fn name>"`. Not empty; unique in the binary (a duplicate makes the host fail to start). Keep it stable if the task is renamed: a durable task's stored jobs find it by this name. |
 /// | `timeout = "30s"` | The longest one run may take. When it elapses the token is cancelled and the run ends as `Outcome::TimedOut`: an async future is dropped, a blocking run detached. Numbers with units `ms`, `s`, `m`, `h`, largest first: `"500ms"`, `"5m"`, `"1h"`, `"1m30s"`. Not zero. |
 /// | `concurrency = 4` | At most this many runs of this task at once on one host; the others wait their turn. At least 1. |
+/// | `durable` | The task's runs are jobs kept in the host's store (SQLite or PostgreSQL) until they end, so they survive a crash and run at least once, on any host with that store; failed runs are retried. No value. See [Durable tasks](#durable-tasks). |
+/// | `retries = 5` | Durable tasks only: how many times a failed run (an error, a panic, a timeout) is retried before the job is dead. Default 3; `0` never retries. |
+/// | `backoff = "linear"` | Durable tasks only: how the wait between retries grows. `"exponential"` (the default: `retry_delay`, then twice, four times it, ..), `"linear"` (`retry_delay`, then twice, three times it, ..) or `"constant"`. Each wait is jittered and at most a day. |
+/// | `retry_delay = "10s"` | Durable tasks only: the wait before the first retry, in the format of `timeout`. Default `"1s"`; not zero. |
 /// | `crate = "my_framework::qbwi"` | The path of the `qbwi` crate, for a crate that re-exports qbwi to users who do not depend on it. Default `::qbwi`. |
 ///
 /// An unknown option lists the valid ones; a repeated one is an error on its second occurrence.
+/// `retries`, `backoff` and `retry_delay` without `durable` are errors that say to add it.
+///
+/// # Durable tasks
+///
+/// With `durable`, a run is a job in the host's store (`HostBuilder::store`): its arguments are
+/// serialized (as a JSON object, one member per argument under the argument's name, `r#type` as
+/// `"type"`), and whichever host with that store claims the job runs it, at least once: a host
+/// that dies mid-run leaves its jobs to the others once their lease runs out. So make the fn
+/// idempotent (safe to run twice). Besides `queue` and `queue_on`, the struct gets:
+///
+/// - `send_mail::enqueue(email).await`: stores the job through the current host and returns its
+///   `JobId` once the job is committed (the host's batching writer commits the jobs stored at the
+///   same time together).
+/// - `send_mail::enqueue_at(at, email)` (an `std::time::SystemTime`) and
+///   `send_mail::enqueue_after(delay, email)` (a `Duration`): the same, not to run before then.
+/// - `send_mail::enqueue_in(&transaction, email).await` (PostgreSQL): inserts the job in the
+///   caller's own transaction, so the job exists if and only if that transaction commits, together
+///   with the data it is about.
+/// - `queue` and `queue_on` stay synchronous: they hand the job to the host's writer and return a
+///   `TaskHandle` whose outcome is `Completed` once the job is committed; `handle.persisted().await`
+///   gives its `JobId`. The run happens later, on whichever host claims the job.
+///
+/// Every argument but the token must then also be `serde::Serialize + serde::de::DeserializeOwned`
+/// (`String`, numbers, `Vec<u8>`, `Option<T>`, a struct that derives both): any other type is an
+/// error on that type, and so is a borrow, even a `'static` one (`&'static str`: take `String`),
+/// since the value is read back from the store. Stored jobs outlive deploys, so treat the
+/// arguments as a schema: a renamed argument or a changed type no longer reads (that job becomes
+/// dead, with a message naming the argument), while a new `Option` argument reads as `None` from
+/// older jobs.
+///
+/// ```
+/// use qbwi::{background_task, CancellationToken, DurableTask, JobId, QueueError};
+///
+/// /// Sends the welcome mail; retried up to 5 times, 10 s, 20 s, 40 s, .. apart.
+/// #[background_task(durable, retries = 5, retry_delay = "10s")]
+/// async fn send_mail(email: String, token: CancellationToken) -> Result<(), std::io::Error> {
+///     # let _ = (email, token);
+///     Ok(()) // talk SMTP
+/// }
+///
+/// // In a request handler, on a host built with `.store(qbwi::Store::sqlite("qbwi.db")?)`:
+/// async fn sign_up(email: String) -> Result<JobId, QueueError> {
+///     send_mail::enqueue(email).await // returns once the job is committed
+/// }
+///
+/// assert_eq!(send_mail::RETRY.retries(), 5);
+/// # let _ = sign_up;
+/// ```
 ///
 /// # What it expands to
 ///
@@ -192,6 +245,92 @@ mod validate;
 ///             ::core::line!(),
 ///             false, // `true` for a plain `fn`
 ///         )
+///     }
+/// };
+/// ```
+///
+/// With `durable` (`#[background_task(durable, retries = 5)]` on the same fn), `queue` and
+/// `queue_on` call `queue_durable_current` and `queue_durable_on` instead, and the expansion gains:
+///
+/// ```text
+/// impl send_mail {
+///     /// Stores a job of [`send_mail`](fn@send_mail) in the current host's store ... # Errors ...
+///     #[allow(clippy::too_many_arguments)]
+///     pub async fn enqueue(email: String) -> ::core::result::Result<::qbwi::JobId, ::qbwi::QueueError> {
+///         ::qbwi::__private::enqueue_current(Self { email }, ::core::option::Option::None).await
+///     }
+///
+///     pub async fn enqueue_at(
+///         at: ::std::time::SystemTime, // like `host`, named otherwise if an argument is called `at`
+///         email: String,
+///     ) -> ::core::result::Result<::qbwi::JobId, ::qbwi::QueueError> {
+///         ::qbwi::__private::enqueue_current(Self { email }, ::core::option::Option::Some(at)).await
+///     }
+///
+///     pub async fn enqueue_after(
+///         delay: ::core::time::Duration,
+///         email: String,
+///     ) -> ::core::result::Result<::qbwi::JobId, ::qbwi::QueueError> {
+///         ::qbwi::__private::enqueue_after(Self { email }, delay).await
+///     }
+///
+///     pub async fn enqueue_in(
+///         // `impl Trait`, not a type parameter `C`, which could shadow an argument's type.
+///         client: &(impl ::qbwi::EnqueueIn + ?::core::marker::Sized),
+///         email: String,
+///     ) -> ::core::result::Result<::qbwi::JobId, ::qbwi::QueueError> {
+///         ::qbwi::__private::enqueue_in(client, Self { email }).await
+///     }
+/// }
+///
+/// const _: () = {
+///     // ... as above, and:
+///     // One body for the assertions and both directions, so that a type serde cannot store is
+///     // reported once per missing trait, on the type (as separate fns, `encode` and `decode`
+///     // would each report it again).
+///     const __QBWI_CODEC: (
+///         fn(&send_mail, &mut ::qbwi::JobEncoder) -> ::core::result::Result<(), ::qbwi::PayloadError>,
+///         fn(&mut ::qbwi::JobDecoder) -> ::core::result::Result<send_mail, ::qbwi::PayloadError>,
+///     ) = {
+///         // One per argument, spanned on its type.
+///         ::qbwi::__private::assert_arg_is_durable::<String>();
+///         (
+///             // Each argument under its name (`r#type` as "type"), in the fn's order.
+///             |__qbwi_task, __qbwi_encoder| {
+///                 __qbwi_encoder.field("email", &__qbwi_task.email)?;
+///                 ::core::result::Result::Ok(())
+///             },
+///             |__qbwi_decoder| ::core::result::Result::Ok(send_mail {
+///                 email: __qbwi_decoder.field("email")?,
+///             }),
+///         )
+///     };
+///
+///     impl ::qbwi::DurableTask for send_mail {
+///         const RETRY: ::qbwi::RetryPolicy = ::qbwi::RetryPolicy::new(
+///             5,
+///             ::qbwi::Backoff::Exponential,
+///             ::core::time::Duration::from_millis(1000),
+///         );
+///
+///         fn encode(
+///             &self,
+///             __qbwi_encoder: &mut ::qbwi::JobEncoder,
+///         ) -> ::core::result::Result<(), ::qbwi::PayloadError> {
+///             (__QBWI_CODEC.0)(self, __qbwi_encoder)
+///         }
+///
+///         fn decode(
+///             __qbwi_decoder: &mut ::qbwi::JobDecoder,
+///         ) -> ::core::result::Result<Self, ::qbwi::PayloadError> {
+///             (__QBWI_CODEC.1)(__qbwi_decoder)
+///         }
+///     }
+///
+///     // The registry entry says how a host runs a stored job of this task by its name.
+///     ::qbwi::__private::inventory::submit! {
+///         ::qbwi::TaskInfo::__new(/* as above */)
+///             .__durable(::qbwi::__private::DurableEntry::of::<send_mail>())
 ///     }
 /// };
 /// ```

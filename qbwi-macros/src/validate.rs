@@ -31,11 +31,11 @@ impl TaskFn {
     }
 }
 
-/// Checks `item`; returns every problem at once.
-pub(crate) fn task_fn(item: ItemFn) -> syn::Result<TaskFn> {
+/// Checks `item` (the fn of a `durable` task, or not); returns every problem at once.
+pub(crate) fn task_fn(item: ItemFn, durable: bool) -> syn::Result<TaskFn> {
     let mut errors = Errors::default();
     check_signature(&item, &mut errors);
-    let (fields, token_position) = check_args(&item, &mut errors);
+    let (fields, token_position) = check_args(&item, durable, &mut errors);
     errors.finish(TaskFn {
         item,
         fields,
@@ -101,7 +101,7 @@ fn check_signature(item: &ItemFn, errors: &mut Errors) {
 }
 
 /// The fields and the token's position.
-fn check_args(item: &ItemFn, errors: &mut Errors) -> (Vec<Field>, Option<usize>) {
+fn check_args(item: &ItemFn, durable: bool, errors: &mut Errors) -> (Vec<Field>, Option<usize>) {
     let mut fields = Vec::new();
     let mut token_position = None;
     for input in &item.sig.inputs {
@@ -147,7 +147,7 @@ fn check_args(item: &ItemFn, errors: &mut Errors) -> (Vec<Field>, Option<usize>)
             token_position.get_or_insert(fields.len());
             continue;
         }
-        arg_type::check(&arg.ty, errors);
+        arg_type::check(&arg.ty, durable, errors);
         if let Some(ident) = field_name(&arg.pat, errors) {
             fields.push(Field {
                 ident,

@@ -13,10 +13,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cell::{Header, JobRef};
 use crate::counts::{ACCEPTING, Counts, Refused};
+use crate::dispatch::Lanes;
 use crate::durable::worker::{Config as DurableConfig, Durable};
 use crate::durable::writer::{Persist, Reply};
 use crate::durable::{DurableTask, encode};
-use crate::dispatch::Lanes;
 use crate::error::{HostError, QueueError};
 use crate::outcome::{TaskHandle, TaskId};
 use crate::report::{ShutdownReport, Stats};
@@ -472,7 +472,10 @@ impl Host {
 
     /// The store given to [`HostBuilder::store`], if any: also the admin API for dead jobs.
     pub fn store(&self) -> Option<&Store> {
-        self.inner.durable.get().map(|durable| &durable.shared.store)
+        self.inner
+            .durable
+            .get()
+            .map(|durable| &durable.shared.store)
     }
 
     fn durable(&self) -> Result<&Durable, QueueError> {
@@ -639,8 +642,7 @@ impl Inner {
                 durable.writer.flushed().await; // what `queue` handed the writer
             }
         };
-        if tokio::time::timeout_at(deadline, drained).await.is_err()
-        {
+        if tokio::time::timeout_at(deadline, drained).await.is_err() {
             tracing::warn!(
                 running = self.counts.stats().running,
                 "shutdown deadline reached: abandoning the tasks still running"

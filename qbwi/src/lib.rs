@@ -73,6 +73,10 @@ pub use outcome::{Outcome, TaskHandle, TaskId};
 pub use qbwi_macros::background_task;
 pub use registry::{TaskInfo, registry};
 pub use report::{ShutdownReport, Stats};
+/// The serde qbwi stores durable tasks' arguments with, for argument types of your own:
+/// `#[derive(qbwi::serde::Serialize, qbwi::serde::Deserialize)]` with
+/// `#[serde(crate = "qbwi::serde")]` (or depend on serde yourself: it is the same crate).
+pub use serde;
 pub use signal::shutdown_signal;
 #[cfg(feature = "postgres")]
 pub use store::postgres::PostgresConfig;

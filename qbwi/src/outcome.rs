@@ -3,8 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::cell::TaskCell;
 use crate::QueueError;
+use crate::cell::TaskCell;
 use crate::durable::writer::PersistSlot;
 use crate::run::Job;
 use crate::store::JobId;

@@ -133,7 +133,9 @@ pub fn enqueue_after<T: DurableTask>(
 ) -> impl Future<Output = Result<JobId, QueueError>> + Send + 'static {
     let at = std::time::SystemTime::now()
         .checked_add(delay)
-        .unwrap_or_else(|| std::time::SystemTime::now() + std::time::Duration::from_secs(u32::MAX.into()));
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now() + std::time::Duration::from_secs(u32::MAX.into())
+        });
     enqueue_current(task, Some(at))
 }
 

@@ -138,7 +138,10 @@ fn count_lines(path: &Path, prefix: &str) -> usize {
 async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while !done() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -185,14 +188,23 @@ async fn a_killed_sqlite_host_loses_nothing() {
     child.kill().unwrap(); // SIGKILL: no shutdown, no release
     child.wait().unwrap();
     let killed = child.id();
-    assert!(count_lines(&journal, "end") < JOBS as usize, "killed mid-run");
+    assert!(
+        count_lines(&journal, "end") < JOBS as usize,
+        "killed mid-run"
+    );
 
     JOURNAL.set(journal.clone()).unwrap();
     let host = host(Store::sqlite(&db).unwrap());
-    wait_for("every job ran", || read_journal(&journal).len() == JOBS as usize).await;
+    wait_for("every job ran", || {
+        read_journal(&journal).len() == JOBS as usize
+    })
+    .await;
     wait_for("every job completed", || {
         let runs = read_journal(&journal);
-        (0..JOBS).all(|n| runs.get(&n).is_some_and(|runs| runs.iter().any(|run| run.1)))
+        (0..JOBS).all(|n| {
+            runs.get(&n)
+                .is_some_and(|runs| runs.iter().any(|run| run.1))
+        })
     })
     .await;
     host.wait_idle().await;
@@ -209,12 +221,15 @@ async fn two_postgres_hosts_share_the_work_and_a_killed_one_loses_nothing() {
     };
     let dir = temp_dir("postgres");
     let journal = dir.join("journal");
-    let url = server.url();
+    let url = server.create_database("crash");
     // The store exists before either worker starts, so both see the schema.
     drop(Store::postgres(&url).await.unwrap());
     let mut doomed = spawn_worker("enqueue", &url, &journal);
     let mut survivor = spawn_worker("run", &url, &journal);
-    wait_for("both workers are up", || count_lines(&journal, "ready") == 2).await;
+    wait_for("both workers are up", || {
+        count_lines(&journal, "ready") == 2
+    })
+    .await;
     wait_for("a third of the jobs ran", || {
         count_lines(&journal, "end") >= JOBS as usize / 3
     })
@@ -224,7 +239,10 @@ async fn two_postgres_hosts_share_the_work_and_a_killed_one_loses_nothing() {
     let killed = doomed.id();
     wait_for("every job completed", || {
         let runs = read_journal(&journal);
-        (0..JOBS).all(|n| runs.get(&n).is_some_and(|runs| runs.iter().any(|run| run.1)))
+        (0..JOBS).all(|n| {
+            runs.get(&n)
+                .is_some_and(|runs| runs.iter().any(|run| run.1))
+        })
     })
     .await;
     survivor.kill().unwrap();

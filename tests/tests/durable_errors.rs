@@ -50,7 +50,10 @@ async fn a_read_only_store_refuses_enqueue_with_a_clear_error() {
         panic!("expected a read-only error, got {error:?}");
     };
     let message = error.to_string();
-    assert!(message.contains("read-only") && message.contains("write access"), "{message}");
+    assert!(
+        message.contains("read-only") && message.contains("write access"),
+        "{message}"
+    );
     // `queue` reports it on the handle.
     let handle = note::queue_on(&host, "also refused".into()).unwrap();
     assert!(matches!(
@@ -59,7 +62,11 @@ async fn a_read_only_store_refuses_enqueue_with_a_clear_error() {
     ));
     assert!(!handle.outcome().await.is_completed());
     host.shutdown().await;
-    assert_eq!(writable.counts().await.unwrap().ready, 0, "nothing half-written");
+    assert_eq!(
+        writable.counts().await.unwrap().ready,
+        0,
+        "nothing half-written"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -68,7 +75,10 @@ async fn a_durable_task_needs_a_store() {
     let host = Host::builder().build().unwrap();
     let error = note::queue_on(&host, "no store".into()).unwrap_err();
     assert_eq!(error, QueueError::NoStore);
-    assert!(error.to_string().contains(".store("), "says what to do: {error}");
+    assert!(
+        error.to_string().contains(".store("),
+        "says what to do: {error}"
+    );
     let error = host.enqueue(note { text: "x".into() }).await.unwrap_err();
     assert_eq!(error, QueueError::NoStore);
     let in_memory = host.queue_work_item(|_| async {}).unwrap();

@@ -87,7 +87,8 @@ const MAX_RETRY_DELAY: Duration = Duration::from_secs(24 * 60 * 60);
 impl RetryPolicy {
     /// The policy of `#[background_task(durable)]` without options: 3 retries, exponential from
     /// 1 s.
-    pub const DEFAULT: RetryPolicy = RetryPolicy::new(3, Backoff::Exponential, Duration::from_secs(1));
+    pub const DEFAULT: RetryPolicy =
+        RetryPolicy::new(3, Backoff::Exponential, Duration::from_secs(1));
 
     /// `retries` retries after the first run, the first one `delay` after the failure.
     pub const fn new(retries: u32, backoff: Backoff, delay: Duration) -> Self {
@@ -221,14 +222,21 @@ mod tests {
         assert_eq!(constant.wait_before(9), ms(100));
         assert_eq!(exponential.wait_before(40), MAX_RETRY_DELAY);
         assert_eq!(exponential.max_attempts(), 6);
-        assert_eq!(RetryPolicy::new(u32::MAX, Backoff::Constant, ms(1)).max_attempts(), u32::MAX);
+        assert_eq!(
+            RetryPolicy::new(u32::MAX, Backoff::Constant, ms(1)).max_attempts(),
+            u32::MAX
+        );
     }
 
     #[test]
     fn jitter_stays_between_half_and_all_of_the_wait() {
         let policy = RetryPolicy::new(5, Backoff::Exponential, Duration::from_secs(8));
         let waits: Vec<_> = (0..200).map(|_| policy.jittered_wait_before(1)).collect();
-        assert!(waits.iter().all(|wait| (Duration::from_secs(4)..=Duration::from_secs(8)).contains(wait)));
+        assert!(
+            waits
+                .iter()
+                .all(|wait| (Duration::from_secs(4)..=Duration::from_secs(8)).contains(wait))
+        );
         assert!(waits.iter().any(|wait| *wait != waits[0]), "jitter varies");
     }
 }

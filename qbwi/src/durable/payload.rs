@@ -173,7 +173,10 @@ mod tests {
         let error = decoder.field::<String>("email").unwrap_err();
         assert_eq!(error.field(), Some("email"));
         let message = error.to_string();
-        assert!(message.starts_with("task `app::send_mail`: argument `email`"), "{message}");
+        assert!(
+            message.starts_with("task `app::send_mail`: argument `email`"),
+            "{message}"
+        );
         let error = decoder.field::<String>("name").unwrap_err();
         assert!(error.to_string().contains("`name` is missing"), "{error}");
         assert_eq!(decoder.field::<Option<String>>("name").unwrap(), None);

@@ -162,7 +162,9 @@ impl Durable {
 
 impl Shared {
     fn in_flight(&self) -> MutexGuard<'_, HashSet<JobId>> {
-        self.in_flight.lock().unwrap_or_else(PoisonError::into_inner)
+        self.in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Waits until every job this host claimed is reported to the store.
@@ -462,9 +464,10 @@ struct Retry {
 impl Retry {
     fn next(&mut self) -> Duration {
         self.failures = self.failures.saturating_add(1);
-        let wait = super::RetryPolicy::new(0, super::Backoff::Exponential, Duration::from_millis(100))
-            .wait_before(self.failures)
-            .min(Duration::from_secs(30));
+        let wait =
+            super::RetryPolicy::new(0, super::Backoff::Exponential, Duration::from_millis(100))
+                .wait_before(self.failures)
+                .min(Duration::from_secs(30));
         wait / 2 + (wait / 2).mul_f64(super::random_fraction())
     }
 

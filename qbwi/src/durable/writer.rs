@@ -130,7 +130,9 @@ async fn write(store: &Store, batch: Vec<(NewJob, Reply)>, kill: &CancellationTo
     let (mut jobs, mut replies): (Vec<NewJob>, Vec<Reply>) = batch.into_iter().unzip();
     let mut wait = Duration::from_millis(50);
     loop {
-        let retryable = replies.iter().any(|reply| matches!(reply, Reply::Queue { .. }));
+        let retryable = replies
+            .iter()
+            .any(|reply| matches!(reply, Reply::Queue { .. }));
         let attempt = if retryable {
             jobs.clone()
         } else {

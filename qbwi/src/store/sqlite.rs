@@ -21,9 +21,10 @@ use super::{
 const SCHEMA_VERSION: i64 = 1;
 
 const MIGRATIONS: [&str; 1] = [
-    // 1: jobs, with the index the claim query walks.
+    // 1: jobs, with the index the claim query walks. AUTOINCREMENT: completed jobs are deleted,
+    // and a new job must not take the id of one that just finished.
     "CREATE TABLE qbwi_jobs (
-        id           INTEGER PRIMARY KEY,
+        id           INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused: ids outlive jobs in logs
         task         TEXT    NOT NULL,
         payload      TEXT    NOT NULL,
         state        TEXT    NOT NULL CHECK (state IN ('ready', 'running', 'dead')),
@@ -501,14 +502,12 @@ fn store_error(describe: &str, error: DbError) -> StoreError {
             match error.sqlite_error_code() {
                 Some(ErrorCode::ReadOnly) => StoreError::ReadOnly { store, reason },
                 Some(ErrorCode::DiskFull) => StoreError::Full { store, reason },
-                Some(ErrorCode::CannotOpen | ErrorCode::NotADatabase) => {
-                    StoreError::Unreachable {
-                        store,
-                        reason,
-                        hint: "check that the file is a qbwi SQLite store and its directory is \
+                Some(ErrorCode::CannotOpen | ErrorCode::NotADatabase) => StoreError::Unreachable {
+                    store,
+                    reason,
+                    hint: "check that the file is a qbwi SQLite store and its directory is \
                                readable and writable",
-                    }
-                }
+                },
                 _ => StoreError::Database { store, reason },
             }
         }
@@ -756,11 +755,23 @@ mod tests {
     }
 
     #[test]
+    fn ids_are_never_reused() {
+        let store = open(temp_path("ids"));
+        let [first] = store.enqueue(&[job("mail", "1", 0, 1)]).unwrap()[..] else {
+            unreachable!()
+        };
+        store.claim(&["mail"], 1, "a", 0, LEASE).unwrap();
+        assert!(store.complete_one(first, "a"));
+        let [second] = store.enqueue(&[job("mail", "2", 0, 1)]).unwrap()[..] else {
+            unreachable!()
+        };
+        assert!(second > first, "{second} after {first}");
+    }
+
+    #[test]
     fn jobs_and_schema_survive_reopening() {
         let path = temp_path("reopen");
-        let ids = open(&path)
-            .enqueue(&[job("mail", "kept", 0, 1)])
-            .unwrap();
+        let ids = open(&path).enqueue(&[job("mail", "kept", 0, 1)]).unwrap();
         let store = open(&path);
         let claimed = store.claim(&["mail"], 1, "a", 0, LEASE).unwrap();
         assert_eq!(

@@ -20,36 +20,58 @@ use qbwi::{
 };
 
 /// One case: an async fn of a fresh store.
-pub type Case = (&'static str, fn(Store) -> Pin<Box<dyn Future<Output = ()> + Send>>);
+pub type Case = (
+    &'static str,
+    fn(Store) -> Pin<Box<dyn Future<Output = ()> + Send>>,
+);
 
 /// Every case, in the order they run.
 pub fn cases() -> Vec<Case> {
     vec![
-        ("every_job_runs_once", |store| Box::pin(every_job_runs_once(store))),
-        ("failures_retry_then_die_and_the_admin_api_handles_the_dead", |store| {
-            Box::pin(failures_retry_then_die_and_the_admin_api_handles_the_dead(store))
+        ("every_job_runs_once", |store| {
+            Box::pin(every_job_runs_once(store))
         }),
+        (
+            "failures_retry_then_die_and_the_admin_api_handles_the_dead",
+            |store| {
+                Box::pin(failures_retry_then_die_and_the_admin_api_handles_the_dead(
+                    store,
+                ))
+            },
+        ),
         ("delayed_jobs_do_not_start_early", |store| {
             Box::pin(delayed_jobs_do_not_start_early(store))
         }),
-        ("a_corrupt_payload_is_dead_at_once_and_blocks_nothing", |store| {
-            Box::pin(a_corrupt_payload_is_dead_at_once_and_blocks_nothing(store))
-        }),
+        (
+            "a_corrupt_payload_is_dead_at_once_and_blocks_nothing",
+            |store| Box::pin(a_corrupt_payload_is_dead_at_once_and_blocks_nothing(store)),
+        ),
         ("a_host_runs_only_the_tasks_it_knows", |store| {
             Box::pin(a_host_runs_only_the_tasks_it_knows(store))
         }),
-        ("shutdown_requeues_what_still_runs_and_the_next_host_runs_it", |store| {
-            Box::pin(shutdown_requeues_what_still_runs_and_the_next_host_runs_it(store))
-        }),
-        ("max_concurrency_bounds_durable_and_in_memory_tasks_together", |store| {
-            Box::pin(max_concurrency_bounds_durable_and_in_memory_tasks_together(store))
-        }),
+        (
+            "shutdown_requeues_what_still_runs_and_the_next_host_runs_it",
+            |store| {
+                Box::pin(shutdown_requeues_what_still_runs_and_the_next_host_runs_it(
+                    store,
+                ))
+            },
+        ),
+        (
+            "max_concurrency_bounds_durable_and_in_memory_tasks_together",
+            |store| {
+                Box::pin(max_concurrency_bounds_durable_and_in_memory_tasks_together(
+                    store,
+                ))
+            },
+        ),
         ("two_hosts_on_one_store_run_each_job_once", |store| {
             Box::pin(two_hosts_on_one_store_run_each_job_once(store))
         }),
-        ("a_job_longer_than_its_lease_keeps_it_by_heartbeat", |store| {
-            Box::pin(a_job_longer_than_its_lease_keeps_it_by_heartbeat(store))
-        }),
+        (
+            "a_job_longer_than_its_lease_keeps_it_by_heartbeat",
+            |store| Box::pin(a_job_longer_than_its_lease_keeps_it_by_heartbeat(store)),
+        ),
     ]
 }
 
@@ -65,7 +87,12 @@ fn record(key: impl Into<String>) {
 /// How many times each key with this prefix ran.
 fn runs(prefix: &str) -> HashMap<String, usize> {
     let mut counts = HashMap::new();
-    for key in RUNS.lock().unwrap().iter().filter(|key| key.starts_with(prefix)) {
+    for key in RUNS
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|key| key.starts_with(prefix))
+    {
         *counts.entry(key.clone()).or_default() += 1;
     }
     counts
@@ -79,7 +106,10 @@ fn total_runs(prefix: &str) -> usize {
 pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while !done() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -251,7 +281,11 @@ pub async fn every_job_runs_once(store: Store) {
     assert_eq!(runs.len(), 80);
     assert!(runs.values().all(|&count| count == 1), "{runs:?}");
     let counts = store.counts().await.unwrap();
-    assert_eq!((counts.ready, counts.running, counts.dead), (0, 0, 0), "{counts:?}");
+    assert_eq!(
+        (counts.ready, counts.running, counts.dead),
+        (0, 0, 0),
+        "{counts:?}"
+    );
 
     let report = host.shutdown().await;
     assert_eq!(report.completed, 80, "{report}");
@@ -283,17 +317,27 @@ pub async fn failures_retry_then_die_and_the_admin_api_handles_the_dead(store: S
     assert_eq!(total_runs("fails-a"), 3, "1 run + 2 retries");
     assert_eq!(total_runs("fails-p"), 2, "1 run + 1 retry");
     let dead = dead().await;
-    let failed = dead.iter().find(|job| job.task.ends_with("::always_fails")).unwrap();
+    let failed = dead
+        .iter()
+        .find(|job| job.task.ends_with("::always_fails"))
+        .unwrap();
     assert_eq!(failed.attempts, 3);
     assert_eq!(failed.last_error, "smtp refused fails-a");
     assert!(failed.payload.contains("fails-a"), "{}", failed.payload);
     let panicked = dead.iter().find(|job| job.id == panicking).unwrap();
     assert_eq!(panicked.attempts, 2);
-    assert!(panicked.last_error.contains("kaboom"), "{}", panicked.last_error);
+    assert!(
+        panicked.last_error.contains("kaboom"),
+        "{}",
+        panicked.last_error
+    );
 
     // Retried: three fresh attempts, then dead again.
     assert!(store.retry_dead(failed.id).await.unwrap());
-    eventually("the retried job ran 3 more times", || total_runs("fails-a") == 6).await;
+    eventually("the retried job ran 3 more times", || {
+        total_runs("fails-a") == 6
+    })
+    .await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while store.dead_jobs(10).await.unwrap().len() < 2 {
         assert!(tokio::time::Instant::now() < deadline, "dead again");
@@ -304,7 +348,10 @@ pub async fn failures_retry_then_die_and_the_admin_api_handles_the_dead(store: S
         assert!(!store.delete_dead(job.id).await.unwrap(), "deleted once");
     }
     assert!(store.dead_jobs(10).await.unwrap().is_empty());
-    assert!(!store.retry_dead(failed.id).await.unwrap(), "nothing left to retry");
+    assert!(
+        !store.retry_dead(failed.id).await.unwrap(),
+        "nothing left to retry"
+    );
     let report = host.shutdown().await;
     assert_eq!((report.failed, report.panicked), (6, 2), "{report}");
 }
@@ -313,17 +360,41 @@ pub async fn failures_retry_then_die_and_the_admin_api_handles_the_dead(store: S
 pub async fn delayed_jobs_do_not_start_early(store: Store) {
     let host = host(&store);
     let at = SystemTime::now() + Duration::from_millis(500);
-    host.enqueue_at(when { key: "delayed".into() }, at).await.unwrap();
-    host.enqueue(when { key: "prompt".into() }).await.unwrap();
-    eventually("both ran", || total_runs("delayed") + total_runs("prompt") == 2).await;
+    host.enqueue_at(
+        when {
+            key: "delayed".into(),
+        },
+        at,
+    )
+    .await
+    .unwrap();
+    host.enqueue(when {
+        key: "prompt".into(),
+    })
+    .await
+    .unwrap();
+    eventually("both ran", || {
+        total_runs("delayed") + total_runs("prompt") == 2
+    })
+    .await;
     let ran_at = |prefix: &str| -> u128 {
         let key = runs(prefix).into_keys().next().unwrap();
         key.split('@').nth(1).unwrap().parse().unwrap()
     };
-    let due = at.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis();
+    let due = at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
     // The store's clock may be another machine's (PostgreSQL): allow it a little skew.
-    assert!(ran_at("delayed") + 50 >= due, "ran {} ms early", due - ran_at("delayed"));
-    assert!(ran_at("prompt") < ran_at("delayed"), "the delayed job did not hold up the other");
+    assert!(
+        ran_at("delayed") + 50 >= due,
+        "ran {} ms early",
+        due - ran_at("delayed")
+    );
+    assert!(
+        ran_at("prompt") < ran_at("delayed"),
+        "the delayed job did not hold up the other"
+    );
     host.shutdown().await;
 }
 
@@ -349,11 +420,17 @@ pub async fn a_corrupt_payload_is_dead_at_once_and_blocks_nothing(store: Store) 
         if !dead.is_empty() {
             break dead;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the corrupt job dies");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the corrupt job dies"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     assert_eq!(dead.len(), 1);
-    assert_eq!(dead[0].attempts, 1, "no retries for a payload that cannot decode");
+    assert_eq!(
+        dead[0].attempts, 1,
+        "no retries for a payload that cannot decode"
+    );
     let error = &dead[0].last_error;
     assert!(error.contains(<typed as BackgroundTask>::NAME), "{error}");
     assert!(error.contains("`count`"), "{error}");
@@ -374,9 +451,17 @@ pub async fn a_host_runs_only_the_tasks_it_knows(store: Store) {
     eventually("the known job ran", || total_runs("known") == 1).await;
     host.wait_idle().await;
     let counts = store.counts().await.unwrap();
-    assert_eq!((counts.ready, counts.running, counts.dead), (1, 0, 0), "{counts:?}");
+    assert_eq!(
+        (counts.ready, counts.running, counts.dead),
+        (1, 0, 0),
+        "{counts:?}"
+    );
     let report = host.shutdown().await;
-    assert_eq!(report.total(), 1, "the other binary's job was never claimed: {report}");
+    assert_eq!(
+        report.total(),
+        1,
+        "the other binary's job was never claimed: {report}"
+    );
 }
 
 /// A durable job still running at the shutdown deadline goes back to the store (counted as
@@ -399,7 +484,11 @@ pub async fn shutdown_requeues_what_still_runs_and_the_next_host_runs_it(store: 
     assert_eq!((report.requeued, report.abandoned), (1, 0), "{report}");
     assert_eq!(report.total(), 1, "{report}");
     let counts = store.counts().await.unwrap();
-    assert_eq!((counts.ready, counts.running), (1, 0), "back in the store: {counts:?}");
+    assert_eq!(
+        (counts.ready, counts.running),
+        (1, 0),
+        "back in the store: {counts:?}"
+    );
 
     let second = host(&store);
     eventually("the next host ran it", || total_runs("requeue") == 2).await;
@@ -430,7 +519,11 @@ pub async fn max_concurrency_bounds_durable_and_in_memory_tasks_together(store: 
         .unwrap();
     }
     eventually("all 25 ran", || total_runs("bounded-") == 25).await;
-    assert!(MOST_BUSY.load(SeqCst) <= 3, "{} at once", MOST_BUSY.load(SeqCst));
+    assert!(
+        MOST_BUSY.load(SeqCst) <= 3,
+        "{} at once",
+        MOST_BUSY.load(SeqCst)
+    );
     host.wait_idle().await;
     assert_eq!(host.shutdown().await.completed, 25);
 }
@@ -470,7 +563,11 @@ pub async fn a_job_longer_than_its_lease_keeps_it_by_heartbeat(store: Store) {
             .unwrap()
     };
     let (a, b) = (short_lease(), short_lease());
-    a.enqueue(slow { key: "lease".into() }).await.unwrap();
+    a.enqueue(slow {
+        key: "lease".into(),
+    })
+    .await
+    .unwrap();
     eventually("it started", || total_runs("lease") == 1).await;
     a.wait_idle().await;
     b.wait_idle().await;

@@ -1,4 +1,4 @@
-#[qbwi::background_task(retries = 3)]
+#[qbwi::background_task(retry = 3)]
 async fn send_mail(email: String) {
     let _ = email;
 }

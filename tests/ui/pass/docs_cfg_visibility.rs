@@ -60,6 +60,27 @@ pub mod tasks {
         let _ = email;
     }
 
+    /// A durable task: its `enqueue` fns are documented and public like the fn.
+    #[background_task(durable, retries = 1)]
+    pub async fn durable(email: String) {
+        let _ = email;
+    }
+
+    /// A durable task that only this crate sees.
+    #[background_task(durable)]
+    pub(crate) fn durable_crate_visible(id: u64) {
+        let _ = id;
+    }
+
+    /// A durable task without arguments.
+    #[background_task(durable, retries = 0)]
+    pub fn durable_no_arguments() {}
+
+    /// A durable task, compiled out with everything generated for it.
+    #[cfg(any())]
+    #[background_task(durable)]
+    pub async fn durable_configured_out(value: DoesNotExist) {}
+
     /// Compiled in: `cfg(all())` is true.
     #[cfg(all())]
     #[background_task]
@@ -90,6 +111,12 @@ async fn main() {
         assert!(handle.unwrap().outcome().await.is_completed());
     }
     host.shutdown().await;
+    // Queued without a store: refused, and the generated `enqueue` fns are reachable here.
+    let refused = tasks::durable::queue_on(&host, String::new()).unwrap_err();
+    assert_eq!(refused, qbwi::QueueError::NoStore);
+    let _ = tasks::durable::enqueue(String::new());
+    let _ = tasks::durable_crate_visible::enqueue_after(std::time::Duration::ZERO, 1);
+    let _ = tasks::durable_no_arguments::enqueue();
 
     let task = tasks::public {
         email: String::new(),

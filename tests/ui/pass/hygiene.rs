@@ -1,6 +1,6 @@
 //! The expansion uses absolute paths only: a module that shadows the prelude (`Result`, `Option`,
 //! `Box`, `Send`, `Future`, `String`, `Ok`, ...), defines its own `qbwi`, `core` and `std`
-//! modules and `line!`/`concat!` macros still gets a working task.
+//! modules and `line!`/`concat!` macros still gets a working task, durable ones included.
 
 // The shadowing items are never used (that is the point): allow the lints that say so.
 #![allow(dead_code, non_camel_case_types, non_upper_case_globals, unused_macros)]
@@ -20,6 +20,20 @@ mod shadowed {
     struct None;
     struct Debug;
     struct Formatter;
+    struct Sized;
+    struct SystemTime;
+    struct Duration;
+    struct JobId;
+    struct DurableTask;
+    struct RetryPolicy;
+    struct Backoff;
+    struct JobEncoder;
+    struct JobDecoder;
+    struct PayloadError;
+    struct EnqueueIn;
+    struct DurableEntry;
+    struct Serialize;
+    struct Deserialize;
     trait Fn {}
     trait FnOnce {}
     trait Drop {}
@@ -46,9 +60,16 @@ mod shadowed {
     }
     // Lowercase value-namespace items that a generated binding could be mistaken for.
     const f: u8 = 0;
+    const __QBWI_CODEC: u8 = 0;
     struct formatter;
     fn queue_current() {}
     fn into_task_result() {}
+    fn queue_durable_current() {}
+    fn enqueue_current() {}
+    fn enqueue_after() {}
+    fn enqueue_in() {}
+    fn assert_arg_is_durable() {}
+    fn field() {}
 
     #[::qbwi::background_task(timeout = "1s", concurrency = 2)]
     pub async fn send_mail(
@@ -65,6 +86,30 @@ mod shadowed {
     pub fn blocking(value: u8, __qbwi_token: u8, host: u8) {
         ::std::assert_eq!((value, __qbwi_token, host), (1, 2, 3));
     }
+
+    #[::qbwi::background_task(durable, retries = 1, backoff = "constant", retry_delay = "1s")]
+    pub async fn durable(
+        email: ::std::string::String,
+        token: ::qbwi::CancellationToken,
+        __qbwi_encoder: u8,
+        __qbwi_decoder: ::std::vec::Vec<u8>,
+        __qbwi_task: u8,
+        client: ::std::option::Option<u8>,
+    ) {
+        let _ = (
+            email,
+            token,
+            __qbwi_encoder,
+            __qbwi_decoder,
+            __qbwi_task,
+            client,
+        );
+    }
+
+    #[::qbwi::background_task(durable)]
+    pub fn durable_blocking(at: u8, delay: u8) {
+        let _ = (at, delay);
+    }
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -75,6 +120,12 @@ async fn main() {
     assert!(handle.name().ends_with("shadowed::send_mail"));
     let handle = shadowed::blocking::queue_on(&host, 1, 2, 3).unwrap();
     assert_eq!(handle.outcome().await, qbwi::Outcome::Completed);
+    let refused = shadowed::durable::queue_on(&host, "a".to_owned(), 1, vec![], 2, None);
+    assert_eq!(refused.unwrap_err(), qbwi::QueueError::NoStore);
+    let refused = shadowed::durable_blocking::queue_on(&host, 1, 2).unwrap_err();
+    assert_eq!(refused, qbwi::QueueError::NoStore);
+    let retry = <shadowed::durable as qbwi::DurableTask>::RETRY;
+    assert_eq!(retry.backoff(), qbwi::Backoff::Constant);
     host.shutdown().await;
     let info = qbwi::registry()
         .find(|task| task.name.ends_with("::blocking"))

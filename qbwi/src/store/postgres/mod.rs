@@ -21,8 +21,8 @@
 //! `Store::postgres` accepts, and how a server is named in messages), [`schema`] (the
 //! migrations), [`jobs`] (the statements behind each [`Backend`](super::Backend) method),
 //! [`listener`] (the wake-ups), [`enqueue_in`] (jobs added in the caller's transaction) and
-//! [`errors`] (what each failure is called, with what to check); [`tests`] run against a
-//! throwaway server.
+//! [`errors`] (what each failure is called, with what to check). Its `tests` run against a
+//! throwaway server (see `tests/mod.rs`).
 
 mod config;
 mod enqueue_in;

@@ -14,7 +14,9 @@ use super::super::schema::SCHEMA_VERSION;
 use super::{LEASE, TestDatabase, claim, finish, ids_of, job, one, payloads_of};
 use crate::store::{Backend, EnqueueIn, Finished, JobCounts, StoreError};
 
-pub(super) async fn hosts_connecting_to_an_empty_database_at_the_same_moment_create_the_schema_once(db: TestDatabase) {
+pub(super) async fn hosts_starting_at_once_on_an_empty_database_create_the_schema_once(
+    db: TestDatabase,
+) {
     let barrier = Arc::new(tokio::sync::Barrier::new(8));
     let hosts: Vec<_> = (0..8)
         .map(|n| {
@@ -43,7 +45,6 @@ pub(super) async fn hosts_connecting_to_an_empty_database_at_the_same_moment_cre
     assert_eq!(versions, [i32::try_from(SCHEMA_VERSION).unwrap()]);
     let store = db.store().await;
     assert_eq!(claim(&store, &["mail"], "a", LEASE).await.len(), 8);
-    drop((store, client));
 }
 
 pub(super) async fn a_newer_schema_is_refused_with_a_clear_error(db: TestDatabase) {
@@ -64,10 +65,11 @@ pub(super) async fn a_newer_schema_is_refused_with_a_clear_error(db: TestDatabas
         }
     );
     assert!(error.to_string().contains("version 99"), "{error}");
-    drop(client);
 }
 
-pub(super) async fn a_notification_wakes_the_listener_and_is_kept_until_someone_waits(db: TestDatabase) {
+pub(super) async fn a_notification_wakes_the_listener_and_is_kept_until_someone_waits(
+    db: TestDatabase,
+) {
     let store = db.store().await;
     let other = db.store().await;
     let within = Duration::from_secs(5);
@@ -136,7 +138,6 @@ pub(super) async fn a_notification_wakes_the_listener_and_is_kept_until_someone_
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    drop(other);
 }
 
 pub(super) async fn the_listener_reconnects_after_losing_its_connection(db: TestDatabase) {
@@ -165,10 +166,11 @@ pub(super) async fn the_listener_reconnects_after_losing_its_connection(db: Test
         one(&other, job("mail", "x", None, 1)).await;
     });
     woken.expect("listening again");
-    drop((store, other));
 }
 
-pub(super) async fn jobs_enqueued_in_a_callers_transaction_exist_only_if_it_commits(db: TestDatabase) {
+pub(super) async fn jobs_enqueued_in_a_callers_transaction_exist_only_if_it_commits(
+    db: TestDatabase,
+) {
     let mut client = db.client().await;
     // Before any store created the schema: a clear error.
     let error = client
@@ -223,7 +225,6 @@ pub(super) async fn jobs_enqueued_in_a_callers_transaction_exist_only_if_it_comm
         payloads_of(&claimed),
         ["committed", "plain", "pooled", "pooled transaction"]
     );
-    drop((store, client));
 }
 
 pub(super) async fn a_callers_pool_works_without_a_listener(db: TestDatabase) {
@@ -232,11 +233,19 @@ pub(super) async fn a_callers_pool_works_without_a_listener(db: TestDatabase) {
         .build()
         .unwrap();
     let store = PostgresStore::connect(pool.into()).await.unwrap();
-    let port = db.config.get_ports().first().copied().unwrap_or(5432);
-    assert_eq!(
-        store.describe(),
-        format!("PostgreSQL at 127.0.0.1:{port}/qbwi_test_pool")
+    // The pool's settings are private: the store asks the server where it is.
+    let describe = store.describe();
+    assert!(
+        describe.starts_with("PostgreSQL at ") && describe.ends_with(&format!("/{}", db.name)),
+        "{describe}"
     );
+    if db.throwaway {
+        let port = db.config.get_ports().first().copied().unwrap_or(5432);
+        assert_eq!(
+            describe,
+            format!("PostgreSQL at 127.0.0.1:{port}/{}", db.name)
+        );
+    }
     let id = one(&store, job("mail", "x", None, 1)).await;
     assert_eq!(ids_of(&claim(&store, &["mail"], "a", LEASE).await), [id]);
     assert!(
@@ -246,7 +255,6 @@ pub(super) async fn a_callers_pool_works_without_a_listener(db: TestDatabase) {
         "no listener: workers poll"
     );
     assert!(db.listeners().await.is_empty());
-    drop(store);
 }
 
 pub(super) async fn a_read_only_database_is_reported_as_read_only(db: TestDatabase) {
@@ -266,7 +274,6 @@ pub(super) async fn a_read_only_database_is_reported_as_read_only(db: TestDataba
         .await
         .expect_err("refused");
     assert!(matches!(error, StoreError::ReadOnly { .. }), "{error:?}");
-    drop(store);
 }
 
 pub(super) async fn a_missing_database_is_unreachable_with_a_hint(db: TestDatabase) {

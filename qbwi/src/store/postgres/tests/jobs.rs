@@ -5,9 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{
-    LEASE, TestDatabase, claim, finish, ids_of, job, one, payloads_of, request,
-};
+use super::{LEASE, TestDatabase, claim, finish, ids_of, job, one, payloads_of, request};
 use crate::store::{Backend, ClaimedJob, Finished, JobCounts, JobId, now_millis};
 
 pub(super) async fn enqueue_then_claim_in_order_once_per_lease(db: TestDatabase) {
@@ -61,7 +59,6 @@ pub(super) async fn enqueue_then_claim_in_order_once_per_lease(db: TestDatabase)
             .unwrap()
             .is_empty()
     );
-    drop(store);
 }
 
 pub(super) async fn a_worker_claims_only_the_tasks_it_knows_and_only_when_due(db: TestDatabase) {
@@ -108,10 +105,11 @@ pub(super) async fn a_worker_claims_only_the_tasks_it_knows_and_only_when_due(db
         ["3"]
     );
     assert!(claim(&store, &[], "a", LEASE).await.is_empty());
-    drop(store);
 }
 
-pub(super) async fn an_expired_lease_lets_another_worker_claim_and_the_old_one_loses_it(db: TestDatabase) {
+pub(super) async fn an_expired_lease_lets_another_worker_claim_and_the_old_one_loses_it(
+    db: TestDatabase,
+) {
     let store = db.store().await;
     let id = one(&store, job("mail", "x", None, 5)).await;
     let short = Duration::from_millis(300);
@@ -135,7 +133,6 @@ pub(super) async fn an_expired_lease_lets_another_worker_claim_and_the_old_one_l
     );
     finish(&store, "b", vec![Finished::Completed(id)]).await;
     assert_eq!(store.counts().await.unwrap(), JobCounts::default());
-    drop(store);
 }
 
 pub(super) async fn a_heartbeat_keeps_the_lease(db: TestDatabase) {
@@ -172,10 +169,11 @@ pub(super) async fn a_heartbeat_keeps_the_lease(db: TestDatabase) {
     );
     let next = store.next_due(["mail"].into()).await.unwrap().unwrap();
     assert!(next > Duration::from_secs(1) && next <= extend, "{next:?}");
-    drop(store);
 }
 
-pub(super) async fn failures_retry_until_the_job_is_dead_then_it_can_be_retried_or_deleted(db: TestDatabase) {
+pub(super) async fn failures_retry_until_the_job_is_dead_then_it_can_be_retried_or_deleted(
+    db: TestDatabase,
+) {
     let store = db.store().await;
     let id = one(&store, job("mail", "x", None, 2)).await;
     claim(&store, &["mail"], "a", LEASE).await;
@@ -234,7 +232,6 @@ pub(super) async fn failures_retry_until_the_job_is_dead_then_it_can_be_retried_
     assert!(store.delete_dead(id).await.unwrap());
     assert!(!store.delete_dead(id).await.unwrap());
     assert!(store.dead_jobs(10).await.unwrap().is_empty());
-    drop(store);
 }
 
 pub(super) async fn a_released_job_runs_again_without_losing_an_attempt(db: TestDatabase) {
@@ -250,7 +247,6 @@ pub(super) async fn a_released_job_runs_again_without_losing_an_attempt(db: Test
     finish(&store, "a", vec![Finished::Released(id)]).await;
     let again = claim(&store, &["mail"], "b", LEASE).await;
     assert_eq!((again[0].id, again[0].attempt), (id, 1));
-    drop(store);
 }
 
 pub(super) async fn one_finish_records_every_kind_of_report_together(db: TestDatabase) {
@@ -288,7 +284,6 @@ pub(super) async fn one_finish_records_every_kind_of_report_together(db: TestDat
             dead: 1
         }
     );
-    drop(store);
 }
 
 pub(super) async fn workers_claiming_at_once_never_get_the_same_job(db: TestDatabase) {
@@ -322,5 +317,4 @@ pub(super) async fn workers_claiming_at_once_never_get_the_same_job(db: TestData
     }
     claimed.sort_unstable();
     assert_eq!(claimed, ids, "each job claimed exactly once");
-    drop(store);
 }

@@ -18,10 +18,10 @@ use tokio_postgres::NoTls;
 use super::PostgresStore;
 use super::config::{describe_config, redact};
 use super::errors::{HINT_CONNECT, HINT_TLS, HINT_URL};
+use crate::PostgresConfig;
 use crate::store::{
     Backend, BoxFuture, ClaimRequest, ClaimedJob, Finished, JobId, NewJob, StoreError,
 };
-use crate::PostgresConfig;
 
 /// A lease no case outlives.
 const LEASE: Duration = Duration::from_secs(30);
@@ -56,7 +56,7 @@ async fn postgres_backend() {
         jobs::a_released_job_runs_again_without_losing_an_attempt,
         jobs::one_finish_records_every_kind_of_report_together,
         jobs::workers_claiming_at_once_never_get_the_same_job,
-        connections::hosts_connecting_to_an_empty_database_at_the_same_moment_create_the_schema_once,
+        connections::hosts_starting_at_once_on_an_empty_database_create_the_schema_once,
         connections::a_newer_schema_is_refused_with_a_clear_error,
         connections::a_notification_wakes_the_listener_and_is_kept_until_someone_waits,
         connections::the_listener_reconnects_after_losing_its_connection,
@@ -113,6 +113,9 @@ struct TestDatabase {
     admin: tokio_postgres::Client,
     /// Its name.
     name: String,
+    /// Whether the server is the throwaway one, on 127.0.0.1 at `config`'s port (not the
+    /// developer's, which may sit behind a forwarded port).
+    throwaway: bool,
 }
 
 impl TestDatabase {
@@ -130,6 +133,7 @@ impl TestDatabase {
             admin: connect(&admin_config).await,
             config,
             name,
+            throwaway: !server.is_external(),
         }
     }
 
@@ -176,12 +180,7 @@ fn job(task: &'static str, payload: &str, run_at: Option<i64>, max_attempts: u32
     }
 }
 
-fn request(
-    tasks: &[&'static str],
-    limit: usize,
-    worker: &str,
-    lease: Duration,
-) -> ClaimRequest {
+fn request(tasks: &[&'static str], limit: usize, worker: &str, lease: Duration) -> ClaimRequest {
     ClaimRequest {
         tasks: tasks.into(),
         limit,

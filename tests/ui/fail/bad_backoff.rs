@@ -1,0 +1,6 @@
+#[qbwi::background_task(durable, backoff = "fast")]
+async fn send_mail(email: String) {
+    let _ = email;
+}
+
+fn main() {}
