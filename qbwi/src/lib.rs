@@ -66,6 +66,10 @@ mod task;
 pub mod __private;
 
 pub use current::{queue_blocking_work_item, queue_work_item};
+/// The deadpool-postgres that [`Store::postgres`] takes a pool of and [`EnqueueIn`] is
+/// implemented for: use it (or the same version) for the transactions you enqueue in.
+#[cfg(feature = "postgres")]
+pub use deadpool_postgres;
 pub use durable::{Backoff, DurableTask, JobDecoder, JobEncoder, PayloadError, RetryPolicy};
 pub use error::{HostError, QueueError};
 pub use host::{DEFAULT_LEASE, DEFAULT_SHUTDOWN_TIMEOUT, Host, HostBuilder};
@@ -82,6 +86,9 @@ pub use signal::shutdown_signal;
 pub use store::postgres::PostgresConfig;
 pub use store::{DeadJob, EnqueueIn, JobCounts, JobId, Store, StoreError};
 pub use task::{BackgroundTask, IntoTaskResult, TaskError, TaskOptions};
+/// The tokio-postgres whose clients and transactions implement [`EnqueueIn`].
+#[cfg(feature = "postgres")]
+pub use tokio_postgres;
 /// The token each task gets: cancelled when the host shuts down or the run times out.
 ///
 /// Re-exported from [`tokio_util`](https://docs.rs/tokio-util), so it is the same type tokio code

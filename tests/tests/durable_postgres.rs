@@ -127,3 +127,39 @@ async fn the_database_going_away_does_not_stop_the_host() {
         "the refused job was never stored"
     );
 }
+
+/// `enqueue_in(&transaction, ..)`: the job exists if and only if the caller's transaction commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enqueue_in_commits_and_rolls_back_with_the_callers_transaction() {
+    use qbwi::tokio_postgres::{NoTls, connect};
+
+    let Some(server) = server() else { return };
+    let url = server.create_database("enqueue_in");
+    let store = Store::postgres(&url).await.unwrap(); // creates the schema
+    let (mut client, connection) = connect(&url, NoTls).await.unwrap();
+    tokio::spawn(connection);
+
+    let transaction = client.transaction().await.unwrap();
+    ping::enqueue_in(&transaction, 100).await.unwrap();
+    transaction.rollback().await.unwrap();
+
+    let transaction = client.transaction().await.unwrap();
+    let id = ping::enqueue_in(&transaction, 101).await.unwrap();
+    let counts = store.counts().await.unwrap();
+    assert_eq!(counts.ready, 0, "not visible before the commit: {counts:?}");
+    transaction.commit().await.unwrap();
+    assert_eq!(store.counts().await.unwrap().ready, 1);
+
+    let host = Host::builder().store(store.clone()).build().unwrap();
+    wait_until("the committed job ran", || {
+        PINGED.lock().unwrap().contains(&101)
+    })
+    .await;
+    host.wait_idle().await;
+    assert!(
+        !PINGED.lock().unwrap().contains(&100),
+        "the rolled-back job never existed"
+    );
+    assert_eq!(host.shutdown().await.completed, 1);
+    assert!(id.as_i64() > 0);
+}
