@@ -146,6 +146,15 @@ async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// Whether every job has a run that ended.
+fn all_completed(journal: &Path) -> bool {
+    let runs = read_journal(journal);
+    (0..JOBS).all(|n| {
+        runs.get(&n)
+            .is_some_and(|runs| runs.iter().any(|run| run.1))
+    })
+}
+
 /// Every job ran and completed, and a job ran more than once only if the killed process ran it.
 fn check(journal: &Path, killed: u32) {
     let runs = read_journal(journal);
@@ -181,6 +190,10 @@ async fn a_killed_sqlite_host_loses_nothing() {
     let (db, journal) = (dir.join("qbwi.db"), dir.join("journal"));
     let store = format!("sqlite:{}", db.display());
     let mut child = spawn_worker("enqueue", &store, &journal);
+    wait_for("every job is stored", || {
+        count_lines(&journal, "ready") == 1
+    })
+    .await;
     wait_for("a third of the jobs ran", || {
         count_lines(&journal, "end") >= JOBS as usize / 3
     })
@@ -195,18 +208,7 @@ async fn a_killed_sqlite_host_loses_nothing() {
 
     JOURNAL.set(journal.clone()).unwrap();
     let host = host(Store::sqlite(&db).unwrap());
-    wait_for("every job ran", || {
-        read_journal(&journal).len() == JOBS as usize
-    })
-    .await;
-    wait_for("every job completed", || {
-        let runs = read_journal(&journal);
-        (0..JOBS).all(|n| {
-            runs.get(&n)
-                .is_some_and(|runs| runs.iter().any(|run| run.1))
-        })
-    })
-    .await;
+    wait_for("every job completed", || all_completed(&journal)).await;
     host.wait_idle().await;
     host.shutdown().await;
     check(&journal, killed);
@@ -237,14 +239,7 @@ async fn two_postgres_hosts_share_the_work_and_a_killed_one_loses_nothing() {
     doomed.kill().unwrap();
     doomed.wait().unwrap();
     let killed = doomed.id();
-    wait_for("every job completed", || {
-        let runs = read_journal(&journal);
-        (0..JOBS).all(|n| {
-            runs.get(&n)
-                .is_some_and(|runs| runs.iter().any(|run| run.1))
-        })
-    })
-    .await;
+    wait_for("every job completed", || all_completed(&journal)).await;
     survivor.kill().unwrap();
     survivor.wait().unwrap();
     let runs = read_journal(&journal);
