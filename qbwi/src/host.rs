@@ -505,9 +505,10 @@ impl Host {
     /// Waits until nothing is queued or running. Returns at once on an idle host; tasks queued
     /// meanwhile are waited for too.
     ///
-    /// With a store, also waits until what `queue` handed the writer is stored and the store has
-    /// recorded how every durable job this host ran ended (so the store's counts are settled).
-    /// Jobs that other hosts run, or that are due later, are not waited for.
+    /// With a store, also waits until what `queue` handed the writer is stored, the jobs of this
+    /// binary's durable tasks that are due now have run, and the store has recorded how every
+    /// durable job this host ran ended (so the store's counts are settled). Jobs that other hosts
+    /// hold, or that are due later (delayed, or waiting to be retried), are not waited for.
     pub async fn wait_idle(&self) {
         loop {
             self.inner.wait_idle().await;
@@ -516,9 +517,16 @@ impl Host {
             };
             durable.writer.flushed().await;
             durable.shared.reported().await;
-            if self.inner.counts.is_idle() {
+            if !self.inner.counts.is_idle() {
+                continue;
+            }
+            // Stored jobs nobody has claimed yet: the claim loop takes them (unless the host is
+            // shutting down and claims no more).
+            if !self.is_accepting() || !durable.shared.has_due_jobs().await {
                 return;
             }
+            durable.shared.store.inner.added.notify_waiters();
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 

@@ -180,6 +180,18 @@ impl Shared {
         }
     }
 
+    /// Whether jobs of this binary's tasks are due now and unclaimed (a store error counts as
+    /// no: it cannot be known).
+    pub(crate) async fn has_due_jobs(&self) -> bool {
+        if self.tasks.is_empty() {
+            return false;
+        }
+        matches!(
+            self.store.backend().next_due(self.tasks.clone()).await,
+            Ok(Some(due)) if due.is_zero()
+        )
+    }
+
     /// How many more jobs the host has room for now.
     fn room_for(&self, host: &Inner) -> usize {
         let in_flight = self.in_flight().len();
