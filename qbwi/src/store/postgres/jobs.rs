@@ -27,20 +27,31 @@ const INSERT: &str = "WITH inserted AS (
     SELECT inserted.id FROM inserted, (SELECT pg_notify('qbwi_jobs', '')) AS wake
      ORDER BY inserted.id";
 
-/// Leases up to `$2` due jobs of the tasks `$1` to worker `$3` for `$4` milliseconds.
-const CLAIM: &str = "WITH due AS (
+/// Leases up to `$2` due jobs of the tasks `$1` to worker `$3` for `$4` milliseconds: jobs whose
+/// worker died (lease expired) first, then ready ones, oldest first. Two branches, each walking
+/// its own partial index and stopping at `$2` rows: one query with `OR` sorts every ready row
+/// (22 ms instead of 1.3 ms at 20,000 ready jobs). Rows a branch locks beyond the limit are
+/// unlocked at the statement's commit, untouched.
+const CLAIM: &str = "WITH expired AS (
         SELECT id FROM qbwi_jobs
-         WHERE task = ANY($1::text[])
-           AND ((state = 'ready' AND run_at <= now())
-             OR (state = 'running' AND lease_until < now()))
+         WHERE state = 'running' AND lease_until < now() AND task = ANY($1::text[])
+         ORDER BY lease_until
+         LIMIT $2
+           FOR UPDATE SKIP LOCKED),
+    ready AS (
+        SELECT id FROM qbwi_jobs
+         WHERE state = 'ready' AND run_at <= now() AND task = ANY($1::text[])
          ORDER BY run_at, id
          LIMIT $2
            FOR UPDATE SKIP LOCKED)
     UPDATE qbwi_jobs AS job
        SET state = 'running', attempts = job.attempts + 1, worker = $3,
            lease_until = now() + $4::float8 * interval '1 millisecond'
-      FROM due
-     WHERE job.id = due.id
+     WHERE job.id = ANY(ARRAY(
+           SELECT id FROM (SELECT id, 0 AS branch FROM expired
+                           UNION ALL SELECT id, 1 FROM ready) AS due
+            ORDER BY branch
+            LIMIT $2))
  RETURNING job.id, job.task, job.payload, job.attempts, job.max_attempts";
 
 /// Deletes the completed jobs `$1` that worker `$2` still holds.
