@@ -16,13 +16,13 @@ use crate::counts::{ACCEPTING, Counts, Refused};
 use crate::dispatch::Lanes;
 use crate::durable::worker::{Config as DurableConfig, Durable};
 use crate::durable::writer::{Persist, Reply};
-use crate::durable::{DurableTask, encode};
+use crate::durable::{DurableTask, new_job};
 use crate::error::{HostError, QueueError};
 use crate::outcome::{TaskHandle, TaskId};
 use crate::report::{ShutdownReport, Stats};
 use crate::run::{Closure, Extras, Kind, OfTask, Run, run_blocking};
 use crate::sched::Sched;
-use crate::store::{JobId, NewJob, Store, millis};
+use crate::store::{JobId, Store, millis};
 use crate::task::{BackgroundTask, IntoTaskResult, TaskError};
 
 /// How long [`Host::shutdown`] waits for running tasks unless told otherwise: ASP.NET's 30 s.
@@ -614,16 +614,7 @@ impl Inner {
         }
         self.idle_waiters.fetch_add(1, SeqCst);
         let _waiting = Waiting(&self.idle_waiters);
-        loop {
-            let notified = self.idle.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            fence(SeqCst);
-            if self.counts.is_idle() {
-                return;
-            }
-            notified.await;
-        }
+        wait_until(&self.idle, || self.counts.is_idle()).await;
     }
 
     /// Every step is idempotent, so a shutdown whose caller gave up can be finished by the next.
@@ -671,14 +662,22 @@ impl Inner {
     }
 }
 
-/// A task's job for the store.
-fn new_job<T: DurableTask>(task: &T, run_at: Option<i64>) -> Result<NewJob, QueueError> {
-    Ok(NewJob {
-        task: T::NAME,
-        payload: encode(task).map_err(QueueError::Payload)?,
-        run_at,
-        max_attempts: T::RETRY.max_attempts(),
-    })
+/// Waits until `done()` holds, checking it again whenever `notify` wakes its waiters. Registered
+/// before each check, so that a change (and its `notify_waiters`) between the check and the wait
+/// is never missed.
+pub(crate) async fn wait_until(notify: &Notify, mut done: impl FnMut() -> bool) {
+    loop {
+        let notified = notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        // Pairs with the fence in `notify_idle`: either the check sees the change, or the
+        // notifier sees this waiter.
+        fence(SeqCst);
+        if done() {
+            return;
+        }
+        notified.await;
+    }
 }
 
 impl fmt::Debug for Host {

@@ -144,12 +144,7 @@ pub fn enqueue_in<'a, C: EnqueueIn + ?Sized, T: DurableTask>(
     client: &'a C,
     task: T,
 ) -> impl Future<Output = Result<JobId, QueueError>> + Send + 'a {
-    let job = crate::durable::encode(&task).map(|payload| NewJob {
-        task: T::NAME,
-        payload,
-        run_at: None,
-        max_attempts: T::RETRY.max_attempts(),
-    });
+    let job = crate::durable::new_job(&task, None);
     async move {
         let id = client.__insert(job?).await?;
         Ok(id)

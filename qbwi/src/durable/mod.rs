@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use crate::outcome::TaskHandle;
+use crate::store::NewJob;
 use crate::task::BackgroundTask;
 use crate::{Host, QueueError};
 
@@ -199,11 +200,19 @@ impl std::fmt::Debug for DurableEntry {
     }
 }
 
-/// Writes a task's arguments as its stored payload.
-pub(crate) fn encode<T: DurableTask>(task: &T) -> Result<String, PayloadError> {
+/// A task's job for the store: its name, its arguments written as the payload, and its attempts.
+pub(crate) fn new_job<T: DurableTask>(
+    task: &T,
+    run_at: Option<i64>,
+) -> Result<NewJob, PayloadError> {
     let mut out = JobEncoder::new(T::NAME);
     task.encode(&mut out)?;
-    Ok(out.finish())
+    Ok(NewJob {
+        task: T::NAME,
+        payload: out.finish(),
+        run_at,
+        max_attempts: T::RETRY.max_attempts(),
+    })
 }
 
 #[cfg(test)]

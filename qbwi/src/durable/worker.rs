@@ -18,7 +18,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::DurableEntry;
 use super::writer::Writer;
-use crate::host::{Host, Inner};
+use crate::host::{Host, Inner, wait_until};
 use crate::outcome::Outcome;
 use crate::report::ShutdownReport;
 use crate::store::{ClaimRequest, ClaimedJob, Finished, JobId, Store, now_millis};
@@ -78,12 +78,19 @@ struct Requeued {
 /// A claimed job's end, for the report loop.
 struct Report {
     job: ClaimedJob,
-    outcome: Outcome,
-    /// Its payload cannot be decoded: dead at once (retries would fail the same way).
-    undecodable: bool,
+    end: End,
+}
+
+/// How a claimed job ended on this host.
+enum End {
+    /// It ran (or was dropped at shutdown before it could) and ended so.
+    Ran(Outcome),
+    /// Its payload cannot be decoded: dead at once with this error (retries would fail the same
+    /// way).
+    Undecodable(String),
     /// The host did not take it (shutting down, or its queue is full): released, and not in the
     /// host's counts.
-    refused: bool,
+    Refused,
 }
 
 impl Durable {
@@ -169,15 +176,7 @@ impl Shared {
 
     /// Waits until every job this host claimed is reported to the store.
     pub(crate) async fn reported(&self) {
-        loop {
-            let reported = self.all_reported.notified();
-            tokio::pin!(reported);
-            reported.as_mut().enable();
-            if self.in_flight().is_empty() {
-                return;
-            }
-            reported.await;
-        }
+        wait_until(&self.all_reported, || self.in_flight().is_empty()).await;
     }
 
     /// Whether jobs of this binary's tasks are due now and unclaimed (a store error counts as
@@ -194,13 +193,12 @@ impl Shared {
 
     /// How many more jobs the host has room for now.
     fn room_for(&self, host: &Inner) -> usize {
-        let in_flight = self.in_flight().len();
         let room = match host.max_concurrency() {
             Some(limit) => {
                 let stats = host.counts.stats();
                 limit.saturating_sub((stats.queued + stats.running) as usize)
             }
-            None => DEFAULT_IN_FLIGHT.saturating_sub(in_flight),
+            None => DEFAULT_IN_FLIGHT.saturating_sub(self.in_flight().len()),
         };
         room.min(CLAIM_BATCH)
     }
@@ -210,45 +208,27 @@ impl Shared {
         let Some(entry) = self.entries.get(job.task.as_str()) else {
             // Only known names are claimed; a store that returns others is answered anyway.
             let error = format!("no task named `{}` is registered in this binary", job.task);
-            return self.report(job, Outcome::Failed(error));
+            return self.report(job, End::Ran(Outcome::Failed(error)));
         };
         match (entry.start)(&Host::from_inner(host.clone()), &job.payload) {
             Ok(Ok(handle)) => {
                 let shared = self.clone();
                 tokio::spawn(async move {
                     let outcome = handle.outcome().await;
-                    shared.report(job, outcome);
+                    shared.report(job, End::Ran(outcome));
                 });
             }
             // Shutting down, or the queue is full: back to the store.
-            Ok(Err(_)) => {
-                let _ = self.reports.send(Report {
-                    job,
-                    outcome: Outcome::NotStarted,
-                    undecodable: false,
-                    refused: true,
-                });
-            }
+            Ok(Err(_)) => self.report(job, End::Refused),
             Err(error) => {
                 tracing::error!(task = %job.task, job = %job.id, %error, "stored job cannot be decoded: dead");
-                let report = Report {
-                    outcome: Outcome::Failed(error.to_string()),
-                    job,
-                    undecodable: true,
-                    refused: false,
-                };
-                let _ = self.reports.send(report);
+                self.report(job, End::Undecodable(error.to_string()));
             }
         }
     }
 
-    fn report(&self, job: ClaimedJob, outcome: Outcome) {
-        let _ = self.reports.send(Report {
-            job,
-            outcome,
-            undecodable: false,
-            refused: false,
-        });
+    fn report(&self, job: ClaimedJob, end: End) {
+        let _ = self.reports.send(Report { job, end });
     }
 }
 
@@ -400,26 +380,18 @@ async fn report_loop(
 impl Shared {
     /// What the store should do with a job whose run ended so.
     fn finished(&self, report: Report, draining: bool) -> Finished {
-        let Report {
-            job,
-            outcome,
-            undecodable,
-            refused,
-        } = report;
-        if refused {
-            return Finished::Released(job.id);
-        }
-        if undecodable {
-            let error = match outcome {
-                Outcome::Failed(error) => error,
-                outcome => outcome.to_string(),
-            };
-            return Finished::Failed {
-                id: job.id,
-                error,
-                retry_at: None,
-            };
-        }
+        let Report { job, end } = report;
+        let outcome = match end {
+            End::Ran(outcome) => outcome,
+            End::Refused => return Finished::Released(job.id),
+            End::Undecodable(error) => {
+                return Finished::Failed {
+                    id: job.id,
+                    error,
+                    retry_at: None,
+                };
+            }
+        };
         let requeue = |count: &AtomicU64| {
             count.fetch_add(1, Relaxed);
             Finished::Released(job.id)

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::QueueError;
 use crate::cell::{Header, TaskCell};
-use crate::host::Inner;
+use crate::host::{Inner, wait_until};
 use crate::outcome::Outcome;
 use crate::run::Job;
 use crate::store::{JobId, NewJob, Store, StoreError};
@@ -90,15 +90,8 @@ impl Writer {
 
     /// Waits until every job sent so far is written (or failed).
     pub(crate) async fn flushed(&self) {
-        loop {
-            let drained = self.pending.drained.notified();
-            tokio::pin!(drained);
-            drained.as_mut().enable();
-            if self.pending.count.load(SeqCst) == 0 {
-                return;
-            }
-            drained.await;
-        }
+        let pending = &self.pending;
+        wait_until(&pending.drained, || pending.count.load(SeqCst) == 0).await;
     }
 }
 

@@ -39,7 +39,7 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, Object, Pool, PoolError, Runtime, TimeoutType};
 use tokio_postgres::config::SslMode;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{NoTls, Row};
+use tokio_postgres::{NoTls, Row, Statement};
 
 use super::{Store, StoreError};
 use config::{bracket_ipv6, describe_config};
@@ -212,30 +212,32 @@ impl PostgresStore {
         store_error(&self.describe, error)
     }
 
-    /// Runs one statement (prepared once per connection) and returns its rows.
-    async fn query(
-        &self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Vec<Row>, StoreError> {
+    /// A pooled connection and `sql` prepared on it (once per connection).
+    async fn prepared(&self, sql: &str) -> Result<(Object, Statement), StoreError> {
         let client = self.client().await?;
         let statement = client
             .prepare_cached(sql)
             .await
             .map_err(|error| self.error(&error))?;
+        Ok((client, statement))
+    }
+
+    /// Runs one statement and returns its rows.
+    async fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, StoreError> {
+        let (client, statement) = self.prepared(sql).await?;
         client
             .query(&statement, params)
             .await
             .map_err(|error| self.error(&error))
     }
 
-    /// Runs one statement (prepared once per connection) and returns how many rows it changed.
+    /// Runs one statement and returns how many rows it changed.
     async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, StoreError> {
-        let client = self.client().await?;
-        let statement = client
-            .prepare_cached(sql)
-            .await
-            .map_err(|error| self.error(&error))?;
+        let (client, statement) = self.prepared(sql).await?;
         client
             .execute(&statement, params)
             .await
