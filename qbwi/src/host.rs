@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio::sync::{Notify, OnceCell, oneshot};
 use tokio_util::sync::CancellationToken;
+use tracing::Span;
 
 use crate::cell::{Header, JobRef};
 use crate::counts::{ACCEPTING, Counts, Refused};
@@ -77,8 +78,13 @@ pub(crate) struct Inner {
     shutdown_timeout: Duration,
     max_concurrency: Option<NonZeroUsize>,
     queue_capacity: Option<usize>,
-    /// Every task's token (or its parent): cancelled when shutdown begins.
+    /// Every task's token (or its parent): cancelled when shutdown begins, or `cancel_after`
+    /// later.
     pub(crate) token: CancellationToken,
+    /// Cancelled when shutdown begins: the durable worker claims no more jobs.
+    pub(crate) draining: CancellationToken,
+    /// How long shutdown lets running tasks finish before it cancels their tokens.
+    cancel_after: Duration,
     /// Cancelled at the shutdown deadline: running tasks drop their futures.
     pub(crate) kill: CancellationToken,
     pub(crate) counts: Counts,
@@ -97,6 +103,7 @@ pub(crate) struct Inner {
 #[must_use = "a builder does nothing until `start()` or `build()`"]
 pub struct HostBuilder {
     shutdown_timeout: Duration,
+    cancel_after: Duration,
     max_concurrency: Option<usize>,
     queue_capacity: Option<usize>,
     store: Option<Store>,
@@ -108,6 +115,7 @@ impl Default for HostBuilder {
     fn default() -> Self {
         HostBuilder {
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            cancel_after: Duration::ZERO,
             max_concurrency: None,
             queue_capacity: None,
             store: None,
@@ -122,6 +130,42 @@ impl HostBuilder {
     /// abandons them. Default 30 s, like ASP.NET.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// How long shutdown lets running tasks finish on their own before it cancels their tokens.
+    /// Default 0: tokens are cancelled as soon as shutdown begins, as QBWI does.
+    ///
+    /// With `cancel_after(d)`, [`Host::shutdown`] stops accepting work (queued tasks that have
+    /// not started never will), waits up to `d` for the running tasks to end without being told
+    /// to, then cancels their tokens and waits out the rest of `shutdown_timeout`. A mail that is
+    /// half sent gets to finish; a loop that only stops when cancelled still stops. A `d` longer
+    /// than `shutdown_timeout` never cancels: the deadline comes first.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let host = qbwi::Host::builder()
+    ///     .cancel_after(Duration::from_secs(10))     // finish what you are sending ..
+    ///     .shutdown_timeout(Duration::from_secs(30)) // .. but be gone within 30 s
+    ///     .build()
+    ///     .unwrap();
+    /// let mail = host
+    ///     .queue_work_item(|token| async move {
+    ///         tokio::time::sleep(Duration::from_secs(2)).await; // not cancelled meanwhile
+    ///         assert!(!token.is_cancelled());
+    ///     })
+    ///     .unwrap();
+    /// # tokio::task::yield_now().await;
+    /// let report = host.shutdown().await;
+    /// assert_eq!(report.completed, 1);
+    /// # assert!(mail.outcome().await.is_completed());
+    /// # }
+    /// ```
+    pub fn cancel_after(mut self, grace: Duration) -> Self {
+        self.cancel_after = grace;
         self
     }
 
@@ -192,6 +236,7 @@ impl HostBuilder {
         crate::current::install(&host)?;
         tracing::info!(
             shutdown_timeout = ?host.inner.shutdown_timeout,
+            cancel_after = ?host.inner.cancel_after,
             max_concurrency = ?host.inner.max_concurrency,
             queue_capacity = ?host.inner.queue_capacity,
             tasks = crate::registry().count(),
@@ -233,14 +278,19 @@ impl HostBuilder {
                 option: "poll_interval",
             });
         }
+        if self.store.is_none() {
+            warn_durable_without_store();
+        }
         let (lanes, dispatchers) = Lanes::open(&runtime);
         let host = Host {
             inner: Arc::new(Inner {
                 lanes,
                 shutdown_timeout: self.shutdown_timeout,
+                cancel_after: self.cancel_after,
                 max_concurrency,
                 queue_capacity: self.queue_capacity,
                 token: CancellationToken::new(),
+                draining: CancellationToken::new(),
                 kill: CancellationToken::new(),
                 counts: Counts::default(),
                 idle: Notify::new(),
@@ -284,7 +334,17 @@ impl Host {
     ///
     /// Never blocks and never awaits: the task starts on the runtime as soon as its turn comes.
     pub fn queue<T: BackgroundTask>(&self, task: T) -> Result<TaskHandle, QueueError> {
-        self.submit::<OfTask<T>, _, _>(move |token| task.run(token))
+        self.submit::<OfTask<T>, _, _>(move |token| task.run(token), None)
+    }
+
+    /// Queues a durable job's run, inside `span` (`background_task{task job attempt}`); the
+    /// durable worker logs how it ended.
+    pub(crate) fn queue_claimed<T: BackgroundTask>(
+        &self,
+        task: T,
+        span: Span,
+    ) -> Result<TaskHandle, QueueError> {
+        self.submit::<OfTask<T>, _, _>(move |token| task.run(token), Some(span))
     }
 
     /// Queues an async closure: QBWI's `QueueBackgroundWorkItem(Func<CancellationToken, Task>)`.
@@ -315,10 +375,13 @@ impl Host {
         Fut: Future + Send + 'static,
         Fut::Output: IntoTaskResult,
     {
-        self.submit::<Closure<F>, _, _>(move |token| {
-            let future = work(token.clone());
-            async move { future.await.into_task_result() }
-        })
+        self.submit::<Closure<F>, _, _>(
+            move |token| {
+                let future = work(token.clone());
+                async move { future.await.into_task_result() }
+            },
+            None,
+        )
     }
 
     /// Queues a blocking closure on tokio's blocking pool: QBWI's
@@ -348,15 +411,19 @@ impl Host {
         F: FnOnce(CancellationToken) -> R + Send + 'static,
         R: IntoTaskResult,
     {
-        self.submit::<Closure<F>, _, _>(move |token| {
-            let token = token.clone();
-            run_blocking(move || work(token).into_task_result())
-        })
+        self.submit::<Closure<F>, _, _>(
+            move |token| {
+                let token = token.clone();
+                run_blocking(move || work(token).into_task_result())
+            },
+            None,
+        )
     }
 
     /// Accepts one task: counts it, then hands it to a lane, or to the scheduler when a limit
-    /// applies. `make` builds the task's future when it starts.
-    fn submit<K, M, F>(&self, make: M) -> Result<TaskHandle, QueueError>
+    /// applies. `make` builds the task's future when it starts. `claimed`: a durable job's span;
+    /// the durable worker logs how its run ended.
+    fn submit<K, M, F>(&self, make: M, claimed: Option<Span>) -> Result<TaskHandle, QueueError>
     where
         K: Kind,
         M: FnOnce(&CancellationToken) -> F + Send + 'static,
@@ -377,12 +444,22 @@ impl Host {
             });
         }
         let id = TaskId(inner.next_id.fetch_add(1, Relaxed));
-        let span = tracing::info_span!("background_task", task = %name, id = id.0);
-        // Without a subscriber that wants the span, a run carries no span at all.
-        let extras = (!span.is_disabled()).then(|| {
-            span.in_scope(|| tracing::debug!("queued"));
-            Extras::new(span)
-        });
+        let extras = match claimed {
+            Some(span) => Some(Extras::claimed(span)),
+            None => {
+                let span = tracing::info_span!("background_task", task = %name, id = id.0);
+                if !span.is_disabled() {
+                    span.in_scope(|| tracing::debug!("queued"));
+                    Some(Extras::new(span))
+                } else if tracing::enabled!(tracing::Level::WARN) {
+                    // No span, but the run's end event (with its duration) may be logged.
+                    Some(Extras::new(span))
+                } else {
+                    // Nothing would be logged: a run carries no span and no clock at all.
+                    None
+                }
+            }
+        };
         let (job, cell) = JobRef::new(Header::new(id), Run::<K, M, F>::new(make, extras));
         let handle = TaskHandle::new(cell, name);
         if !inner.is_limited(K::OPTIONS.concurrency) {
@@ -520,13 +597,21 @@ impl Host {
             if !self.inner.counts.is_idle() {
                 continue;
             }
-            // Stored jobs nobody has claimed yet: the claim loop takes them (unless the host is
-            // shutting down and claims no more).
-            if !self.is_accepting() || !durable.shared.has_due_jobs().await {
+            if !self.is_accepting() {
+                return; // shutting down: the host claims no more jobs
+            }
+            // Stored jobs nobody has claimed yet: the claim loop takes them.
+            if durable.shared.has_due_jobs().await {
+                durable.shared.store.inner.added.notify_waiters();
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                continue;
+            }
+            // None due: but a claim may have taken them just before the store was asked, and
+            // not be counted yet (neither reported nor running). Idle only if no claim is out and
+            // nothing started meanwhile.
+            if !durable.shared.is_busy() && self.inner.counts.is_idle() {
                 return;
             }
-            durable.shared.store.inner.added.notify_waiters();
-            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 
@@ -622,25 +707,53 @@ impl Inner {
         let started = tokio::time::Instant::now();
         if self.counts.begin_drain() {
             let stats = self.counts.stats();
-            tracing::info!(
-                running = stats.running,
-                queued = stats.queued,
-                timeout = ?self.shutdown_timeout,
-                "shutting down: cancelling tasks and waiting for them to finish"
-            );
+            if self.cancel_after.is_zero() {
+                tracing::info!(
+                    running = stats.running,
+                    queued = stats.queued,
+                    timeout = ?self.shutdown_timeout,
+                    "shutting down: cancelling tasks and waiting for them to finish"
+                );
+            } else {
+                tracing::info!(
+                    running = stats.running,
+                    queued = stats.queued,
+                    cancel_after = ?self.cancel_after,
+                    timeout = ?self.shutdown_timeout,
+                    "shutting down: letting running tasks finish, then cancelling them"
+                );
+            }
         }
-        self.token.cancel();
+        self.draining.cancel();
+        let deadline = started + self.shutdown_timeout;
+        if self.cancel_after.is_zero() {
+            self.token.cancel();
+        }
         let waiting = self.sched().close();
         for mut job in waiting {
             job.abandon_waiting(self); // not started
         }
-        let deadline = started + self.shutdown_timeout;
         let drained = async {
             self.wait_idle().await;
             if let Some(durable) = self.durable.get() {
                 durable.writer.flushed().await; // what `queue` handed the writer
             }
         };
+        tokio::pin!(drained);
+        if !self.token.is_cancelled() {
+            // Running tasks finish on their own for `cancel_after`; then they are told to stop.
+            let grace = (started + self.cancel_after).min(deadline);
+            if tokio::time::timeout_at(grace, drained.as_mut())
+                .await
+                .is_err()
+            {
+                tracing::info!(
+                    running = self.counts.stats().running,
+                    "shutdown: cancelling the tasks still running after `cancel_after`"
+                );
+            }
+            self.token.cancel();
+        }
         if tokio::time::timeout_at(deadline, drained).await.is_err() {
             tracing::warn!(
                 running = self.counts.stats().running,
@@ -660,6 +773,25 @@ impl Inner {
         tracing::info!(%report, "qbwi host shut down");
         report
     }
+}
+
+/// A binary whose durable tasks have no store to go to: every `enqueue` of them would fail with
+/// `NoStore`. Says so once, at start, naming them.
+fn warn_durable_without_store() {
+    let mut durable: Vec<&str> = crate::registry()
+        .filter(|task| task.durable)
+        .map(|task| task.name)
+        .collect();
+    if durable.is_empty() {
+        return;
+    }
+    durable.sort_unstable();
+    tracing::warn!(
+        tasks = ?durable,
+        "this binary has durable tasks, and the host has no store: their `enqueue` and `queue` \
+         calls fail with `NoStore` until a host is built with `.store(qbwi::Store::sqlite(..)?)` \
+         or `Store::postgres(..)`"
+    );
 }
 
 /// Waits until `done()` holds, checking it again whenever `notify` wakes its waiters. Registered
@@ -685,6 +817,7 @@ impl fmt::Debug for Host {
         f.debug_struct("Host")
             .field("accepting", &self.is_accepting())
             .field("shutdown_timeout", &self.inner.shutdown_timeout)
+            .field("cancel_after", &self.inner.cancel_after)
             .field("max_concurrency", &self.inner.max_concurrency)
             .field("queue_capacity", &self.inner.queue_capacity)
             .field("stats", &self.stats())

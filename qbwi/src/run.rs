@@ -15,7 +15,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tracing::Span;
 
@@ -69,10 +69,12 @@ impl<C: 'static> Kind for Closure<C> {
     }
 }
 
-/// Ends a run that has not ended: drops its future, counts it, tells its handles, and gives
-/// back its scheduler slots if it holds any (`admitted`).
+/// Ends a run that has not ended: drops its future, counts it, tells its handles, logs how it
+/// ended (one event, with how long it ran), and gives back its scheduler slots if it holds any
+/// (`admitted`).
 fn finish<M, F>(
     state: &mut State<M, F>,
+    extras: Option<&Extras>,
     header: &Header,
     host: &Inner,
     (name, admitted): (&'static str, bool),
@@ -104,13 +106,25 @@ fn finish<M, F>(
         Step::Final => Outcome::NotStarted,
         _ => outcome,
     };
-    match &outcome {
-        Outcome::Completed => tracing::debug!("completed"),
-        Outcome::Failed(error) => tracing::warn!(%error, "failed"),
-        Outcome::Panicked(panic) => tracing::error!(%panic, "panicked"),
-        Outcome::TimedOut => tracing::warn!("timed out: token cancelled, run dropped"),
-        Outcome::Abandoned => tracing::warn!("abandoned: still running at the shutdown deadline"),
-        Outcome::NotStarted => tracing::debug!("not started: shutdown began first"),
+    // A durable job's run is logged by the durable worker, which knows what becomes of the job
+    // (retried, dead, requeued).
+    if !extras.is_some_and(|extras| extras.claimed) {
+        let elapsed = extras
+            .and_then(|extras| extras.started)
+            .map(|at| at.elapsed());
+        let elapsed = tracing::field::debug(elapsed.unwrap_or_default());
+        match &outcome {
+            Outcome::Completed => tracing::debug!(elapsed, "completed"),
+            Outcome::Failed(error) => tracing::warn!(elapsed, %error, "failed"),
+            Outcome::Panicked(panic) => tracing::error!(elapsed, %panic, "panicked"),
+            Outcome::TimedOut => {
+                tracing::warn!(elapsed, "timed out: token cancelled, run dropped")
+            }
+            Outcome::Abandoned => {
+                tracing::warn!(elapsed, "abandoned: still running at the shutdown deadline")
+            }
+            Outcome::NotStarted => tracing::debug!("not started: shutdown began first"),
+        }
     }
     header.set_outcome(outcome);
     if admitted {
@@ -126,6 +140,10 @@ pin_project_lite::pin_project! {
     pub(crate) struct Extras {
         // The run's `background_task` span, when a subscriber wants it.
         span: Span,
+        // When the run started, for the duration its end event carries.
+        started: Option<Instant>,
+        // A durable job's run: the durable worker logs its end.
+        claimed: bool,
         // The run's own token when it has a timeout (a child of the host's), to cancel on expiry.
         token: Option<CancellationToken>,
         #[pin]
@@ -140,10 +158,19 @@ impl Extras {
     pub(crate) fn new(span: Span) -> Pin<Box<Self>> {
         Box::pin(Extras {
             span,
+            started: None,
+            claimed: false,
             token: None,
             deadline: None,
             kill: None,
         })
+    }
+
+    /// A durable job's run, in the span the durable worker made for it.
+    pub(crate) fn claimed(span: Span) -> Pin<Box<Self>> {
+        let mut extras = Extras::new(span);
+        *extras.as_mut().project().claimed = true;
+        extras
     }
 }
 
@@ -200,7 +227,14 @@ where
         let slots = (K::name(), host.is_limited(K::OPTIONS.concurrency));
         macro_rules! finish {
             ($outcome:expr) => {{
-                finish(this.state, header, host, slots, $outcome);
+                finish(
+                    this.state,
+                    this.extras.as_deref(),
+                    header,
+                    host,
+                    slots,
+                    $outcome,
+                );
                 return Poll::Ready(());
             }};
         }
@@ -209,7 +243,10 @@ where
             if host.counts.start() != Step::Done {
                 finish!(Outcome::NotStarted);
             }
-            tracing::debug!("started");
+            if let Some(extras) = this.extras.as_mut() {
+                tracing::debug!("started");
+                *extras.as_mut().project().started = Some(Instant::now());
+            }
             let make = make.take().expect("a run starts once");
             *this.state = State::Starting;
             let own_token = K::OPTIONS.timeout.map(|_| host.token.child_token());
@@ -275,7 +312,8 @@ where
             State::Starting | State::Running { .. } => Outcome::Abandoned,
             State::Done => Outcome::Completed, // already ended: nothing happens below
         };
-        let span = this.extras.take().map(|extras| extras.span.clone());
+        let extras = this.extras.take();
+        let span = extras.as_ref().map(|extras| extras.span.clone());
         let _entered = span.as_ref().map(Span::enter);
         match host {
             Some(host) => {
@@ -283,7 +321,7 @@ where
                     K::name(),
                     admitted && host.is_limited(K::OPTIONS.concurrency),
                 );
-                finish(this.state, header, host, slots, lost);
+                finish(this.state, extras.as_deref(), header, host, slots, lost);
             }
             None if !matches!(this.state, State::Done) => {
                 // The host is gone: nothing to count, but the handles must not wait forever.

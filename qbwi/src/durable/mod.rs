@@ -2,7 +2,10 @@
 //! [`RetryPolicy`], and the host's side of the store: the batching writer behind `queue`, and the
 //! worker that claims, runs, reports and heartbeats jobs (`worker.rs`).
 
+use std::num::NonZeroUsize;
 use std::time::Duration;
+
+use tracing::Span;
 
 use crate::outcome::TaskHandle;
 use crate::store::NewJob;
@@ -158,17 +161,21 @@ pub(crate) fn random_fraction() -> f64 {
 #[derive(Clone, Copy)]
 pub struct DurableEntry {
     pub(crate) retry: RetryPolicy,
+    /// The task's own `concurrency`: a host claims no more of its jobs than it has free slots.
+    pub(crate) concurrency: Option<NonZeroUsize>,
     pub(crate) start: StartFn,
 }
 
-/// Decodes a stored job's payload and queues the task on the host.
-pub(crate) type StartFn = fn(&Host, &str) -> Result<Result<TaskHandle, QueueError>, PayloadError>;
+/// Decodes a stored job's payload and queues the task on the host, its run inside `span`.
+pub(crate) type StartFn =
+    fn(&Host, &str, Span) -> Result<Result<TaskHandle, QueueError>, PayloadError>;
 
 impl DurableEntry {
     /// The entry of task `T`.
     pub const fn of<T: DurableTask>() -> Self {
         DurableEntry {
             retry: T::RETRY,
+            concurrency: T::OPTIONS.concurrency,
             start: start::<T>,
         }
     }
@@ -177,16 +184,17 @@ impl DurableEntry {
 fn start<T: DurableTask>(
     host: &Host,
     payload: &str,
+    span: Span,
 ) -> Result<Result<TaskHandle, QueueError>, PayloadError> {
     let mut input = JobDecoder::new(T::NAME, payload)?;
     let task = T::decode(&mut input)?;
-    Ok(host.queue(task))
+    Ok(host.queue_claimed(task, span))
 }
 
 impl PartialEq for DurableEntry {
     fn eq(&self, other: &Self) -> bool {
         // Entries of one task are equal; the fn pointer says nothing more.
-        self.retry == other.retry
+        self.retry == other.retry && self.concurrency == other.concurrency
     }
 }
 
@@ -196,6 +204,7 @@ impl std::fmt::Debug for DurableEntry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DurableEntry")
             .field("retry", &self.retry)
+            .field("concurrency", &self.concurrency)
             .finish_non_exhaustive()
     }
 }

@@ -1,20 +1,26 @@
 //! The durable worker of a host with a store: it claims due jobs of the tasks this binary knows
-//! (as many as the host has room for), runs each as an ordinary task of the host, reports how each
-//! run ended (completed: deleted; failed: retried after a backoff, or dead; interrupted by
-//! shutdown: released without using an attempt), and renews the leases of the jobs it runs.
+//! (no more than the host can start now: its free `max_concurrency`, and each task's free
+//! `concurrency`), runs each as an ordinary task of the host, reports how each run ended
+//! (completed: deleted; failed: retried after a backoff, or dead; interrupted by shutdown:
+//! released without using an attempt), and renews the leases of the jobs it runs.
+//!
+//! Each run ends with one log event, inside the run's `background_task{task=.. job=.. attempt=..}`
+//! span, whose words say what the store will do with the job (and what the report counts it as).
 //!
 //! Two tokio tasks per host: the claim loop, and the report loop (which also sends the heartbeats).
 //! They hold the host weakly and stop when it shuts down or is dropped. The store being
 //! unreachable never stops them: they log, wait (100 ms doubling up to 30 s, with jitter) and try
 //! again, while the host's in-memory tasks run on.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::{CancellationToken, DropGuard};
+use tracing::Span;
 
 use super::DurableEntry;
 use super::writer::Writer;
@@ -55,16 +61,61 @@ pub(crate) struct Shared {
     /// The durable tasks this binary registered, by name.
     entries: HashMap<&'static str, DurableEntry>,
     tasks: Arc<[&'static str]>,
+    /// The tasks without a `concurrency` of their own: claimed together.
+    unlimited: Arc<[&'static str]>,
+    /// The tasks with a `concurrency`: each claimed on its own, at most its free slots.
+    limited: Vec<(&'static str, NonZeroUsize)>,
     /// Jobs this host claimed and has not reported yet.
-    in_flight: Mutex<HashSet<JobId>>,
+    in_flight: Mutex<InFlight>,
+    /// Claims sent to the store whose jobs are not in `in_flight` yet: while one is out, the
+    /// store may show its jobs as running although this host has not counted them.
+    claiming: AtomicUsize,
     /// Wakes shutdown when `in_flight` empties.
     all_reported: Notify,
     /// Wakes the claim loop when a run ends (room for another).
     pub(crate) room: Notify,
-    reports: mpsc::UnboundedSender<Report>,
+    reports: mpsc::UnboundedSender<Finished>,
     /// Runs interrupted by shutdown and released, by how their run ended.
     requeued: Requeued,
+    /// The host's tasks' token: a run that fails once it is cancelled was most likely cut short by
+    /// the shutdown, and goes back to the store.
+    cancelled: CancellationToken,
     stop: CancellationToken,
+}
+
+/// The jobs a host holds, and how many of each task.
+#[derive(Default)]
+struct InFlight {
+    jobs: HashMap<JobId, &'static str>,
+    by_task: HashMap<&'static str, usize>,
+}
+
+impl InFlight {
+    fn insert(&mut self, id: JobId, task: &'static str) {
+        if self.jobs.insert(id, task).is_none() {
+            *self.by_task.entry(task).or_default() += 1;
+        }
+    }
+
+    fn remove(&mut self, id: JobId) {
+        if let Some(task) = self.jobs.remove(&id)
+            && let Some(count) = self.by_task.get_mut(task)
+        {
+            *count -= 1;
+        }
+    }
+
+    fn of_task(&self, task: &str) -> usize {
+        self.by_task.get(task).copied().unwrap_or(0)
+    }
+
+    fn len(&self) -> usize {
+        self.jobs.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
 }
 
 #[derive(Default)]
@@ -73,12 +124,6 @@ struct Requeued {
     panicked: AtomicU64,
     abandoned: AtomicU64,
     not_started: AtomicU64,
-}
-
-/// A claimed job's end, for the report loop.
-struct Report {
-    job: ClaimedJob,
-    end: End,
 }
 
 /// How a claimed job ended on this host.
@@ -100,6 +145,16 @@ impl Durable {
             .filter_map(|task| task.durable_entry().map(|entry| (task.name, entry)))
             .collect();
         let tasks: Arc<[&'static str]> = entries.keys().copied().collect();
+        let unlimited = entries
+            .iter()
+            .filter(|(_, entry)| entry.concurrency.is_none())
+            .map(|(name, _)| *name)
+            .collect();
+        let mut limited: Vec<(&'static str, NonZeroUsize)> = entries
+            .iter()
+            .filter_map(|(name, entry)| entry.concurrency.map(|limit| (*name, limit)))
+            .collect();
+        limited.sort();
         let (reports, received) = mpsc::unbounded_channel();
         let stop = CancellationToken::new();
         let shared = Arc::new(Shared {
@@ -109,16 +164,20 @@ impl Durable {
             worker: worker_name().into(),
             entries,
             tasks,
+            unlimited,
+            limited,
             in_flight: Mutex::default(),
+            claiming: AtomicUsize::new(0),
             all_reported: Notify::new(),
             room: Notify::new(),
             reports,
             requeued: Requeued::default(),
+            cancelled: host.token.clone(),
             stop: stop.clone(),
         });
         if !shared.tasks.is_empty() {
             tokio::spawn(claim_loop(Arc::downgrade(host), shared.clone()));
-            tokio::spawn(report_loop(shared.clone(), received, host.token.clone()));
+            tokio::spawn(report_loop(shared.clone(), received));
         }
         tracing::info!(
             store = config.store.describe(),
@@ -168,7 +227,7 @@ impl Durable {
 }
 
 impl Shared {
-    fn in_flight(&self) -> MutexGuard<'_, HashSet<JobId>> {
+    fn in_flight(&self) -> MutexGuard<'_, InFlight> {
         self.in_flight
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -177,6 +236,14 @@ impl Shared {
     /// Waits until every job this host claimed is reported to the store.
     pub(crate) async fn reported(&self) {
         wait_until(&self.all_reported, || self.in_flight().is_empty()).await;
+    }
+
+    /// Whether this host holds durable jobs it has not reported, or has a claim out whose jobs it
+    /// has not counted yet.
+    pub(crate) fn is_busy(&self) -> bool {
+        // `claiming` first: a claim counts its jobs into `in_flight` before it stops counting
+        // itself, so one of the two loads sees it.
+        self.claiming.load(SeqCst) > 0 || !self.in_flight().is_empty()
     }
 
     /// Whether jobs of this binary's tasks are due now and unclaimed (a store error counts as
@@ -191,102 +258,195 @@ impl Shared {
         )
     }
 
-    /// How many more jobs the host has room for now.
-    fn room_for(&self, host: &Inner) -> usize {
+    /// What to claim now: the host's free room (its `max_concurrency`, or the in-flight bound),
+    /// split into the tasks with a `concurrency` of their own (each at most its free slots, so
+    /// that a job is never leased to a host that cannot start it) and the rest.
+    fn plan(&self, host: &Inner) -> Plan {
+        let in_flight = self.in_flight();
         let room = match host.max_concurrency() {
             Some(limit) => {
                 let stats = host.counts.stats();
                 limit.saturating_sub((stats.queued + stats.running) as usize)
             }
-            None => DEFAULT_IN_FLIGHT.saturating_sub(self.in_flight().len()),
+            None => DEFAULT_IN_FLIGHT.saturating_sub(in_flight.len()),
         };
-        room.min(CLAIM_BATCH)
+        let mut plan = Plan {
+            room: room.min(CLAIM_BATCH),
+            groups: Vec::new(),
+            full: room == 0,
+        };
+        if plan.room == 0 {
+            return plan;
+        }
+        for &(task, limit) in &self.limited {
+            let free = limit.get().saturating_sub(in_flight.of_task(task));
+            if free == 0 {
+                plan.full = true;
+            } else {
+                plan.groups.push((Arc::from([task]), free));
+            }
+        }
+        if !self.unlimited.is_empty() {
+            plan.groups.push((self.unlimited.clone(), plan.room));
+        }
+        plan
     }
 
     /// Runs a claimed job as a task of `host`, or reports at once why it cannot run.
     fn start(self: &Arc<Self>, host: &Arc<Inner>, job: ClaimedJob) {
+        let span = tracing::info_span!(
+            "background_task",
+            task = %job.task,
+            job = job.id.0,
+            attempt = job.attempt
+        );
         let Some(entry) = self.entries.get(job.task.as_str()) else {
             // Only known names are claimed; a store that returns others is answered anyway.
             let error = format!("no task named `{}` is registered in this binary", job.task);
-            return self.report(job, End::Ran(Outcome::Failed(error)));
+            let ended = Ended::now(job, span, End::Ran(Outcome::Failed(error)));
+            return self.report(ended);
         };
-        match (entry.start)(&Host::from_inner(host.clone()), &job.payload) {
+        let started = tokio::time::Instant::now();
+        match (entry.start)(&Host::from_inner(host.clone()), &job.payload, span.clone()) {
             Ok(Ok(handle)) => {
                 let shared = self.clone();
                 tokio::spawn(async move {
                     let outcome = handle.outcome().await;
-                    shared.report(job, End::Ran(outcome));
+                    let ended = Ended {
+                        job,
+                        span,
+                        elapsed: started.elapsed(),
+                        end: End::Ran(outcome),
+                    };
+                    shared.report(ended);
                 });
             }
             // Shutting down, or the queue is full: back to the store.
-            Ok(Err(_)) => self.report(job, End::Refused),
-            Err(error) => {
-                tracing::error!(task = %job.task, job = %job.id, %error, "stored job cannot be decoded: dead");
-                self.report(job, End::Undecodable(error.to_string()));
-            }
+            Ok(Err(_)) => self.report(Ended::now(job, span, End::Refused)),
+            Err(error) => self.report(Ended::now(job, span, End::Undecodable(error.to_string()))),
         }
     }
 
-    fn report(&self, job: ClaimedJob, end: End) {
-        let _ = self.reports.send(Report { job, end });
+    /// Decides what the store does with a job that ended, says so in one event, and hands it to
+    /// the report loop.
+    fn report(&self, ended: Ended) {
+        let finished = self.finished(ended);
+        let _ = self.reports.send(finished);
     }
 }
 
-/// Claims what the host has room for, starts it, and waits for more work.
+/// What one claim pass takes: `(tasks, at most)` per group, all together at most `room`.
+struct Plan {
+    room: usize,
+    groups: Vec<(Arc<[&'static str]>, usize)>,
+    /// Some due jobs may be left for lack of room: wake when room frees up.
+    full: bool,
+}
+
+/// A claimed job's end on this host, with what the event about it needs.
+struct Ended {
+    job: ClaimedJob,
+    span: Span,
+    elapsed: Duration,
+    end: End,
+}
+
+impl Ended {
+    /// A job that ended without running.
+    fn now(job: ClaimedJob, span: Span, end: End) -> Ended {
+        Ended {
+            job,
+            span,
+            elapsed: Duration::ZERO,
+            end,
+        }
+    }
+}
+
+/// Claims what the host can start now, starts it, and waits for more work.
 async fn claim_loop(host: Weak<Inner>, shared: Arc<Shared>) {
-    let mut backoff = Retry::default();
+    let mut backoff = Backoff::default();
     loop {
         let Some(inner) = host.upgrade() else { return };
-        if inner.token.is_cancelled() || shared.stop.is_cancelled() {
+        // Once shutdown begins, claim no more (even while running tasks still finish).
+        let draining = inner.draining.clone();
+        if draining.is_cancelled() || shared.stop.is_cancelled() {
             return;
         }
-        let token = inner.token.clone();
         let store = shared.store.clone();
         // Registered before claiming, so that a job added meanwhile is not missed.
         let added = store.inner.added.notified();
         tokio::pin!(added);
         added.as_mut().enable();
-        let room = shared.room_for(&inner);
+        let plan = shared.plan(&inner);
+        let mut room = plan.room;
         let mut more = false;
-        if room > 0 {
+        let mut failed = None;
+        let mut claimable: Vec<&'static str> = Vec::new();
+        for (tasks, most) in plan.groups {
+            if room == 0 {
+                break;
+            }
+            claimable.extend(tasks.iter().copied());
+            let limit = most.min(room);
             let request = ClaimRequest {
-                tasks: shared.tasks.clone(),
-                limit: room,
+                tasks,
+                limit,
                 worker: shared.worker.clone(),
                 lease: shared.lease,
             };
+            shared.claiming.fetch_add(1, SeqCst);
             let claimed = tokio::select! {
                 claimed = store.backend().claim(request) => claimed,
-                () = token.cancelled() => return,
+                () = draining.cancelled() => {
+                    // Whatever this claim leased goes back when its lease expires.
+                    shared.claiming.fetch_sub(1, SeqCst);
+                    return;
+                }
             };
             match claimed {
                 Ok(jobs) => {
                     backoff.reset();
-                    more = jobs.len() == room;
-                    shared.in_flight().extend(jobs.iter().map(|job| job.id));
+                    more |= jobs.len() == limit;
+                    room -= jobs.len().min(room);
+                    {
+                        let mut in_flight = shared.in_flight();
+                        for job in &jobs {
+                            let task = shared.entries.get_key_value(job.task.as_str());
+                            in_flight.insert(job.id, task.map_or("", |(name, _)| *name));
+                        }
+                    }
+                    shared.claiming.fetch_sub(1, SeqCst);
                     for job in jobs {
                         shared.start(&inner, job);
                     }
                 }
                 Err(error) => {
+                    shared.claiming.fetch_sub(1, SeqCst);
                     let wait = backoff.next();
                     tracing::warn!(%error, retry_in = ?wait, "cannot claim durable jobs");
-                    drop(inner);
-                    tokio::select! {
-                        () = tokio::time::sleep(wait) => continue,
-                        () = token.cancelled() => return,
-                    }
+                    failed = Some(wait);
+                    break;
                 }
+            }
+        }
+        if let Some(wait) = failed {
+            drop(inner);
+            tokio::select! {
+                () = tokio::time::sleep(wait) => continue,
+                () = draining.cancelled() => return,
             }
         }
         if more {
             continue;
         }
-        // Nothing more to do now: wait for a job to be added or to come due, or for room.
-        let wait = if room == 0 {
+        // Nothing more to do now: wait for a job to be added or to come due (of a task that has
+        // room), or for room.
+        let full = plan.full || room == 0;
+        let wait = if claimable.is_empty() {
             shared.poll_interval
         } else {
-            match store.backend().next_due(shared.tasks.clone()).await {
+            match store.backend().next_due(claimable.into()).await {
                 Ok(Some(due)) => due.min(shared.poll_interval),
                 Ok(None) => shared.poll_interval,
                 Err(_) => shared.poll_interval, // the claim will say what is wrong
@@ -299,36 +459,29 @@ async fn claim_loop(host: Weak<Inner>, shared: Arc<Shared>) {
         tokio::select! {
             () = &mut added => {}
             () = store.backend().notified() => {}
-            () = shared.room.notified(), if room == 0 => {}
+            () = shared.room.notified(), if full => {}
             () = tokio::time::sleep(wait) => {}
-            () = token.cancelled() => return,
+            () = draining.cancelled() => return,
         }
     }
 }
 
 /// Records how runs ended (in batches) and renews the leases of the jobs still running.
-async fn report_loop(
-    shared: Arc<Shared>,
-    mut received: mpsc::UnboundedReceiver<Report>,
-    shutdown: CancellationToken,
-) {
+async fn report_loop(shared: Arc<Shared>, mut received: mpsc::UnboundedReceiver<Finished>) {
     let mut heartbeat = tokio::time::interval(shared.lease / 3);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut reports = Vec::new();
     let mut pending: Vec<Finished> = Vec::new();
-    let mut backoff = Retry::default();
+    let mut backoff = Backoff::default();
     let mut retry_in = None;
     loop {
         tokio::select! {
-            received = received.recv_many(&mut reports, 1024) => {
+            received = received.recv_many(&mut pending, 1024) => {
                 if received == 0 {
                     return;
                 }
-                let draining = shutdown.is_cancelled();
-                pending.extend(reports.drain(..).map(|report| shared.finished(report, draining)));
             }
             _ = heartbeat.tick() => {
-                let ids: Vec<JobId> = shared.in_flight().iter().copied().collect();
+                let ids: Vec<JobId> = shared.in_flight().jobs.keys().copied().collect();
                 if !ids.is_empty() {
                     match shared.store.backend().heartbeat(shared.worker.clone(), ids, shared.lease).await {
                         Ok(lost) if !lost.is_empty() => tracing::warn!(
@@ -359,7 +512,7 @@ async fn report_loop(
                 retry_in = None;
                 let mut in_flight = shared.in_flight();
                 for finished in pending.drain(..) {
-                    in_flight.remove(&finished.id());
+                    in_flight.remove(finished.id());
                 }
                 let empty = in_flight.is_empty();
                 drop(in_flight);
@@ -378,13 +531,24 @@ async fn report_loop(
 }
 
 impl Shared {
-    /// What the store should do with a job whose run ended so.
-    fn finished(&self, report: Report, draining: bool) -> Finished {
-        let Report { job, end } = report;
+    /// What the store should do with a job whose run ended so; logs the run's one end event,
+    /// inside its span, in the words of the report.
+    fn finished(&self, ended: Ended) -> Finished {
+        let Ended {
+            job,
+            span,
+            elapsed,
+            end,
+        } = ended;
+        let _entered = span.enter();
         let outcome = match end {
             End::Ran(outcome) => outcome,
-            End::Refused => return Finished::Released(job.id),
+            End::Refused => {
+                tracing::debug!("not started: the host is shutting down; back to the store");
+                return Finished::Released(job.id);
+            }
             End::Undecodable(error) => {
+                tracing::error!(%error, "cannot be decoded: dead");
                 return Finished::Failed {
                     id: job.id,
                     error,
@@ -396,29 +560,49 @@ impl Shared {
             count.fetch_add(1, Relaxed);
             Finished::Released(job.id)
         };
+        // A run that fails once the tasks' token is cancelled was most likely cut short by the
+        // shutdown: it runs again elsewhere, its attempt given back.
+        let cancelled = self.cancelled.is_cancelled();
         match outcome {
-            Outcome::Completed => Finished::Completed(job.id),
-            Outcome::Abandoned => requeue(&self.requeued.abandoned),
-            Outcome::NotStarted => requeue(&self.requeued.not_started),
-            // Most likely the shutdown's cancellation: the job runs again elsewhere, its attempt
-            // given back.
-            Outcome::Failed(_) if draining => requeue(&self.requeued.failed),
-            Outcome::Panicked(_) if draining => requeue(&self.requeued.panicked),
+            Outcome::Completed => {
+                tracing::debug!(?elapsed, "completed");
+                Finished::Completed(job.id)
+            }
+            Outcome::Abandoned => {
+                tracing::warn!(
+                    ?elapsed,
+                    "requeued: still running at the shutdown deadline (dropped here; runs again)"
+                );
+                requeue(&self.requeued.abandoned)
+            }
+            Outcome::NotStarted => {
+                tracing::info!("requeued: not started before shutdown");
+                requeue(&self.requeued.not_started)
+            }
+            Outcome::Failed(error) if cancelled => {
+                tracing::info!(?elapsed, %error, "requeued: ended by the shutdown's cancellation");
+                requeue(&self.requeued.failed)
+            }
+            Outcome::Panicked(panic) if cancelled => {
+                tracing::info!(?elapsed, %panic, "requeued: panicked after the shutdown's cancellation");
+                requeue(&self.requeued.panicked)
+            }
             outcome => {
                 let policy = self
                     .entries
                     .get(job.task.as_str())
                     .map_or(super::RetryPolicy::DEFAULT, |entry| entry.retry);
                 let wait = policy.jittered_wait_before(job.attempt);
-                let error = match outcome {
-                    Outcome::Failed(error) => error,
-                    outcome => outcome.to_string(),
+                let (what, error) = match outcome {
+                    Outcome::Failed(error) => ("failed", error),
+                    Outcome::Panicked(panic) => ("panicked", format!("panicked: {panic}")),
+                    outcome => ("timed out", outcome.to_string()),
                 };
                 let retry_at = now_millis().saturating_add(wait.as_millis() as i64);
                 if job.attempt < job.max_attempts {
-                    tracing::warn!(task = %job.task, job = %job.id, attempt = job.attempt, %error, retry_in = ?wait, "durable job failed: will retry");
+                    tracing::warn!(?elapsed, %error, retry_in = ?wait, "{what}: will retry");
                 } else {
-                    tracing::error!(task = %job.task, job = %job.id, attempts = job.attempt, %error, "durable job failed for the last time: dead");
+                    tracing::error!(?elapsed, %error, attempts = job.attempt, "{what} for the last time: dead");
                 }
                 Finished::Failed {
                     id: job.id,
@@ -441,11 +625,11 @@ impl Finished {
 
 /// Waits between attempts to reach the store: 100 ms doubling up to 30 s, with jitter.
 #[derive(Default)]
-struct Retry {
+struct Backoff {
     failures: u32,
 }
 
-impl Retry {
+impl Backoff {
     fn next(&mut self) -> Duration {
         self.failures = self.failures.saturating_add(1);
         let wait =
