@@ -740,13 +740,14 @@ impl Inner {
             }
         };
         tokio::pin!(drained);
+        let mut done = false;
         if !self.token.is_cancelled() {
             // Running tasks finish on their own for `cancel_after`; then they are told to stop.
             let grace = (started + self.cancel_after).min(deadline);
-            if tokio::time::timeout_at(grace, drained.as_mut())
+            done = tokio::time::timeout_at(grace, drained.as_mut())
                 .await
-                .is_err()
-            {
+                .is_ok();
+            if !done {
                 tracing::info!(
                     running = self.counts.stats().running,
                     "shutdown: cancelling the tasks still running after `cancel_after`"
@@ -754,7 +755,7 @@ impl Inner {
             }
             self.token.cancel();
         }
-        if tokio::time::timeout_at(deadline, drained).await.is_err() {
+        if !done && tokio::time::timeout_at(deadline, drained).await.is_err() {
             tracing::warn!(
                 running = self.counts.stats().running,
                 "shutdown deadline reached: abandoning the tasks still running"

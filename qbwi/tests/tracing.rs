@@ -84,6 +84,15 @@ async fn runs_are_spanned_and_logged_without_their_arguments() {
         logs.contains("background_task{task=tracing::slow id=2}") && logs.contains("timed out"),
         "{logs}"
     );
+    // Each run ends with one event, carrying how long it ran (paused time: the 1 s timeout).
+    let ends: Vec<&str> = logs
+        .lines()
+        .filter(|line| line.contains("failed") || line.contains("timed out"))
+        .filter(|line| line.contains("background_task{"))
+        .collect();
+    assert_eq!(ends.len(), 2, "one end event per run:\n{logs}");
+    assert!(ends[0].contains("elapsed=0ns"), "{}", ends[0]);
+    assert!(ends[1].contains("elapsed=1s"), "{}", ends[1]);
     assert!(logs.contains("qbwi host shut down"), "{logs}");
     for secret in ["ada@example.com", "hunter2", "top-secret-token"] {
         assert!(

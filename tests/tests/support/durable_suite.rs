@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::time::{Duration, SystemTime};
 
 use qbwi::{
@@ -71,6 +71,18 @@ pub fn cases() -> Vec<Case> {
         (
             "a_job_longer_than_its_lease_keeps_it_by_heartbeat",
             |store| Box::pin(a_job_longer_than_its_lease_keeps_it_by_heartbeat(store)),
+        ),
+        (
+            "a_host_claims_no_more_jobs_of_a_task_than_its_concurrency",
+            |store| {
+                Box::pin(a_host_claims_no_more_jobs_of_a_task_than_its_concurrency(
+                    store,
+                ))
+            },
+        ),
+        (
+            "cancel_after_lets_runs_finish_and_claims_nothing_new",
+            |store| Box::pin(cancel_after_lets_runs_finish_and_claims_nothing_new(store)),
         ),
     ]
 }
@@ -575,6 +587,120 @@ pub async fn a_job_longer_than_its_lease_keeps_it_by_heartbeat(store: Store) {
     assert_eq!(total_runs("lease"), 1, "ran once");
     let (a, b) = (a.shutdown().await, b.shutdown().await);
     assert_eq!(a.completed + b.completed, 1, "{a} / {b}");
+}
+
+static GATE_OPEN: AtomicBool = AtomicBool::new(false);
+
+/// Records its key, then waits until the gate opens.
+#[background_task(durable, concurrency = 4)]
+async fn gated(key: String) {
+    record(key);
+    while !GATE_OPEN.load(SeqCst) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A host claims no more jobs of a task than that task's free `concurrency`: the others stay
+/// ready in the store (not leased to a host that cannot start them), so a second host takes them
+/// at once.
+pub async fn a_host_claims_no_more_jobs_of_a_task_than_its_concurrency(store: Store) {
+    GATE_OPEN.store(false, SeqCst);
+    let first = host(&store);
+    for n in 0..16 {
+        first
+            .enqueue(gated {
+                key: format!("gated-{n}"),
+            })
+            .await
+            .unwrap();
+    }
+    eventually("four started", || total_runs("gated-") == 4).await;
+    // Several claim passes' time (the poll interval is 20 ms): still only four leased.
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let counts = store.counts().await.unwrap();
+        assert_eq!(
+            (counts.running, counts.ready),
+            (4, 12),
+            "only what the host can start is leased: {counts:?}"
+        );
+    }
+    let second = host(&store);
+    eventually("the second host started four more", || {
+        total_runs("gated-") == 8
+    })
+    .await;
+    let counts = store.counts().await.unwrap();
+    assert_eq!((counts.running, counts.ready), (8, 8), "{counts:?}");
+    GATE_OPEN.store(true, SeqCst);
+    eventually("all 16 ran", || total_runs("gated-") == 16).await;
+    first.wait_idle().await;
+    second.wait_idle().await;
+    let runs = runs("gated-");
+    assert!(runs.values().all(|&count| count == 1), "{runs:?}");
+    let (a, b) = (first.shutdown().await, second.shutdown().await);
+    assert_eq!(a.completed + b.completed, 16, "{a} / {b}");
+}
+
+/// Takes its time, and does not watch its token.
+#[background_task(durable)]
+async fn unhurried(key: String) {
+    record(format!("{key}:started"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    record(format!("{key}:done"));
+}
+
+/// With `cancel_after`, a running durable job finishes during shutdown (completed, not
+/// requeued), and the draining host claims no job added meanwhile: another host runs it.
+pub async fn cancel_after_lets_runs_finish_and_claims_nothing_new(store: Store) {
+    let draining = Host::builder()
+        .store(store.clone())
+        .poll_interval(Duration::from_millis(20))
+        .cancel_after(Duration::from_secs(10))
+        .shutdown_timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    draining
+        .enqueue(unhurried {
+            key: "grace-running".into(),
+        })
+        .await
+        .unwrap();
+    eventually("it started", || total_runs("grace-running:started") == 1).await;
+    let shutdown = tokio::spawn({
+        let draining = draining.clone();
+        async move { draining.shutdown().await }
+    });
+    eventually("shutdown began", || !draining.is_accepting()).await;
+    // Added while the first host drains: it must not claim it.
+    let other = Host::builder()
+        .store(store.clone())
+        .poll_interval(Duration::from_millis(20))
+        .build()
+        .unwrap();
+    other
+        .enqueue(unhurried {
+            key: "grace-new".into(),
+        })
+        .await
+        .unwrap();
+    let report = shutdown.await.unwrap();
+    assert_eq!(total_runs("grace-running:done"), 1, "finished on its own");
+    assert_eq!(
+        (report.completed, report.requeued, report.failed),
+        (1, 0, 0),
+        "{report}"
+    );
+    assert!(
+        report.elapsed < Duration::from_secs(10),
+        "shutdown ended when the run did, not at `cancel_after`: {report}"
+    );
+    eventually("the other host ran the new job", || {
+        total_runs("grace-new:done") == 1
+    })
+    .await;
+    other.wait_idle().await;
+    assert_eq!(other.shutdown().await.completed, 1);
 }
 
 /// Runs every case on a fresh store from `fresh`, one after another, naming each.
