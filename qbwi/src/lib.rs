@@ -44,6 +44,8 @@
 //!   at least once by whichever host claims them; see [`DurableTask`].
 
 #![warn(missing_docs, missing_debug_implementations)]
+// docs.rs (`[package.metadata.docs.rs]`): label each item that needs a feature with it.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod cell;
 mod counts;
