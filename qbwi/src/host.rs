@@ -612,6 +612,7 @@ impl Host {
             if !durable.shared.is_busy() && self.inner.counts.is_idle() {
                 return;
             }
+            durable.shared.claims_settled().await;
         }
     }
 

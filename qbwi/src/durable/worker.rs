@@ -70,6 +70,8 @@ pub(crate) struct Shared {
     /// Claims sent to the store whose jobs are not in `in_flight` yet: while one is out, the
     /// store may show its jobs as running although this host has not counted them.
     claiming: AtomicUsize,
+    /// Wakes `wait_idle` when a claim has counted its jobs.
+    claimed: Notify,
     /// Wakes shutdown when `in_flight` empties.
     all_reported: Notify,
     /// Wakes the claim loop when a run ends (room for another).
@@ -168,6 +170,7 @@ impl Durable {
             limited,
             in_flight: Mutex::default(),
             claiming: AtomicUsize::new(0),
+            claimed: Notify::new(),
             all_reported: Notify::new(),
             room: Notify::new(),
             reports,
@@ -244,6 +247,18 @@ impl Shared {
         // `claiming` first: a claim counts its jobs into `in_flight` before it stops counting
         // itself, so one of the two loads sees it.
         self.claiming.load(SeqCst) > 0 || !self.in_flight().is_empty()
+    }
+
+    /// Waits until no claim is out.
+    pub(crate) async fn claims_settled(&self) {
+        wait_until(&self.claimed, || self.claiming.load(SeqCst) == 0).await;
+    }
+
+    /// One claim is back, its jobs counted in `in_flight` (or it failed).
+    fn claim_settled(&self) {
+        if self.claiming.fetch_sub(1, SeqCst) == 1 {
+            self.claimed.notify_waiters();
+        }
     }
 
     /// Whether jobs of this binary's tasks are due now and unclaimed (a store error counts as
@@ -400,7 +415,7 @@ async fn claim_loop(host: Weak<Inner>, shared: Arc<Shared>) {
                 claimed = store.backend().claim(request) => claimed,
                 () = draining.cancelled() => {
                     // Whatever this claim leased goes back when its lease expires.
-                    shared.claiming.fetch_sub(1, SeqCst);
+                    shared.claim_settled();
                     return;
                 }
             };
@@ -416,13 +431,13 @@ async fn claim_loop(host: Weak<Inner>, shared: Arc<Shared>) {
                             in_flight.insert(job.id, task.map_or("", |(name, _)| *name));
                         }
                     }
-                    shared.claiming.fetch_sub(1, SeqCst);
+                    shared.claim_settled();
                     for job in jobs {
                         shared.start(&inner, job);
                     }
                 }
                 Err(error) => {
-                    shared.claiming.fetch_sub(1, SeqCst);
+                    shared.claim_settled();
                     let wait = backoff.next();
                     tracing::warn!(%error, retry_in = ?wait, "cannot claim durable jobs");
                     failed = Some(wait);
