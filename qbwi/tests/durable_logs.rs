@@ -3,44 +3,14 @@
 //! and the attempt; and a host without a store says at start which durable tasks it cannot serve.
 #![cfg(feature = "sqlite")]
 
-use std::io::Write;
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use qbwi::{CancellationToken, Host, Store, background_task};
 
-/// Everything the subscriber writes, for the test to read.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    /// Installs a DEBUG subscriber writing here, for the current thread.
-    fn install() -> (Captured, tracing::subscriber::DefaultGuard) {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::DEBUG)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        (captured, tracing::subscriber::set_default(subscriber))
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
+#[path = "support/logs.rs"]
+mod logs;
+use logs::Captured;
 
 fn store(name: &str) -> Store {
     let dir = std::env::temp_dir().join(format!("qbwi-logs-{}-{name}", std::process::id()));

@@ -1,31 +1,13 @@
 //! Each run is inside a `background_task{task=.. id=..}` span with events for its life, and the
 //! task's argument values never reach the logs.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use qbwi::{Host, Outcome, background_task};
 
-/// Everything the subscriber writes, for the test to read.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
+#[path = "support/logs.rs"]
+mod logs;
+use logs::Captured;
 
 #[background_task]
 async fn send_mail(email: String, password: String) -> Result<(), String> {
@@ -45,14 +27,7 @@ async fn slow(secret: String) {
 
 #[tokio::test(start_paused = true)]
 async fn runs_are_spanned_and_logged_without_their_arguments() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _default = tracing::subscriber::set_default(subscriber);
+    let (captured, _default) = Captured::install();
 
     let host = Host::builder().build().unwrap();
     let mail = send_mail::queue_on(&host, "ada@example.com".into(), "hunter2".into()).unwrap();
