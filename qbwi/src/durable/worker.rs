@@ -210,7 +210,13 @@ impl Shared {
             let error = format!("no task named `{}` is registered in this binary", job.task);
             return self.report(job, End::Ran(Outcome::Failed(error)));
         };
-        match (entry.start)(&Host::from_inner(host.clone()), &job.payload) {
+        // A row the store could not read is dead at once, like a payload that does not decode.
+        let started = match &job.payload {
+            Ok(payload) => (entry.start)(&Host::from_inner(host.clone()), payload)
+                .map_err(|error| error.to_string()),
+            Err(unreadable) => Err(unreadable.clone()),
+        };
+        match started {
             Ok(Ok(handle)) => {
                 let shared = self.clone();
                 tokio::spawn(async move {
@@ -222,7 +228,7 @@ impl Shared {
             Ok(Err(_)) => self.report(job, End::Refused),
             Err(error) => {
                 tracing::error!(task = %job.task, job = %job.id, %error, "stored job cannot be decoded: dead");
-                self.report(job, End::Undecodable(error.to_string()));
+                self.report(job, End::Undecodable(error));
             }
         }
     }

@@ -58,7 +58,10 @@ pub struct NewJob {
 pub(crate) struct ClaimedJob {
     pub(crate) id: JobId,
     pub(crate) task: String,
-    pub(crate) payload: String,
+    /// The task's arguments as stored; `Err`: the row cannot be read (a payload that is not text,
+    /// a count that is not a number: see [`unreadable`]), with what is wrong with it. The worker
+    /// makes such a job dead at once; the rest of the claim runs.
+    pub(crate) payload: Result<String, String>,
     /// This run's number, from 1.
     pub(crate) attempt: u32,
     pub(crate) max_attempts: u32,
@@ -100,7 +103,9 @@ pub struct DeadJob {
     pub id: JobId,
     /// The task's name.
     pub task: String,
-    /// The task's arguments as stored (JSON).
+    /// The task's arguments as stored (JSON). A row that another program wrote and that qbwi
+    /// cannot read shows what it can: bytes that are not UTF-8 as `\u{FFFD}`, and a value that
+    /// is not text as a placeholder saying what it is (`(not text: a BLOB of 12 bytes)`).
     pub payload: String,
     /// How many times it ran.
     pub attempts: u32,
@@ -318,6 +323,16 @@ impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("Store").field(&self.describe()).finish()
     }
+}
+
+/// The `last_error` of a claimed job whose row cannot be read: what is wrong with it (`problems`,
+/// such as "its payload is a BLOB, not text"), never the row's bytes (arguments are personal data).
+pub(crate) fn unreadable(problems: &[String]) -> String {
+    format!(
+        "the stored job cannot be read: {} (qbwi never writes that: another program, a migration \
+         or a damaged file changed the row); correct the row and retry the job, or delete it",
+        problems.join(", and ")
+    )
 }
 
 /// Milliseconds since the Unix epoch: how the stores keep times.

@@ -38,6 +38,10 @@ const MIGRATIONS: [&str; 1] = [
     CREATE INDEX qbwi_jobs_due ON qbwi_jobs (state, run_at, id);",
 ];
 
+#[cfg(test)]
+mod bad_rows;
+mod rows;
+
 /// What can go wrong inside: SQLite's errors, and a schema from the future.
 #[derive(Debug)]
 pub(crate) enum DbError {
@@ -286,16 +290,10 @@ impl Db {
             let bound = fixed
                 .into_iter()
                 .chain(tasks.iter().map(|task| task as &dyn rusqlite::ToSql));
+            // A row that cannot be read is claimed too, with the reason as its payload: it must
+            // not fail the claim of every other job (see `rows`).
             claim
-                .query_map(params_from_iter(bound), |row| {
-                    Ok(ClaimedJob {
-                        id: JobId(row.get(0)?),
-                        task: row.get(1)?,
-                        payload: row.get(2)?,
-                        attempt: row.get(3)?,
-                        max_attempts: row.get(4)?,
-                    })
-                })?
+                .query_map(params_from_iter(bound), rows::claimed_job)?
                 .collect::<Result<Vec<_>, _>>()?
         };
         transaction.commit()?;
@@ -419,15 +417,7 @@ impl Db {
         )?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let jobs = select
-            .query_map([limit], |row| {
-                Ok(DeadJob {
-                    id: JobId(row.get(0)?),
-                    task: row.get(1)?,
-                    payload: row.get(2)?,
-                    attempts: row.get(3)?,
-                    last_error: row.get(4)?,
-                })
-            })?
+            .query_map([limit], rows::dead_job)?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(jobs)
     }
@@ -594,7 +584,7 @@ mod tests {
 
         let claimed = store.claim(&["mail"], 10, "a", 100, LEASE).unwrap();
         assert_eq!(claimed.iter().map(|job| job.id).collect::<Vec<_>>(), ids);
-        assert_eq!(claimed[0].payload, r#"{"to":1}"#);
+        assert_eq!(claimed[0].payload.as_deref(), Ok(r#"{"to":1}"#));
         assert_eq!((claimed[0].attempt, claimed[0].max_attempts), (1, 3));
         // Leased: nobody else gets them while the lease holds.
         assert!(
@@ -629,9 +619,9 @@ mod tests {
         assert_eq!(
             claimed
                 .iter()
-                .map(|job| job.payload.as_str())
+                .map(|job| job.payload.as_deref())
                 .collect::<Vec<_>>(),
-            ["1"]
+            [Ok("1")]
         );
         // The delayed one is due at 5 s.
         assert!(
@@ -782,8 +772,8 @@ mod tests {
         let store = open(&path);
         let claimed = store.claim(&["mail"], 1, "a", 0, LEASE).unwrap();
         assert_eq!(
-            (claimed[0].id, claimed[0].payload.as_str()),
-            (ids[0], "kept")
+            (claimed[0].id, claimed[0].payload.as_deref()),
+            (ids[0], Ok("kept"))
         );
         let version: i64 = store
             .connection()
