@@ -141,6 +141,18 @@ pub enum StoreError {
         /// What to check.
         hint: &'static str,
     },
+    /// The store would not keep its jobs: SQLite's temporary (empty path) and in-memory
+    /// (`:memory:`, `mode=memory`) databases are gone when the process exits, so a job that
+    /// `enqueue` confirmed would be lost. Refused when the store opens.
+    #[error("the store {store} would not keep its jobs: {reason}; {instead}")]
+    NotDurable {
+        /// Which store.
+        store: String,
+        /// Why it would not keep them.
+        reason: String,
+        /// What to give instead.
+        instead: &'static str,
+    },
     /// The store refuses writes: a read-only file or database.
     #[error(
         "the store {store} is read-only: {reason}; give the process write access to the file and \
@@ -261,10 +273,20 @@ impl Store {
     /// Uses SQLite's WAL journal; several processes on one machine may share the file. Hosts
     /// that open a new file at the same moment create the schema once.
     ///
-    /// `path` may also be an SQLite URI (`file:/var/lib/app/qbwi.db?mode=ro`). A file that is not
-    /// a database, or a directory that does not exist, is [`StoreError::Unreachable`]; a store that
-    /// is read-only or on a full disk opens, and refuses writes with [`StoreError::ReadOnly`] /
-    /// [`StoreError::Full`].
+    /// `path` may also be an SQLite URI (`file:/var/lib/app/qbwi.db?mode=ro`).
+    ///
+    /// # Errors
+    ///
+    /// - [`StoreError::NotDurable`] for a name that SQLite does not keep in a file: an empty path
+    ///   (a private temporary database, deleted when it closes), `:memory:`, or a URI naming
+    ///   `:memory:`, no file, `mode=memory` or `vfs=memdb`. Jobs stored there would be lost at
+    ///   exit, so they are refused.
+    /// - [`StoreError::Unreachable`] for a file that is not a SQLite database (the message says
+    ///   so) or a directory that does not exist.
+    /// - [`StoreError::NewerSchema`] for a store migrated by a newer qbwi.
+    ///
+    /// A store that is read-only or on a full disk opens, and refuses writes with
+    /// [`StoreError::ReadOnly`] / [`StoreError::Full`].
     ///
     /// ```
     /// # fn main() -> Result<(), qbwi::StoreError> {

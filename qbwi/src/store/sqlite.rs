@@ -40,13 +40,16 @@ const MIGRATIONS: [&str; 1] = [
 
 #[cfg(test)]
 mod bad_rows;
+mod path;
 mod rows;
 
-/// What can go wrong inside: SQLite's errors, and a schema from the future.
+/// What can go wrong inside: SQLite's errors, a schema from the future, and a database that SQLite
+/// keeps in no file (why).
 #[derive(Debug)]
 pub(crate) enum DbError {
     Sqlite(rusqlite::Error),
     NewerSchema { found: i64 },
+    NotDurable(String),
 }
 
 impl From<rusqlite::Error> for DbError {
@@ -72,7 +75,18 @@ impl SqliteStore {
     /// Opens (or creates) the store at `path` and brings its schema up to date.
     pub(crate) fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref();
-        let describe = format!("SQLite at {}", path.display());
+        let describe = if path.as_os_str().is_empty() {
+            "SQLite at an empty path".to_owned()
+        } else {
+            format!("SQLite at {}", path.display())
+        };
+        if let Some(reason) = path::not_durable(path) {
+            return Err(StoreError::NotDurable {
+                store: describe,
+                reason,
+                instead: path::INSTEAD,
+            });
+        }
         match Db::open(path) {
             Ok(connection) => Ok(SqliteStore {
                 db: Arc::new(Db {
@@ -84,7 +98,10 @@ impl SqliteStore {
                 Err(StoreError::Unreachable {
                     store: describe,
                     reason: error.to_string(),
-                    hint: "check that the directory exists and is writable by this process",
+                    hint: match error.sqlite_error_code() {
+                        Some(ErrorCode::NotADatabase) => HINT_NOT_A_DATABASE,
+                        _ => "check that the directory exists and is writable by this process",
+                    },
                 })
             }
             Err(error) => Err(store_error(&describe, error)),
@@ -211,6 +228,13 @@ impl Db {
 
     fn try_open(path: &Path) -> DbResult<Connection> {
         let mut connection = Connection::open(path)?;
+        // `path::not_durable` refuses the names it knows; this is what SQLite itself says, for
+        // any other way of naming a temporary or in-memory database.
+        if connection.path() == Some("") {
+            return Err(DbError::NotDurable(
+                "SQLite opened it as a temporary or in-memory database, not a file".to_owned(),
+            ));
+        }
         connection.busy_timeout(BUSY_TIMEOUT)?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "NORMAL")?;
@@ -486,6 +510,11 @@ fn is_write_refusal(error: &rusqlite::Error) -> bool {
     )
 }
 
+/// The hint for a file that SQLite does not recognise as a database.
+const HINT_NOT_A_DATABASE: &str = "the file is not a SQLite database (or it is encrypted or \
+                                   damaged): check the path, and give qbwi a file of its own (one \
+                                   that does not exist yet is created)";
+
 /// The public error for one of this store's.
 fn store_error(describe: &str, error: DbError) -> StoreError {
     let store = describe.to_owned();
@@ -494,16 +523,26 @@ fn store_error(describe: &str, error: DbError) -> StoreError {
             found,
             known: SCHEMA_VERSION,
         },
+        DbError::NotDurable(reason) => StoreError::NotDurable {
+            store,
+            reason,
+            instead: path::INSTEAD,
+        },
         DbError::Sqlite(error) => {
             let reason = error.to_string();
             match error.sqlite_error_code() {
                 Some(ErrorCode::ReadOnly) => StoreError::ReadOnly { store, reason },
                 Some(ErrorCode::DiskFull) => StoreError::Full { store, reason },
-                Some(ErrorCode::CannotOpen | ErrorCode::NotADatabase) => StoreError::Unreachable {
+                Some(ErrorCode::NotADatabase) => StoreError::Unreachable {
                     store,
                     reason,
-                    hint: "check that the file is a qbwi SQLite store and its directory is \
-                               readable and writable",
+                    hint: HINT_NOT_A_DATABASE,
+                },
+                Some(ErrorCode::CannotOpen) => StoreError::Unreachable {
+                    store,
+                    reason,
+                    hint: "check that the file and its directory exist and are readable and \
+                           writable by this process",
                 },
                 _ => StoreError::Database { store, reason },
             }
@@ -813,6 +852,25 @@ mod tests {
         }
         let store = open(&path);
         assert_eq!(store.claim(&["mail"], 100, "a", 0, LEASE).unwrap().len(), 8);
+    }
+
+    #[test]
+    fn what_sqlite_opens_as_a_temporary_or_in_memory_database_is_refused_too() {
+        // Past `path::not_durable` (which refuses these names first), SQLite's own answer.
+        for name in ["", ":memory:", "file:%3Amemory%3A"] {
+            let error = Db::open(Path::new(name)).expect_err("refused");
+            let DbError::NotDurable(reason) = &error else {
+                panic!("{name:?}: {error:?}")
+            };
+            assert!(reason.contains("temporary or in-memory"), "{reason}");
+            let error = store_error("SQLite at x", error);
+            assert!(
+                error
+                    .to_string()
+                    .contains("give the path of a database file"),
+                "{error}"
+            );
+        }
     }
 
     #[test]
