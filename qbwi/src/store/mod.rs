@@ -349,6 +349,7 @@ impl fmt::Debug for Store {
 
 /// The `last_error` of a claimed job whose row cannot be read: what is wrong with it (`problems`,
 /// such as "its payload is a BLOB, not text"), never the row's bytes (arguments are personal data).
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) fn unreadable(problems: &[String]) -> String {
     format!(
         "the stored job cannot be read: {} (qbwi never writes that: another program, a migration \
