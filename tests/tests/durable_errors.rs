@@ -1,6 +1,7 @@
 //! Bad stores give errors that say what happened and what to do, and lose nothing: a file that is
-//! not a database, a store opened read-only (refuses on `enqueue`, the caller keeps the job), and a
-//! durable task on a host without a store.
+//! not a database, a name SQLite keeps in no file (an empty path, `:memory:`: refused, since every
+//! job would vanish at exit), a store opened read-only (refuses on `enqueue`, the caller keeps the
+//! job), and a durable task on a host without a store.
 
 use std::path::PathBuf;
 
@@ -27,7 +28,71 @@ fn a_file_that_is_not_a_database_is_refused_at_open() {
     assert!(matches!(error, StoreError::Unreachable { .. }), "{error:?}");
     let message = error.to_string();
     assert!(message.contains(&path.display().to_string()), "{message}");
-    assert!(message.contains("check"), "{message}");
+    assert!(
+        message.contains("the file is not a SQLite database")
+            && message.contains("check the path")
+            && message.contains("a file of its own"),
+        "says what is wrong and what to do: {message}"
+    );
+    assert!(
+        !message.contains("directory exists"),
+        "the directory is fine: {message}"
+    );
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        vec![b'x'; 4096],
+        "the file is left as it was"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_empty_path_is_refused_since_its_jobs_would_vanish_at_exit() {
+    let error = Store::sqlite("").unwrap_err();
+    assert!(matches!(error, StoreError::NotDurable { .. }), "{error:?}");
+    let message = error.to_string();
+    assert!(
+        message.contains("SQLite at an empty path")
+            && message.contains("would not keep its jobs")
+            && message.contains("private temporary database"),
+        "says why: {message}"
+    );
+    assert!(
+        message.contains("give the path of a database file instead, such as `qbwi.db`"),
+        "says what to give instead: {message}"
+    );
+}
+
+#[test]
+fn in_memory_databases_are_refused_since_their_jobs_would_vanish_at_exit() {
+    let dir = temp_dir("in-memory");
+    let file = dir.join("qbwi.db");
+    for name in [
+        ":memory:".to_owned(),
+        "file::memory:".to_owned(),
+        "file::memory:?cache=shared".to_owned(),
+        format!("file:{}?mode=memory", file.display()),
+        format!("file:{}?cache=shared&mode=memory", file.display()),
+        "file:".to_owned(),
+    ] {
+        let error = Store::sqlite(&name).unwrap_err();
+        assert!(
+            matches!(error, StoreError::NotDurable { .. }),
+            "{name}: {error:?}"
+        );
+        let message = error.to_string();
+        assert!(
+            message.contains("would not keep its jobs")
+                && (message.contains("in-memory database")
+                    || message.contains("temporary database"))
+                && message.contains("give the path of a database file"),
+            "{name}: {message}"
+        );
+    }
+    assert!(!file.exists(), "nothing was created");
+    // The same file, as a file, is a store.
+    drop(Store::sqlite(format!("file:{}", file.display())).unwrap());
+    assert!(file.exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -132,8 +132,8 @@ struct Requeued {
 enum End {
     /// It ran (or was dropped at shutdown before it could) and ended so.
     Ran(Outcome),
-    /// Its payload cannot be decoded: dead at once with this error (retries would fail the same
-    /// way).
+    /// Its row cannot be read or its payload cannot be decoded: dead at once with this error
+    /// (retries would fail the same way).
     Undecodable(String),
     /// The host did not take it (shutting down, or its queue is full): released, and not in the
     /// host's counts.
@@ -321,8 +321,14 @@ impl Shared {
             let ended = Ended::now(job, span, End::Ran(Outcome::Failed(error)));
             return self.report(ended);
         };
-        let started = tokio::time::Instant::now();
-        match (entry.start)(&Host::from_inner(host.clone()), &job.payload, span.clone()) {
+        let started_at = tokio::time::Instant::now();
+        // A row the store could not read is dead at once, like a payload that does not decode.
+        let started = match &job.payload {
+            Ok(payload) => (entry.start)(&Host::from_inner(host.clone()), payload, span.clone())
+                .map_err(|error| error.to_string()),
+            Err(unreadable) => Err(unreadable.clone()),
+        };
+        match started {
             Ok(Ok(handle)) => {
                 let shared = self.clone();
                 tokio::spawn(async move {
@@ -330,7 +336,7 @@ impl Shared {
                     let ended = Ended {
                         job,
                         span,
-                        elapsed: started.elapsed(),
+                        elapsed: started_at.elapsed(),
                         end: End::Ran(outcome),
                     };
                     shared.report(ended);
@@ -338,7 +344,7 @@ impl Shared {
             }
             // Shutting down, or the queue is full: back to the store.
             Ok(Err(_)) => self.report(Ended::now(job, span, End::Refused)),
-            Err(error) => self.report(Ended::now(job, span, End::Undecodable(error.to_string()))),
+            Err(error) => self.report(Ended::now(job, span, End::Undecodable(error))),
         }
     }
 
@@ -563,7 +569,7 @@ impl Shared {
                 return Finished::Released(job.id);
             }
             End::Undecodable(error) => {
-                tracing::error!(%error, "cannot be decoded: dead");
+                tracing::error!(%error, "dead at once: the stored job cannot be run");
                 return Finished::Failed {
                     id: job.id,
                     error,

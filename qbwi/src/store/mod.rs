@@ -58,7 +58,10 @@ pub struct NewJob {
 pub(crate) struct ClaimedJob {
     pub(crate) id: JobId,
     pub(crate) task: String,
-    pub(crate) payload: String,
+    /// The task's arguments as stored; `Err`: the row cannot be read (a payload that is not text,
+    /// a count that is not a number: see [`unreadable`]), with what is wrong with it. The worker
+    /// makes such a job dead at once; the rest of the claim runs.
+    pub(crate) payload: Result<String, String>,
     /// This run's number, from 1.
     pub(crate) attempt: u32,
     pub(crate) max_attempts: u32,
@@ -100,7 +103,9 @@ pub struct DeadJob {
     pub id: JobId,
     /// The task's name.
     pub task: String,
-    /// The task's arguments as stored (JSON).
+    /// The task's arguments as stored (JSON). A row that another program wrote and that qbwi
+    /// cannot read shows what it can: bytes that are not UTF-8 as `\u{FFFD}`, and a value that
+    /// is not text as a placeholder saying what it is (`(not text: a BLOB of 12 bytes)`).
     pub payload: String,
     /// How many times it ran.
     pub attempts: u32,
@@ -135,6 +140,18 @@ pub enum StoreError {
         reason: String,
         /// What to check.
         hint: &'static str,
+    },
+    /// The store would not keep its jobs: SQLite's temporary (empty path) and in-memory
+    /// (`:memory:`, `mode=memory`) databases are gone when the process exits, so a job that
+    /// `enqueue` confirmed would be lost. Refused when the store opens.
+    #[error("the store {store} would not keep its jobs: {reason}; {instead}")]
+    NotDurable {
+        /// Which store.
+        store: String,
+        /// Why it would not keep them.
+        reason: String,
+        /// What to give instead.
+        instead: &'static str,
     },
     /// The store refuses writes: a read-only file or database.
     #[error(
@@ -256,10 +273,20 @@ impl Store {
     /// Uses SQLite's WAL journal; several processes on one machine may share the file. Hosts
     /// that open a new file at the same moment create the schema once.
     ///
-    /// `path` may also be an SQLite URI (`file:/var/lib/app/qbwi.db?mode=ro`). A file that is not
-    /// a database, or a directory that does not exist, is [`StoreError::Unreachable`]; a store that
-    /// is read-only or on a full disk opens, and refuses writes with [`StoreError::ReadOnly`] /
-    /// [`StoreError::Full`].
+    /// `path` may also be an SQLite URI (`file:/var/lib/app/qbwi.db?mode=ro`).
+    ///
+    /// # Errors
+    ///
+    /// - [`StoreError::NotDurable`] for a name that SQLite does not keep in a file: an empty path
+    ///   (a private temporary database, deleted when it closes), `:memory:`, or a URI naming
+    ///   `:memory:`, no file, `mode=memory` or `vfs=memdb`. Jobs stored there would be lost at
+    ///   exit, so they are refused.
+    /// - [`StoreError::Unreachable`] for a file that is not a SQLite database (the message says
+    ///   so) or a directory that does not exist.
+    /// - [`StoreError::NewerSchema`] for a store migrated by a newer qbwi.
+    ///
+    /// A store that is read-only or on a full disk opens, and refuses writes with
+    /// [`StoreError::ReadOnly`] / [`StoreError::Full`].
     ///
     /// ```
     /// # fn main() -> Result<(), qbwi::StoreError> {
@@ -318,6 +345,17 @@ impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("Store").field(&self.describe()).finish()
     }
+}
+
+/// The `last_error` of a claimed job whose row cannot be read: what is wrong with it (`problems`,
+/// such as "its payload is a BLOB, not text"), never the row's bytes (arguments are personal data).
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+pub(crate) fn unreadable(problems: &[String]) -> String {
+    format!(
+        "the stored job cannot be read: {} (qbwi never writes that: another program, a migration \
+         or a damaged file changed the row); correct the row and retry the job, or delete it",
+        problems.join(", and ")
+    )
 }
 
 /// Milliseconds since the Unix epoch: how the stores keep times.

@@ -38,11 +38,18 @@ const MIGRATIONS: [&str; 1] = [
     CREATE INDEX qbwi_jobs_due ON qbwi_jobs (state, run_at, id);",
 ];
 
-/// What can go wrong inside: SQLite's errors, and a schema from the future.
+#[cfg(test)]
+mod bad_rows;
+mod path;
+mod rows;
+
+/// What can go wrong inside: SQLite's errors, a schema from the future, and a database that SQLite
+/// keeps in no file (why).
 #[derive(Debug)]
 pub(crate) enum DbError {
     Sqlite(rusqlite::Error),
     NewerSchema { found: i64 },
+    NotDurable(String),
 }
 
 impl From<rusqlite::Error> for DbError {
@@ -68,7 +75,18 @@ impl SqliteStore {
     /// Opens (or creates) the store at `path` and brings its schema up to date.
     pub(crate) fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref();
-        let describe = format!("SQLite at {}", path.display());
+        let describe = if path.as_os_str().is_empty() {
+            "SQLite at an empty path".to_owned()
+        } else {
+            format!("SQLite at {}", path.display())
+        };
+        if let Some(reason) = path::not_durable(path) {
+            return Err(StoreError::NotDurable {
+                store: describe,
+                reason,
+                instead: path::INSTEAD,
+            });
+        }
         match Db::open(path) {
             Ok(connection) => Ok(SqliteStore {
                 db: Arc::new(Db {
@@ -80,7 +98,10 @@ impl SqliteStore {
                 Err(StoreError::Unreachable {
                     store: describe,
                     reason: error.to_string(),
-                    hint: "check that the directory exists and is writable by this process",
+                    hint: match error.sqlite_error_code() {
+                        Some(ErrorCode::NotADatabase) => HINT_NOT_A_DATABASE,
+                        _ => "check that the directory exists and is writable by this process",
+                    },
                 })
             }
             Err(error) => Err(store_error(&describe, error)),
@@ -207,6 +228,13 @@ impl Db {
 
     fn try_open(path: &Path) -> DbResult<Connection> {
         let mut connection = Connection::open(path)?;
+        // `path::not_durable` refuses the names it knows; this is what SQLite itself says, for
+        // any other way of naming a temporary or in-memory database.
+        if connection.path() == Some("") {
+            return Err(DbError::NotDurable(
+                "SQLite opened it as a temporary or in-memory database, not a file".to_owned(),
+            ));
+        }
         connection.busy_timeout(BUSY_TIMEOUT)?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "NORMAL")?;
@@ -286,16 +314,10 @@ impl Db {
             let bound = fixed
                 .into_iter()
                 .chain(tasks.iter().map(|task| task as &dyn rusqlite::ToSql));
+            // A row that cannot be read is claimed too, with the reason as its payload: it must
+            // not fail the claim of every other job (see `rows`).
             claim
-                .query_map(params_from_iter(bound), |row| {
-                    Ok(ClaimedJob {
-                        id: JobId(row.get(0)?),
-                        task: row.get(1)?,
-                        payload: row.get(2)?,
-                        attempt: row.get(3)?,
-                        max_attempts: row.get(4)?,
-                    })
-                })?
+                .query_map(params_from_iter(bound), rows::claimed_job)?
                 .collect::<Result<Vec<_>, _>>()?
         };
         transaction.commit()?;
@@ -419,15 +441,7 @@ impl Db {
         )?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let jobs = select
-            .query_map([limit], |row| {
-                Ok(DeadJob {
-                    id: JobId(row.get(0)?),
-                    task: row.get(1)?,
-                    payload: row.get(2)?,
-                    attempts: row.get(3)?,
-                    last_error: row.get(4)?,
-                })
-            })?
+            .query_map([limit], rows::dead_job)?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(jobs)
     }
@@ -496,6 +510,11 @@ fn is_write_refusal(error: &rusqlite::Error) -> bool {
     )
 }
 
+/// The hint for a file that SQLite does not recognise as a database.
+const HINT_NOT_A_DATABASE: &str = "the file is not a SQLite database (or it is encrypted or \
+                                   damaged): check the path, and give qbwi a file of its own (one \
+                                   that does not exist yet is created)";
+
 /// The public error for one of this store's.
 fn store_error(describe: &str, error: DbError) -> StoreError {
     let store = describe.to_owned();
@@ -504,16 +523,26 @@ fn store_error(describe: &str, error: DbError) -> StoreError {
             found,
             known: SCHEMA_VERSION,
         },
+        DbError::NotDurable(reason) => StoreError::NotDurable {
+            store,
+            reason,
+            instead: path::INSTEAD,
+        },
         DbError::Sqlite(error) => {
             let reason = error.to_string();
             match error.sqlite_error_code() {
                 Some(ErrorCode::ReadOnly) => StoreError::ReadOnly { store, reason },
                 Some(ErrorCode::DiskFull) => StoreError::Full { store, reason },
-                Some(ErrorCode::CannotOpen | ErrorCode::NotADatabase) => StoreError::Unreachable {
+                Some(ErrorCode::NotADatabase) => StoreError::Unreachable {
                     store,
                     reason,
-                    hint: "check that the file is a qbwi SQLite store and its directory is \
-                               readable and writable",
+                    hint: HINT_NOT_A_DATABASE,
+                },
+                Some(ErrorCode::CannotOpen) => StoreError::Unreachable {
+                    store,
+                    reason,
+                    hint: "check that the file and its directory exist and are readable and \
+                           writable by this process",
                 },
                 _ => StoreError::Database { store, reason },
             }
@@ -594,7 +623,7 @@ mod tests {
 
         let claimed = store.claim(&["mail"], 10, "a", 100, LEASE).unwrap();
         assert_eq!(claimed.iter().map(|job| job.id).collect::<Vec<_>>(), ids);
-        assert_eq!(claimed[0].payload, r#"{"to":1}"#);
+        assert_eq!(claimed[0].payload.as_deref(), Ok(r#"{"to":1}"#));
         assert_eq!((claimed[0].attempt, claimed[0].max_attempts), (1, 3));
         // Leased: nobody else gets them while the lease holds.
         assert!(
@@ -629,9 +658,9 @@ mod tests {
         assert_eq!(
             claimed
                 .iter()
-                .map(|job| job.payload.as_str())
+                .map(|job| job.payload.as_deref())
                 .collect::<Vec<_>>(),
-            ["1"]
+            [Ok("1")]
         );
         // The delayed one is due at 5 s.
         assert!(
@@ -782,8 +811,8 @@ mod tests {
         let store = open(&path);
         let claimed = store.claim(&["mail"], 1, "a", 0, LEASE).unwrap();
         assert_eq!(
-            (claimed[0].id, claimed[0].payload.as_str()),
-            (ids[0], "kept")
+            (claimed[0].id, claimed[0].payload.as_deref()),
+            (ids[0], Ok("kept"))
         );
         let version: i64 = store
             .connection()
@@ -823,6 +852,25 @@ mod tests {
         }
         let store = open(&path);
         assert_eq!(store.claim(&["mail"], 100, "a", 0, LEASE).unwrap().len(), 8);
+    }
+
+    #[test]
+    fn what_sqlite_opens_as_a_temporary_or_in_memory_database_is_refused_too() {
+        // Past `path::not_durable` (which refuses these names first), SQLite's own answer.
+        for name in ["", ":memory:", "file:%3Amemory%3A"] {
+            let error = Db::open(Path::new(name)).expect_err("refused");
+            let DbError::NotDurable(reason) = &error else {
+                panic!("{name:?}: {error:?}")
+            };
+            assert!(reason.contains("temporary or in-memory"), "{reason}");
+            let error = store_error("SQLite at x", error);
+            assert!(
+                error
+                    .to_string()
+                    .contains("give the path of a database file"),
+                "{error}"
+            );
+        }
     }
 
     #[test]

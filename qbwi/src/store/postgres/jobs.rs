@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio_postgres::types::Type;
 
-use super::PostgresStore;
+use super::{PostgresStore, rows};
 use crate::store::{
     Backend, BoxFuture, ClaimRequest, ClaimedJob, DeadJob, Finished, JobCounts, JobId, NewJob,
     StoreError,
@@ -32,6 +32,12 @@ const INSERT: &str = "WITH inserted AS (
 /// its own partial index and stopping at `$2` rows: one query with `OR` sorts every ready row
 /// (22 ms instead of 1.3 ms at 20,000 ready jobs). Rows a branch locks beyond the limit are
 /// unlocked at the statement's commit, untouched.
+///
+/// The payload is returned as its bytes, checked by `rows::claimed_job`: a `SQL_ASCII` database
+/// keeps text that is not UTF-8, and the server refuses to send such text to a UTF-8 client,
+/// failing the whole statement (every claim, forever) for one bad row. `convert_to(payload,
+/// current_setting('server_encoding'))` is the column's bytes as stored (converting to the
+/// database's own encoding changes nothing), as `bytea`, which the server sends unchecked.
 const CLAIM: &str = "WITH expired AS (
         SELECT id FROM qbwi_jobs
          WHERE state = 'running' AND lease_until < now() AND task = ANY($1::text[])
@@ -52,7 +58,8 @@ const CLAIM: &str = "WITH expired AS (
                            UNION ALL SELECT id, 1 FROM ready) AS due
             ORDER BY branch
             LIMIT $2))
- RETURNING job.id, job.task, job.payload, job.attempts, job.max_attempts";
+ RETURNING job.id, job.task, convert_to(job.payload, current_setting('server_encoding')),
+           job.attempts, job.max_attempts";
 
 /// Deletes the completed jobs `$1` that worker `$2` still holds.
 const COMPLETE: &str = "DELETE FROM qbwi_jobs
@@ -90,8 +97,13 @@ const NEXT_DUE: &str = "SELECT EXTRACT(EPOCH FROM (min(next.due) - now()))::floa
         SELECT min(lease_until) FROM qbwi_jobs
          WHERE state = 'running' AND task = ANY($1::text[])) AS next";
 
-/// Up to `$1` dead jobs, oldest first.
-const DEAD_JOBS: &str = "SELECT id, task, payload, attempts, COALESCE(last_error, '')
+/// Up to `$1` dead jobs, oldest first; their text as bytes (see [`CLAIM`]), shown as well as it
+/// can be by `rows::dead_job`.
+const DEAD_JOBS: &str = "SELECT id,
+           convert_to(task, current_setting('server_encoding')),
+           convert_to(payload, current_setting('server_encoding')),
+           attempts,
+           convert_to(COALESCE(last_error, ''), current_setting('server_encoding'))
       FROM qbwi_jobs WHERE state = 'dead' ORDER BY id LIMIT $1";
 
 /// Makes the dead job `$1` ready now with a fresh set of attempts (its last error kept), and
@@ -131,7 +143,8 @@ impl Backend for PostgresStore {
 
     fn claim(&self, request: ClaimRequest) -> BoxFuture<'_, Result<Vec<ClaimedJob>, StoreError>> {
         Box::pin(async move {
-            if request.tasks.is_empty() || request.limit == 0 {
+            let tasks = storable(&request.tasks);
+            if tasks.is_empty() || request.limit == 0 {
                 return Ok(Vec::new());
             }
             let limit = i64::try_from(request.limit).unwrap_or(i64::MAX);
@@ -139,26 +152,16 @@ impl Backend for PostgresStore {
                 .query(
                     CLAIM,
                     &[
-                        &&*request.tasks,
+                        &tasks,
                         &limit,
                         &&*request.worker,
                         &millis_f64(request.lease),
                     ],
                 )
                 .await?;
-            let mut jobs = rows
-                .iter()
-                .map(|row| {
-                    Ok(ClaimedJob {
-                        id: JobId(row.try_get(0)?),
-                        task: row.try_get(1)?,
-                        payload: row.try_get(2)?,
-                        attempt: count(row.try_get(3)?),
-                        max_attempts: count(row.try_get(4)?),
-                    })
-                })
-                .collect::<Result<Vec<_>, tokio_postgres::Error>>()
-                .map_err(|error| self.error(&error))?;
+            // Each row on its own: one that cannot be read is a job whose payload says why (dead
+            // at once), never a failure of the whole claim.
+            let mut jobs: Vec<ClaimedJob> = rows.iter().filter_map(rows::claimed_job).collect();
             jobs.sort_by_key(|job| job.id);
             Ok(jobs)
         })
@@ -226,10 +229,11 @@ impl Backend for PostgresStore {
         tasks: Arc<[&'static str]>,
     ) -> BoxFuture<'_, Result<Option<Duration>, StoreError>> {
         Box::pin(async move {
+            let tasks = storable(&tasks);
             if tasks.is_empty() {
                 return Ok(None);
             }
-            let rows = self.query(NEXT_DUE, &[&&*tasks]).await?;
+            let rows = self.query(NEXT_DUE, &[&tasks]).await?;
             let seconds: Option<f64> = match rows.first() {
                 Some(row) => row.try_get(0).map_err(|error| self.error(&error))?,
                 None => None,
@@ -249,18 +253,7 @@ impl Backend for PostgresStore {
         Box::pin(async move {
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
             let rows = self.query(DEAD_JOBS, &[&limit]).await?;
-            rows.iter()
-                .map(|row| {
-                    Ok(DeadJob {
-                        id: JobId(row.try_get(0)?),
-                        task: row.try_get(1)?,
-                        payload: row.try_get(2)?,
-                        attempts: count(row.try_get(3)?),
-                        last_error: row.try_get(4)?,
-                    })
-                })
-                .collect::<Result<Vec<_>, tokio_postgres::Error>>()
-                .map_err(|error| self.error(&error))
+            Ok(rows.iter().filter_map(rows::dead_job).collect())
         })
     }
 
@@ -410,12 +403,19 @@ pub(super) async fn insert_jobs(
     Ok(ids)
 }
 
+/// The task names that PostgreSQL's `text` can hold. A name with a NUL byte cannot be sent (the
+/// server refuses the whole statement) nor stored, so no job of it exists: it is left out of the
+/// array instead of failing the claim of every other task. (The host refuses such names at start;
+/// this keeps the store safe on its own.)
+fn storable(tasks: &[&'static str]) -> Vec<&'static str> {
+    tasks
+        .iter()
+        .copied()
+        .filter(|task| !task.contains('\0'))
+        .collect()
+}
+
 /// A duration in milliseconds, for `$n::float8 * interval '1 millisecond'`.
 fn millis_f64(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
-}
-
-/// A count the schema keeps as `integer`, never negative.
-fn count(value: i32) -> u32 {
-    u32::try_from(value).unwrap_or(0)
 }

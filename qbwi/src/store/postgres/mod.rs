@@ -20,7 +20,8 @@
 //! This module connects and holds the pool. The rest, one idea each: [`config`] (what
 //! `Store::postgres` accepts, and how a server is named in messages), [`schema`] (the
 //! migrations), [`jobs`] (the statements behind each [`Backend`](super::Backend) method),
-//! [`listener`] (the wake-ups), [`enqueue_in`] (jobs added in the caller's transaction) and
+//! [`rows`] (reading each returned row on its own, so one that cannot be read never fails the
+//! rest), [`listener`] (the wake-ups), [`enqueue_in`] (jobs added in the caller's transaction) and
 //! [`errors`] (what each failure is called, with what to check). Its `tests` run against a
 //! throwaway server (see `tests/mod.rs`).
 
@@ -29,6 +30,7 @@ mod enqueue_in;
 mod errors;
 mod jobs;
 mod listener;
+mod rows;
 mod schema;
 #[cfg(test)]
 mod tests;

@@ -22,7 +22,7 @@ pub(super) async fn enqueue_then_claim_in_order_once_per_lease(db: TestDatabase)
 
     let claimed = claim(&store, &["mail"], "a", LEASE).await;
     assert_eq!(ids_of(&claimed), ids);
-    assert_eq!(claimed[0].payload, r#"{"to":1}"#);
+    assert_eq!(claimed[0].payload.as_deref(), Ok(r#"{"to":1}"#));
     assert_eq!(claimed[0].task, "mail");
     assert_eq!((claimed[0].attempt, claimed[0].max_attempts), (1, 3));
     // Leased: nobody else gets them while the lease holds.

@@ -1,12 +1,14 @@
 //! The PostgreSQL store against a real server: one per test binary, since starting one takes
 //! seconds. [`postgres_backend`] starts it ([`TempPostgres`]: a throwaway server, or the one
 //! `QBWI_TEST_DATABASE_URL` names) and runs every case that needs it, in order, each on a fresh
-//! database of its own; the cases live in [`jobs`] (enqueue, claim, leases, reports) and
-//! [`connections`] (the schema, the listener, the caller's connections and pools, refusals).
+//! database of its own; the cases live in [`jobs`] (enqueue, claim, leases, reports),
+//! [`connections`] (the schema, the listener, the caller's connections and pools, refusals) and
+//! [`bad_rows`] (rows and names that cannot be read or sent never stop the others).
 //! Without PostgreSQL installed it skips, unless `QBWI_REQUIRE_POSTGRES=1` (as in CI).
 //!
 //! The tests here need no server: errors for an unreachable one, and how configs print.
 
+mod bad_rows;
 mod connections;
 mod jobs;
 
@@ -64,6 +66,8 @@ async fn postgres_backend() {
         connections::a_callers_pool_works_without_a_listener,
         connections::a_read_only_database_is_reported_as_read_only,
         connections::a_missing_database_is_unreachable_with_a_hint,
+        bad_rows::a_row_that_cannot_be_read_is_claimed_alone_and_listed_dead,
+        bad_rows::a_task_name_postgresql_cannot_hold_does_not_break_the_claim,
     ];
     let mut failed = Vec::new();
     for (name, case) in cases {
@@ -193,8 +197,11 @@ fn ids_of(jobs: &[ClaimedJob]) -> Vec<JobId> {
     jobs.iter().map(|job| job.id).collect()
 }
 
+/// The claimed jobs' payloads (a row that cannot be read shows as `<unreadable>`).
 fn payloads_of(jobs: &[ClaimedJob]) -> Vec<&str> {
-    jobs.iter().map(|job| job.payload.as_str()).collect()
+    jobs.iter()
+        .map(|job| job.payload.as_deref().unwrap_or("<unreadable>"))
+        .collect()
 }
 
 async fn claim(
