@@ -58,6 +58,7 @@ mod report;
 mod run;
 mod sched;
 mod signal;
+mod state;
 mod store;
 mod task;
 
@@ -82,6 +83,7 @@ pub use report::{ShutdownReport, Stats};
 /// `#[serde(crate = "qbwi::serde")]` (or depend on serde yourself: it is the same crate).
 pub use serde;
 pub use signal::shutdown_signal;
+pub use state::State;
 #[cfg(feature = "postgres")]
 pub use store::postgres::PostgresConfig;
 pub use store::{DeadJob, EnqueueIn, JobCounts, JobId, Store, StoreError};

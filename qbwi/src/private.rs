@@ -97,7 +97,21 @@ where
 }
 
 pub use crate::durable::DurableEntry;
+pub use crate::state::{FromHost, Shareable, StateType};
 pub use crate::store::NewJob;
+
+/// A `State<T>` argument, fetched when the run starts (inside `Task::run`, which the runner calls
+/// with the host's states in scope); spanned on the argument's type, so that a `State` that is
+/// not qbwi's is reported there.
+#[inline]
+pub fn state<S: FromHost>(task: &'static str) -> S {
+    S::from_host(task)
+}
+
+/// Spanned on a `State<T>` argument's type: reports a `T` that is not `Send + Sync + 'static`
+/// there, with a sentence that says why.
+#[inline]
+pub const fn assert_state_is_shareable<T: Shareable>() {}
 
 /// Spanned on each argument's type of a durable task: reports an argument that serde cannot
 /// store where it is written.
