@@ -239,9 +239,10 @@ fn run_fn(task: &TaskFn, krate: &TokenStream) -> TokenStream {
         }
         ReturnType::Default => (name_span, name_span),
     };
-    let token = match task.takes_token() {
-        true => quote!(__qbwi_token),
-        false => quote!(_),
+    let token = if task.takes_token() {
+        quote!(__qbwi_token)
+    } else {
+        quote!(_)
     };
     // Fields are moved out of `self` one by one, so no local named after an argument can shadow
     // the fn (an argument may have the fn's name); the token and the states are `__qbwi_` locals.
