@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run --example cancellation
+//! RUST_LOG=info,qbwi=debug cargo run --example cancellation   # also each task queued, started, ended
 //! ```
 //!
 //! Two jobs each do five one-second steps. One is a blocking `fn` that never looks at its token;
@@ -14,12 +15,14 @@
 //!   its last step is done (~5 s), because tokio waits for blocking threads when it stops;
 //! - a job queued during the shutdown is refused with an error instead of being dropped silently.
 
-use std::io::IsTerminal;
 use std::thread;
 use std::time::Duration;
 
 use qbwi::{CancellationToken, Host, Outcome, background_task};
 use tokio::time::sleep;
+
+#[path = "common/logging.rs"]
+mod logging;
 
 /// How many steps each job has.
 const STEPS: u32 = 5;
@@ -66,12 +69,7 @@ async fn late_job() {}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_ansi(std::io::stdout().is_terminal())
-        .with_timer(tracing_subscriber::fmt::time::uptime())
-        .with_target(false)
-        .init();
+    logging::init(logging::Style::Demo)?; // `info`, or as `RUST_LOG` says
 
     let host = Host::builder()
         .shutdown_timeout(Duration::from_secs(1))

@@ -17,17 +17,18 @@
 //!
 //! Make each send slow (`SEND_DELAY_MS`) so that the kill lands while mails are on their way, and
 //! the lease short (`QBWI_LEASE_MS`) so that the restart takes over the dead process's jobs after
-//! 3 s instead of qbwi's default 30 s. Run the binary itself, not `cargo run`: `kill -9` must hit
-//! the app, not cargo.
+//! 3 s instead of qbwi's default 30 s. `kill -9 $!` hits the app itself: on Unix, `cargo run`
+//! replaces its own process with the program it built, so `$!` is the app's process id.
 //!
 //! ```text
-//! cargo build --example durable
-//! rm -rf qbwi.db* outbox/                                        # a clean slate
-//! SEND_DELAY_MS=2000 QBWI_LEASE_MS=3000 target/debug/examples/durable &
+//! cargo build --example durable                                # compile first, not in the race
+//! rm -rf qbwi.db* outbox/                                      # a clean slate
+//! SEND_DELAY_MS=2000 QBWI_LEASE_MS=3000 cargo run -q --example durable &
+//! until curl -s localhost:3001/ >/dev/null; do sleep 0.2; done # until it listens
 //! for i in $(seq 1 20); do curl -s localhost:3001/signup -d email=user$i@example.com; echo; done
 //! sleep 3; kill -9 $!             # no shutdown, no report: 4 mails sent, 4 mid-send, 12 waiting
 //! ls outbox/ | wc -l              # 4 (or so)
-//! SEND_DELAY_MS=2000 QBWI_LEASE_MS=3000 target/debug/examples/durable
+//! SEND_DELAY_MS=2000 QBWI_LEASE_MS=3000 cargo run -q --example durable
 //! #   "jobs left by an earlier run" ready=0 running=16: claimed by the dead process; they run
 //! #   again once its leases expire, 3 s after the kill
 //! ls outbox/ | wc -l              # 20 after about 10 s (21 if a mail was written just before
@@ -42,7 +43,9 @@
 //! `DATABASE_URL`, kill one, and the other sends its mails once their lease expires.
 //!
 //! ```text
-//! DATABASE_URL=postgres://user:password@localhost:5432/app PORT=3001 target/debug/examples/durable
+//! export DATABASE_URL=postgres://user:password@localhost:5432/app
+//! PORT=3001 cargo run --example durable &
+//! PORT=3002 cargo run --example durable &
 //! ```
 //!
 //! Environment:
@@ -50,6 +53,8 @@
 //! - `DATABASE_URL`: keep the jobs in this PostgreSQL database (no TLS: `sslmode=disable`
 //!   or `prefer`); else in SQLite at `QBWI_DB` (default `./qbwi.db`);
 //! - `OUTBOX_DIR`, `SMTP_URL`: where mails go, as in `web_app`;
+//! - `RUST_LOG`: what is logged, as in every example (default `info`; `info,qbwi=debug` also
+//!   shows each run queued, started and ended);
 //! - demo knobs: `SEND_DELAY_MS` (each mail waits this long before it is sent; default 0) and
 //!   `QBWI_LEASE_MS` (how long a claimed job is held for a process that stopped renewing it;
 //!   default 30 000).
@@ -57,7 +62,6 @@
 //! The mail and the request handling it shares with `web_app` are in `common/`.
 
 use std::process::ExitCode;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -71,7 +75,7 @@ use serde_json::{Value, json};
 #[path = "common/mod.rs"]
 mod common;
 
-use common::mail::{self, MailError};
+use common::mail::{MailError, Mailer};
 use common::web::{ApiError, Signup};
 use common::{AppError, env_var, port_from_env, shutdown_signal};
 
@@ -86,8 +90,9 @@ const DEFAULT_PORT: u16 = 3001;
 const DEFAULT_DB: &str = "qbwi.db";
 
 /// `SEND_DELAY_MS`: how long each send waits before talking to the transport (a demo knob that
-/// stands for a slow mail server).
-static SEND_DELAY: OnceLock<Duration> = OnceLock::new();
+/// stands for a slow mail server). A type of its own, so that the host can share it as a state
+/// (one value per type: a bare `Duration` would say nothing of what it is for).
+struct SendDelay(Duration);
 
 fn main() -> ExitCode {
     common::main(run)
@@ -100,16 +105,16 @@ async fn run() -> Result<(), AppError> {
     let port = port_from_env(DEFAULT_PORT)?;
     let lease = millis_from_env("QBWI_LEASE_MS")?.unwrap_or(qbwi::DEFAULT_LEASE);
     let send_delay = millis_from_env("SEND_DELAY_MS")?.unwrap_or_default();
-    if SEND_DELAY.set(send_delay).is_err() {
-        return Err("the send delay was set twice".into());
-    }
-    mail::install_from_env().await?;
+    let mailer = Mailer::from_env().await?;
     // Listening for the signals before serving makes a failure to do so a startup error.
     let signal = shutdown_signal()?;
 
     let store = open_store().await?;
     log_leftovers(&store).await;
+    // Every `send_welcome` run gets these two from the host; its stored job holds the address only.
     let host = Host::builder()
+        .state(mailer)
+        .state(SendDelay(send_delay))
         .store(store)
         .lease(lease)
         .shutdown_timeout(SHUTDOWN_TIMEOUT)
@@ -132,8 +137,10 @@ async fn run() -> Result<(), AppError> {
 /// claims it, retried 5 times on failure (1 s, 2 s, 4 s, .. apart), at most 4 at once (one SMTP
 /// conversation each).
 ///
-/// `to` is stored as its text and parsed back when the job runs. A shutdown cancels `ct`: the
-/// mail is then not sent, and the job goes back to the store.
+/// `to` is stored as its text and parsed back when the job runs; the mailer and the delay are not
+/// stored: the host that runs the job passes its own (`qbwi::State`, in full: this file's `State`
+/// is axum's). A shutdown cancels `ct`: the mail is then not sent, and the job goes back to the
+/// store.
 #[background_task(
     durable,
     retries = 5,
@@ -141,15 +148,20 @@ async fn run() -> Result<(), AppError> {
     timeout = "60s",
     concurrency = 4
 )]
-async fn send_welcome(to: Address, ct: CancellationToken) -> Result<(), MailError> {
-    let delay = SEND_DELAY.get().copied().unwrap_or_default();
+async fn send_welcome(
+    to: Address,
+    mailer: qbwi::State<Mailer>,
+    send_delay: qbwi::State<SendDelay>,
+    ct: CancellationToken,
+) -> Result<(), MailError> {
+    let SendDelay(delay) = *send_delay;
     if !delay.is_zero() {
         tokio::select! {
             _ = ct.cancelled() => return Err(MailError::Cancelled),
             _ = tokio::time::sleep(delay) => {}
         }
     }
-    mail::send_welcome_mail(to, &ct).await?;
+    mailer.send_welcome_mail(to, &ct).await?;
     // Inside the task's span, which names the task and its run; the address is not logged.
     tracing::info!("welcome mail sent");
     Ok(())

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run --example quickstart
+//! RUST_LOG=info,qbwi=debug cargo run --example quickstart   # also each task queued, started, ended
 //! ```
 //!
 //! Three welcome mails are queued (two are delivered, one fails), and a report that ignores
@@ -9,12 +10,14 @@
 //! task's token, waits up to the deadline, abandons what is still running, and reports how each
 //! task it accepted ended. The program exits by itself after about three seconds.
 
-use std::io::IsTerminal;
 use std::time::Duration;
 
 use qbwi::{CancellationToken, Host, TaskHandle, background_task};
 use tokio::task::JoinSet;
 use tokio::time::sleep;
+
+#[path = "common/logging.rs"]
+mod logging;
 
 /// Why a (pretend) mail was not delivered.
 #[derive(Debug, thiserror::Error)]
@@ -62,13 +65,7 @@ async fn render_report(pages: u32) {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_ansi(std::io::stdout().is_terminal())
-        .with_timer(tracing_subscriber::fmt::time::uptime())
-        .with_target(false)
-        .compact()
-        .init();
+    logging::init(logging::Style::Demo)?; // `info`, or as `RUST_LOG` says
 
     // One host per process; `start()` makes it the current one that `send_mail::queue` uses.
     let host = Host::builder()

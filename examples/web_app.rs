@@ -18,7 +18,9 @@
 //! - `PORT`: the port to listen on, on 127.0.0.1 (default 3000; 0 picks a free one);
 //! - `OUTBOX_DIR`: where mails are written as `.eml` files (default `./outbox`);
 //! - `SMTP_URL`: send over SMTP instead, e.g. `smtp://127.0.0.1:2525` (plain SMTP: this example
-//!   is built without TLS).
+//!   is built without TLS);
+//! - `RUST_LOG`: what is logged (default `info`; `info,qbwi=debug` also shows each task queued,
+//!   started and ended; `warn` only problems).
 //!
 //! The mail and the request handling it shares with `durable` are in `common/`.
 
@@ -37,7 +39,7 @@ use serde_json::{Value, json};
 #[path = "common/mod.rs"]
 mod common;
 
-use common::mail::{self, MailError};
+use common::mail::{MailError, Mailer};
 use common::web::{ApiError, Signup};
 use common::{AppError, port_from_env, shutdown_signal};
 
@@ -55,11 +57,15 @@ fn main() -> ExitCode {
 #[tokio::main]
 async fn run() -> Result<(), AppError> {
     let port = port_from_env(DEFAULT_PORT)?;
-    mail::install_from_env().await?;
+    let mailer = Mailer::from_env().await?;
     // Listening for the signals before serving makes a failure to do so a startup error.
     let signal = shutdown_signal()?;
 
-    let host = Host::builder().shutdown_timeout(SHUTDOWN_TIMEOUT).start()?;
+    // The host shares the mailer with every `send_mail` run (its `qbwi::State<Mailer>`).
+    let host = Host::builder()
+        .state(mailer)
+        .shutdown_timeout(SHUTDOWN_TIMEOUT)
+        .start()?;
 
     let app = Router::new()
         .route("/", get(usage))
@@ -82,11 +88,18 @@ async fn run() -> Result<(), AppError> {
 
 /// Sends the welcome mail to `to`: QBWI's classic background work.
 ///
-/// The address is an owned value, parsed in the request and moved into the task. A shutdown
+/// The address is an owned value, parsed in the request and moved into the task; the mailer is
+/// the host's, passed when the run starts (`send_mail::queue` takes the address only). A shutdown
 /// cancels `ct`, which stops the send at once.
+///
+/// `qbwi::State`, in full: this file's `State` is axum's, for the handlers.
 #[background_task(timeout = "60s")]
-async fn send_mail(to: Address, ct: CancellationToken) -> Result<(), MailError> {
-    mail::send_welcome_mail(to, &ct).await
+async fn send_mail(
+    to: Address,
+    mailer: qbwi::State<Mailer>,
+    ct: CancellationToken,
+) -> Result<(), MailError> {
+    mailer.send_welcome_mail(to, &ct).await
 }
 
 /// `GET /`: how to use the app.

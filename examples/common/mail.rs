@@ -1,11 +1,11 @@
 //! The welcome mail (lettre), and where it goes: `.eml` files in an outbox directory, or an SMTP
 //! server (`SMTP_URL`, plain SMTP: the examples are built without TLS).
 //!
-//! The transport is chosen once at startup ([`install_from_env`]) and kept in a `static`:
-//! background tasks cannot borrow from the request (or from `main`), so they reach it from there.
+//! The transport is chosen once at startup ([`Mailer::from_env`]) and given to the host
+//! (`HostBuilder::state`): background tasks cannot borrow from the request (or from `main`), so
+//! they take it as a `qbwi::State<Mailer>` argument, which the host passes to each run.
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lettre::message::header::ContentType;
@@ -23,33 +23,11 @@ const FROM: &str = "qbwi demo <welcome@example.com>";
 /// The subject of every welcome mail.
 const SUBJECT: &str = "Welcome to qbwi";
 
-/// The transport chosen by [`install_from_env`].
-static MAILER: OnceLock<Mailer> = OnceLock::new();
+/// Where the welcome mails go: the state the mail tasks share (`qbwi::State<Mailer>`).
+pub struct Mailer(Transport);
 
-/// Chooses the transport from the environment, logs it, and installs it for
-/// [`send_welcome_mail`]: SMTP when `SMTP_URL` is set, else the outbox directory (`OUTBOX_DIR` or
-/// `./outbox`), created if missing.
-pub async fn install_from_env() -> Result<(), AppError> {
-    let mailer = Mailer::from_env().await?;
-    tracing::info!(transport = %mailer.describe(), "mail transport chosen");
-    MAILER
-        .set(mailer)
-        .map_err(|_| "the mail transport was set up twice".into())
-}
-
-/// Sends the welcome mail to `to` through the installed transport; a cancelled `ct` stops the
-/// send at once (the message is dropped half-sent, and the error says why).
-pub async fn send_welcome_mail(to: Address, ct: &CancellationToken) -> Result<(), MailError> {
-    let mailer = MAILER.get().ok_or(MailError::NoTransport)?;
-    let message = welcome_mail(to)?;
-    tokio::select! {
-        _ = ct.cancelled() => Err(MailError::Cancelled),
-        sent = mailer.send(message) => sent,
-    }
-}
-
-/// Where the welcome mails go.
-enum Mailer {
+/// The transport a [`Mailer`] sends through.
+enum Transport {
     /// `.eml` files in a directory.
     Outbox {
         /// The directory, for the log.
@@ -62,10 +40,32 @@ enum Mailer {
 }
 
 impl Mailer {
+    /// Chooses the transport from the environment and logs it: SMTP when `SMTP_URL` is set,
+    /// else the outbox directory (`OUTBOX_DIR` or `./outbox`), created if missing.
+    pub async fn from_env() -> Result<Mailer, AppError> {
+        let mailer = Self::choose().await?;
+        tracing::info!(transport = %mailer.describe(), "mail transport chosen");
+        Ok(mailer)
+    }
+
+    /// Sends the welcome mail to `to`; a cancelled `ct` stops the send at once (the message is
+    /// dropped half-sent, and the error says why).
+    pub async fn send_welcome_mail(
+        &self,
+        to: Address,
+        ct: &CancellationToken,
+    ) -> Result<(), MailError> {
+        let message = welcome_mail(to)?;
+        tokio::select! {
+            _ = ct.cancelled() => Err(MailError::Cancelled),
+            sent = self.send(message) => sent,
+        }
+    }
+
     /// SMTP when `SMTP_URL` is set, else the outbox directory, created if missing.
-    async fn from_env() -> Result<Mailer, AppError> {
+    async fn choose() -> Result<Mailer, AppError> {
         if let Some(url) = env_var("SMTP_URL")? {
-            return Ok(Mailer::Smtp(smtp_transport(&url)?));
+            return Ok(Mailer(Transport::Smtp(smtp_transport(&url)?)));
         }
         let dir = PathBuf::from(env_var("OUTBOX_DIR")?.unwrap_or_else(|| "outbox".to_owned()));
         tokio::fs::create_dir_all(&dir).await.map_err(|error| {
@@ -76,27 +76,27 @@ impl Mailer {
             )
         })?;
         let dir = std::path::absolute(&dir).unwrap_or(dir);
-        Ok(Mailer::Outbox {
+        Ok(Mailer(Transport::Outbox {
             transport: AsyncFileTransport::new(&dir),
             dir,
-        })
+        }))
     }
 
     /// For the log: where mails go.
     fn describe(&self) -> String {
-        match self {
-            Mailer::Outbox { dir, .. } => format!(".eml files in {}", dir.display()),
-            Mailer::Smtp(_) => "SMTP (SMTP_URL)".to_owned(),
+        match &self.0 {
+            Transport::Outbox { dir, .. } => format!(".eml files in {}", dir.display()),
+            Transport::Smtp(_) => "SMTP (SMTP_URL)".to_owned(),
         }
     }
 
     /// Hands the message to the transport.
     async fn send(&self, message: Message) -> Result<(), MailError> {
-        match self {
-            Mailer::Outbox { transport, .. } => {
+        match &self.0 {
+            Transport::Outbox { transport, .. } => {
                 transport.send(message).await.map_err(MailError::Outbox)?;
             }
-            Mailer::Smtp(transport) => {
+            Transport::Smtp(transport) => {
                 transport.send(message).await.map_err(MailError::Smtp)?;
             }
         }
@@ -107,9 +107,6 @@ impl Mailer {
 /// Why a welcome mail was not sent. The host logs and counts it as a failed task.
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
-    /// `main` did not choose a transport before queueing.
-    #[error("no mail transport was set up")]
-    NoTransport,
     /// The message could not be put together.
     #[error("cannot build the welcome mail: {0}")]
     Build(String),

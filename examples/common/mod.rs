@@ -1,26 +1,26 @@
 //! What the `web_app` and `durable` examples share: the welcome mail and its transports
 //! ([`mail`]), the sign-up request and error answers ([`web`]), and the process around them
-//! (environment, logging, signals). Each example includes this module with
+//! (environment, logging ([`logging`], which every example uses), signals). Each example includes this module with
 //! `#[path = "common/mod.rs"] mod common;`; it is not an example of its own.
 
+pub mod logging;
 pub mod mail;
 pub mod web;
 
 use std::env;
 use std::error::Error;
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 /// Errors that stop an example from starting or serving, with what to do about them.
 pub type AppError = Box<dyn Error + Send + Sync>;
 
-/// Logs at `info` to stdout (colours only on a terminal), runs `run`, and turns its error into a
-/// logged message and a failing exit code.
+/// Logs to stdout at `info` or as `RUST_LOG` says ([`logging`]), runs `run`, and turns its error
+/// into a logged message and a failing exit code.
 pub fn main(run: fn() -> Result<(), AppError>) -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_ansi(std::io::stdout().is_terminal())
-        .init();
+    if let Err(error) = logging::init(logging::Style::Server) {
+        eprintln!("{error}");
+        return ExitCode::FAILURE;
+    }
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -16,10 +16,18 @@ use support::{App, FakeSmtp, PATIENCE, TempDir, is_welcome_mail, poll, signup};
 
 /// Starts the `web_app` example, writing to `outbox`, or sending to `smtp_url` when given.
 async fn start_web_app(outbox: &Path, smtp_url: Option<&str>) -> App {
+    start_web_app_with(outbox, smtp_url, None).await
+}
+
+/// [`start_web_app`], with `RUST_LOG` set to `rust_log` when given.
+async fn start_web_app_with(outbox: &Path, smtp_url: Option<&str>, rust_log: Option<&str>) -> App {
     let binary = support::example_binary("web_app", &[]);
     let mut env = vec![("OUTBOX_DIR", OsString::from(outbox))];
     if let Some(url) = smtp_url {
         env.push(("SMTP_URL", url.into()));
+    }
+    if let Some(filter) = rust_log {
+        env.push(("RUST_LOG", filter.into()));
     }
     App::start(&binary, &env).await
 }
@@ -102,6 +110,54 @@ async fn signups_are_answered_at_once_and_mailed_to_the_outbox() {
     assert!(output.contains("SIGTERM received"), "{output}");
     assert!(output.contains("shutdown report"), "{output}");
     assert!(output.contains("2 completed"), "{output}");
+    // Without `RUST_LOG`, the log stops at `info`.
+    assert!(!output.contains("DEBUG"), "{output}");
+}
+
+#[tokio::test]
+async fn rust_log_sets_what_is_logged() {
+    let outbox = TempDir::new("rust-log-outbox");
+    let app = start_web_app_with(outbox.path(), None, Some("info,qbwi=debug")).await;
+    let (status, json) = signup(
+        reqwest::Client::new()
+            .post(app.url("/signup"))
+            .form(&[("email", "ada@example.com")]),
+    )
+    .await;
+    assert_eq!(status, 202, "{json}");
+    wait_for_completed(&app, 1).await;
+    let (status, output) = app.terminate().await;
+    assert!(status.success(), "web_app exited with {status}:\n{output}");
+    // qbwi's debug events (a run queued, started, completed), beside the app's info lines.
+    let debug: Vec<&str> = output
+        .lines()
+        .filter(|line| line.contains("DEBUG") && line.contains("qbwi::"))
+        .collect();
+    assert!(
+        debug.iter().any(|line| line.contains("completed")),
+        "no qbwi debug line says the run completed:\n{output}"
+    );
+    assert!(output.contains("shutdown report"), "{output}");
+}
+
+#[tokio::test]
+async fn an_unreadable_rust_log_stops_the_example_saying_how_to_write_one() {
+    let binary = support::example_binary("web_app", &[]);
+    let app = App::spawn(&binary, &[("RUST_LOG", "qbwi=loud".into())]);
+    let (status, output) = app.exit().await;
+    assert!(!status.success(), "{output}");
+    assert!(
+        output.contains("RUST_LOG=`qbwi=loud` is not a log filter"),
+        "{output}"
+    );
+    assert!(
+        output.contains("info,qbwi=debug"),
+        "says how to write one: {output}"
+    );
+    assert!(
+        !output.contains("listening on"),
+        "it did not serve: {output}"
+    );
 }
 
 #[tokio::test]

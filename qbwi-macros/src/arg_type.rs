@@ -53,6 +53,30 @@ pub(crate) fn is_token(ty: &Type) -> bool {
     }
 }
 
+/// The `T` of a `State<T>` argument: a path whose last segment is `State` with one type argument
+/// (`State<Mailer>`, `qbwi::State<Mailer>`), whichever crate's `State` it names; the generated
+/// code reports a `State` that is not `qbwi::State` on the type.
+pub(crate) fn state_inner(ty: &Type) -> Option<&Type> {
+    let Type::Path(path) = strip(ty) else {
+        return None;
+    };
+    if path.qself.is_some() {
+        return None;
+    }
+    let last = path.path.segments.last()?;
+    let PathArguments::AngleBracketed(generic) = &last.arguments else {
+        return None;
+    };
+    match (
+        last.ident == "State",
+        generic.args.len(),
+        generic.args.first(),
+    ) {
+        (true, 1, Some(GenericArgument::Type(inner))) => Some(inner),
+        _ => None,
+    }
+}
+
 /// `tokens` as a person would write them: `Cow<'a, str>`, not `Cow < 'a , str >`.
 pub(crate) fn render(tokens: &impl ToTokens) -> String {
     let mut text = tokens.to_token_stream().to_string();
@@ -216,7 +240,7 @@ impl Walk<'_> {
 }
 
 /// The owned counterpart of the borrowed `elem`: `str` -> `String`, `[T]` -> `Vec<T>`.
-fn owned(elem: &Type) -> String {
+pub(crate) fn owned(elem: &Type) -> String {
     match strip(elem) {
         Type::Path(path) if path.qself.is_none() => {
             let Some(last) = path.path.segments.last() else {
@@ -387,6 +411,31 @@ mod tests {
         assert_eq!(problems("Vec<impl Display>").len(), 1);
         assert_eq!(problems("Self").len(), 1);
         assert_eq!(problems("Option<Box<Self>>").len(), 1);
+    }
+
+    #[test]
+    fn recognises_a_state_by_its_last_segment_and_one_type_argument() {
+        let inner = |ty: &str| {
+            let ty: Type = syn::parse_str(ty).unwrap();
+            super::state_inner(&ty).map(render)
+        };
+        assert_eq!(inner("State<Mailer>").as_deref(), Some("Mailer"));
+        assert_eq!(
+            inner("qbwi::State<Arc<Pool>>").as_deref(),
+            Some("Arc<Pool>")
+        );
+        assert_eq!(inner("(State<&str>)").as_deref(), Some("&str"));
+        for not_a_state in [
+            "State",
+            "State<'a>",
+            "State<A, B>",
+            "StateOf<A>",
+            "Option<State<A>>",
+            "<T as Tr>::State<A>",
+            "&State<A>",
+        ] {
+            assert_eq!(inner(not_a_state), None, "{not_a_state}");
+        }
     }
 
     #[test]

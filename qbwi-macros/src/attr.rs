@@ -257,11 +257,20 @@ impl Keys {
 }
 
 fn task_name(name: LitStr) -> syn::Result<LitStr> {
-    if name.value().trim().is_empty() {
+    let value = name.value();
+    if value.trim().is_empty() {
         return Err(Error::new(
             name.span(),
             "the task name is empty: write one such as `name = \"mail::send_welcome\"`, or \
              remove `name` to use `<module path>::<fn name>`",
+        ));
+    }
+    if value.contains('\0') {
+        // A durable job is stored under its task's name, and a host refuses such a name anyway.
+        return Err(Error::new(
+            name.span(),
+            "the task name contains a NUL byte (`\\0`), which PostgreSQL cannot store in text \
+             (a durable task's jobs are stored under its name): remove the NUL byte",
         ));
     }
     Ok(name)
@@ -498,6 +507,18 @@ mod tests {
             "the `timeout` option is given twice: remove one of them"
         );
         assert!(messages(quote!(timeout = "0s"))[0].starts_with("the timeout is zero"));
+    }
+
+    #[test]
+    fn a_name_with_a_nul_byte_is_refused() {
+        let found = messages(quote!(name = "mail\0send"));
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(
+            found[0].starts_with("the task name contains a NUL byte"),
+            "{found:#?}"
+        );
+        assert!(found[0].contains("PostgreSQL"), "{found:#?}");
+        assert!(found[0].ends_with("remove the NUL byte"), "{found:#?}");
     }
 
     #[test]

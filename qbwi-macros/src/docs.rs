@@ -9,7 +9,7 @@ use crate::attr::{Backoff, Retry};
 use crate::duration;
 
 /// The paragraph added to the struct's docs (after the fn's own docs, if any).
-pub(crate) fn task_struct(fn_ident: &Ident, has_docs: bool, durable: bool) -> String {
+pub(crate) fn task_struct(fn_ident: &Ident, has_docs: bool, durable: bool, states: bool) -> String {
     let gap = if has_docs { "\n\n" } else { "" };
     let name = fn_ident.unraw();
     let enqueue = if durable {
@@ -22,9 +22,14 @@ pub(crate) fn task_struct(fn_ident: &Ident, has_docs: bool, durable: bool) -> St
     } else {
         String::new()
     };
+    let states = if states {
+        " Its `State` arguments are not fields: the host that runs the task passes its own."
+    } else {
+        ""
+    };
     format!(
         "{gap} The background task made by `#[background_task]` from the fn \
-         [`{name}`](fn@{name}); its fields are the fn's arguments. Queue a run with \
+         [`{name}`](fn@{name}); its fields are the fn's arguments.{states} Queue a run with \
          [`{name}::queue`](Self::queue) or [`{name}::queue_on`](Self::queue_on).{enqueue}"
     )
 }

@@ -16,7 +16,7 @@ use crate::attr::Options;
 use crate::docs;
 use crate::durable;
 use crate::errors;
-use crate::validate::{self, TaskFn};
+use crate::validate::{self, Param, TaskFn};
 
 /// The macro: `Ok(tokens)`, or every problem found (the shim then emits the fn unchanged beside
 /// the errors, so one mistake does not also break every caller of the fn).
@@ -59,7 +59,7 @@ fn expand(options: &Options, task: &TaskFn) -> TokenStream {
 
     let fn_name = ident.unraw().to_string();
     let has_docs = attrs_named(item, "doc").next().is_some();
-    let struct_doc = docs::task_struct(ident, has_docs, durable);
+    let struct_doc = docs::task_struct(ident, has_docs, durable, !task.states.is_empty());
     let field_docs = field_idents.iter().map(|field| docs::field(ident, field));
     let host = free_name(&field_idents, ["host", "on_host", "qbwi_host"]);
     let krate_text = options.krate_text();
@@ -77,6 +77,24 @@ fn expand(options: &Options, task: &TaskFn) -> TokenStream {
         let ty = &field.ty;
         quote_spanned! {span=> #krate::__private::assert_arg_is_send::<#ty>(); }
     });
+    // A `State<T>`'s `T` must be `Send + Sync`: reported on `T`, with a sentence.
+    let assert_states = task.states.iter().map(|state| {
+        let span = state.inner.span();
+        let krate = respan(&krate, span);
+        let inner = &state.inner;
+        quote_spanned! {span=> #krate::__private::assert_state_is_shareable::<#inner>(); }
+    });
+    // The registry lists the states, so that a host checks at start that it has them.
+    let (state_types, states_entry) = if task.states.is_empty() {
+        (None, None)
+    } else {
+        let inners = task.states.iter().map(|state| &state.inner);
+        let types = quote! {
+            const __QBWI_STATES: &[#krate::__private::StateType] =
+                &[#(#krate::__private::StateType::of::<#inners>()),*];
+        };
+        (Some(types), Some(quote!(.__states(__QBWI_STATES))))
+    };
     let enqueue_fns = retry.map(|retry| durable::enqueue_fns(task, retry, &krate, &krate_text));
     let impl_durable_task = retry.map(|retry| durable::impl_durable_task(task, retry, &krate));
     let durable_entry =
@@ -134,6 +152,8 @@ fn expand(options: &Options, task: &TaskFn) -> TokenStream {
         #[allow(deprecated)]
         const _: () = {
             #(#assert_args)*
+            #(#assert_states)*
+            #state_types
 
             // A registered task is in use even if this binary never queues it: the registry lists
             // it (and a durable job queued elsewhere runs here by name), so `dead_code` must not
@@ -168,6 +188,7 @@ fn expand(options: &Options, task: &TaskFn) -> TokenStream {
                     #blocking,
                 )
                 #durable_entry
+                #states_entry
             }
         };
     }
@@ -194,8 +215,12 @@ fn task_options(options: &Options, krate: &TokenStream) -> TokenStream {
     expr
 }
 
-/// `BackgroundTask::run`: calls the fn with the fields and the token in the order the user
-/// declared them, and turns what it returns into the run's result.
+/// `BackgroundTask::run`: calls the fn with the fields, the token and the states in the order the
+/// user declared them, and turns what it returns into the run's result.
+///
+/// The states are fetched first, in `run` itself: the runner calls `run` with the host's states
+/// in scope (a thread-local, for that call only), so a blocking fn's closure, which runs later on
+/// another thread, gets them as values. A task without states fetches nothing.
 ///
 /// Spans make the type checker's errors land on the user's tokens: the whole fn is spanned on
 /// the fn's name, so a future (or blocking body) that is not `Send` is reported on the fn; the
@@ -214,24 +239,34 @@ fn run_fn(task: &TaskFn, krate: &TokenStream) -> TokenStream {
         }
         ReturnType::Default => (name_span, name_span),
     };
-    let token = match task.token_position {
-        Some(_) => quote!(__qbwi_token),
-        None => quote!(_),
+    let token = if task.takes_token() {
+        quote!(__qbwi_token)
+    } else {
+        quote!(_)
     };
     // Fields are moved out of `self` one by one, so no local named after an argument can shadow
-    // the fn (an argument may have the fn's name).
-    let mut args: Vec<TokenStream> = task
-        .fields
-        .iter()
-        .map(|field| {
-            let field = &field.ident;
+    // the fn (an argument may have the fn's name); the token and the states are `__qbwi_` locals.
+    let state_local = |index: usize| format_ident!("__qbwi_state_{index}");
+    let args = task.params.iter().map(|param| match *param {
+        Param::Field(index) => {
+            let field = &task.fields[index].ident;
             quote!(self.#field)
-        })
-        .collect();
+        }
+        Param::Token => quote!(__qbwi_token),
+        Param::State(index) => state_local(index).into_token_stream(),
+    });
     // The host lends its token; only a fn that takes one pays for a clone.
-    let clone_token = task.token_position.map(|position| {
-        args.insert(position, quote!(__qbwi_token));
-        quote!(let __qbwi_token = ::core::clone::Clone::clone(__qbwi_token);)
+    let clone_token = task
+        .takes_token()
+        .then(|| quote!(let __qbwi_token = ::core::clone::Clone::clone(__qbwi_token);));
+    // Spanned on the argument's type: a `State` that is not `qbwi::State` is reported there.
+    let fetch_states = task.states.iter().enumerate().map(|(index, state)| {
+        let span = state.ty.span();
+        let krate = respan(krate, span);
+        let (local, ty) = (state_local(index), &state.ty);
+        quote_spanned! {span=>
+            let #local = #krate::__private::state::<#ty>(<Self as #krate::BackgroundTask>::NAME);
+        }
     });
     let call = quote!(#ident(#(#args),*));
     // The callee and its argument each cover the whole type, so rustc's labels for the two
@@ -262,6 +297,7 @@ fn run_fn(task: &TaskFn, krate: &TokenStream) -> TokenStream {
             Output = ::core::result::Result<(), #krate::TaskError>,
         > + ::core::marker::Send + 'static + use<> {
             #clone_token
+            #(#fetch_states)*
             #body
         }
     }
@@ -447,6 +483,64 @@ mod tests {
             "fn queue_on (on_host : & my :: qbwi :: Host , at : u8 ,",
         ] {
             assert!(text.contains(expected), "{expected}\n\nnot in\n\n{text}");
+        }
+    }
+
+    #[test]
+    fn states_are_fetched_by_run_and_passed_where_the_fn_declares_them() {
+        let text = expand(
+            quote!(durable),
+            quote!(
+                pub async fn f(a: u8, s: State<Pool>, t: CancellationToken, q: qbwi::State<Q>) {}
+            ),
+        );
+        for expected in [
+            "let __qbwi_state_0 = :: qbwi :: __private :: state :: < State < Pool > > (< Self as \
+             :: qbwi :: BackgroundTask > :: NAME) ;",
+            "let __qbwi_state_1 = :: qbwi :: __private :: state :: < qbwi :: State < Q > > (",
+            "task_future (f (self . a , __qbwi_state_0 , __qbwi_token , __qbwi_state_1))",
+            ":: qbwi :: __private :: assert_state_is_shareable :: < Pool > () ;",
+            ":: qbwi :: __private :: assert_state_is_shareable :: < Q > () ;",
+            "const __QBWI_STATES : & [:: qbwi :: __private :: StateType] = & [:: qbwi :: \
+             __private :: StateType :: of :: < Pool > () , :: qbwi :: __private :: StateType :: \
+             of :: < Q > ()] ;",
+            ". __states (__QBWI_STATES)",
+            // The struct, `queue` and `enqueue` have the plain argument only.
+            "pub struct f { # [doc = \" The `a` argument of [`f`](fn@f).\"] pub a : u8 , }",
+            "pub fn queue (a : u8)",
+            "pub async fn enqueue (a : u8)",
+        ] {
+            assert!(text.contains(expected), "{expected}\n\nnot in\n\n{text}");
+        }
+        // Not stored with the job.
+        assert!(!text.contains("field (\"s\""), "{text}");
+        assert!(!text.contains("field (\"q\""), "{text}");
+    }
+
+    #[test]
+    fn a_blocking_task_fetches_its_states_before_its_closure() {
+        let text = expand(
+            quote!(),
+            quote!(
+                fn f(s: State<Pool>) {}
+            ),
+        );
+        let fetch = text.find("let __qbwi_state_0 =").expect("a fetch");
+        let closure = text.find("run_blocking (move ||").expect("a closure");
+        assert!(fetch < closure, "{text}");
+        assert!(text.contains("fn run (self , _ :"), "no token: {text}");
+    }
+
+    #[test]
+    fn a_task_without_states_fetches_nothing() {
+        let text = expand(
+            quote!(),
+            quote!(
+                async fn f(email: String, t: CancellationToken) {}
+            ),
+        );
+        for unexpected in ["__qbwi_state", "__states", "StateType", "shareable"] {
+            assert!(!text.contains(unexpected), "{unexpected} in {text}");
         }
     }
 

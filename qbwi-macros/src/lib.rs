@@ -78,6 +78,11 @@ mod validate;
 ///   anywhere in the list, taken by value. The host passes it; `queue` does not take it. It is
 ///   cancelled when the host shuts down or the run times out. Without one, the run cannot see
 ///   cancellation (an async run is still dropped at its timeout or the shutdown deadline).
+/// - Any number of `State<T>` arguments (any path ending in `State` with one type argument, such
+///   as `qbwi::State<Mailer>`), anywhere in the list: the host's shared values, given to it with
+///   `HostBuilder::state`. The host passes them when the run starts, like the token: they are not
+///   fields, `queue` and `enqueue` do not take them, and a durable job does not store them. See
+///   [Shared state](#shared-state).
 /// - Every other argument becomes a field, so it must be an owned `Send + 'static` value with a
 ///   plain name (`mut name` is fine): the task outlives the request that queued it, and runs on
 ///   another thread. So `&str` is an error that says "take `String`", `&[u8]` says "take
@@ -101,7 +106,7 @@ mod validate;
 ///
 /// | Option | Meaning |
 /// |--------|---------|
-/// | `name = "mail::send"` | The task's name (`BackgroundTask::NAME`, in logs and the registry), instead of `"<module path>::<fn name>"`. Not empty; unique in the binary (a duplicate makes the host fail to start). Keep it stable if the task is renamed: a durable task's stored jobs find it by this name. |
+/// | `name = "mail::send"` | The task's name (`BackgroundTask::NAME`, in logs and the registry), instead of `"<module path>::<fn name>"`. Not empty and without a NUL byte (PostgreSQL cannot store one); unique in the binary (a duplicate makes the host fail to start). Keep it stable if the task is renamed: a durable task's stored jobs find it by this name. |
 /// | `timeout = "30s"` | The longest one run may take. When it elapses the token is cancelled and the run ends as `Outcome::TimedOut`: an async future is dropped, a blocking run detached. Numbers with units `ms`, `s`, `m`, `h`, largest first: `"500ms"`, `"5m"`, `"1h"`, `"1m30s"`. Not zero. |
 /// | `concurrency = 4` | At most this many runs of this task at once on one host; the others wait their turn. At least 1. |
 /// | `durable` | The task's runs are jobs kept in the host's store (SQLite or PostgreSQL) until they end, so they survive a crash and run at least once, on any host with that store; failed runs are retried. No value. See [Durable tasks](#durable-tasks). |
@@ -159,6 +164,50 @@ mod validate;
 /// assert_eq!(send_mail::RETRY.retries(), 5);
 /// # let _ = sign_up;
 /// ```
+///
+/// # Shared state
+///
+/// A database pool, a mail transport or an HTTP client cannot be an argument: it is not a value
+/// to copy into each task, nor one serde can store with a durable job. Give it to the host once
+/// with `HostBuilder::state(value)`, and take it as a `State<T>` argument, which derefs to `T`:
+///
+/// ```standalone_crate
+/// use qbwi::{background_task, CancellationToken, Host, Outcome, State};
+///
+/// /// Stands for a mail transport, built once at startup.
+/// struct Mailer {
+///     from: String,
+/// }
+///
+/// /// Sends the welcome mail, through the host's mailer.
+/// #[background_task]
+/// async fn send_mail(email: String, mailer: State<Mailer>, token: CancellationToken) {
+///     if !token.is_cancelled() {
+///         println!("{} -> {email}", mailer.from); // talk SMTP
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let host = Host::builder()
+///     .state(Mailer { from: "welcome@example.com".to_owned() })
+///     .build()?;
+/// // No state and no token in the call: the host passes them when the run starts.
+/// let task = send_mail { email: "a@example.com".to_owned() };
+/// assert_eq!(host.queue(task)?.outcome().await, Outcome::Completed);
+/// # host.shutdown().await;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// - The host keeps one value per type, in an `Arc`; each run gets a clone of it. `T` must be
+///   `Send + Sync + 'static` (runs on many threads share it): `State<Cell<u8>>` is an error on
+///   `Cell<u8>` that says so. `State<&Mailer>` is an error too: write `State<Mailer>`.
+/// - A host whose binary has a task taking a `State<T>` that the host was not given does not
+///   start (`HostError::MissingState`, naming the task and the type), so no run lacks its state.
+/// - Any `State<T>` is taken for `qbwi::State`: in a fn that also sees another `State` (axum's
+///   `axum::extract::State`, say), the error says the type is not `qbwi::State`; import the other
+///   one under another name, or write `qbwi::State<T>`.
 ///
 /// # What it expands to
 ///
@@ -245,6 +294,40 @@ mod validate;
 ///             ::core::line!(),
 ///             false, // `true` for a plain `fn`
 ///         )
+///     }
+/// };
+/// ```
+///
+/// With a `State<T>` argument (`mailer: State<Mailer>` after `email`), the struct, `queue` and
+/// `queue_on` are the same (no `mailer`), and the expansion gains:
+///
+/// ```text
+/// const _: () = {
+///     // Spanned on `Mailer`: a `T` that is not `Send + Sync` is reported there.
+///     ::qbwi::__private::assert_state_is_shareable::<Mailer>();
+///
+///     // The registry lists the state types, so that a host checks at start that it has them.
+///     const __QBWI_STATES: &[::qbwi::__private::StateType] =
+///         &[::qbwi::__private::StateType::of::<Mailer>()];
+///
+///     impl ::qbwi::BackgroundTask for send_mail {
+///         fn run(self, __qbwi_token: &::qbwi::CancellationToken) -> /* as above */ {
+///             let __qbwi_token = ::core::clone::Clone::clone(__qbwi_token);
+///             // One per `State` argument, before the future (or a blocking fn's closure) is
+///             // built: the host calls `run` with its states in scope, and this is an `Arc`
+///             // clone. Spanned on the argument's type: a `State` that is not qbwi's is
+///             // reported there.
+///             let __qbwi_state_0 = ::qbwi::__private::state::<State<Mailer>>(
+///                 <Self as ::qbwi::BackgroundTask>::NAME,
+///             );
+///             ::qbwi::__private::assert_future_is_send(::qbwi::__private::task_future(
+///                 send_mail(self.email, __qbwi_state_0, __qbwi_token),
+///             ))
+///         }
+///     }
+///
+///     ::qbwi::__private::inventory::submit! {
+///         ::qbwi::TaskInfo::__new(/* as above */).__states(__QBWI_STATES)
 ///     }
 /// };
 /// ```

@@ -12,10 +12,12 @@ use crate::errors::Errors;
 pub(crate) struct TaskFn {
     /// The fn as the user wrote it; emitted unchanged.
     pub(crate) item: ItemFn,
-    /// The arguments stored in the task's struct: all but the token, in order.
+    /// The arguments stored in the task's struct: all but the token and the states, in order.
     pub(crate) fields: Vec<Field>,
-    /// How many fields come before the `CancellationToken` argument, if the fn takes one.
-    pub(crate) token_position: Option<usize>,
+    /// The `State<T>` arguments, which the host passes: in order, duplicates kept.
+    pub(crate) states: Vec<StateArg>,
+    /// Every argument, in the fn's order: what the generated `run` passes where.
+    pub(crate) params: Vec<Param>,
 }
 
 /// An argument stored in the task's struct.
@@ -24,10 +26,34 @@ pub(crate) struct Field {
     pub(crate) ty: Type,
 }
 
+/// A `State<T>` argument: passed by the host, not stored.
+pub(crate) struct StateArg {
+    /// The argument's type as written (`State<Mailer>`, `qbwi::State<Mailer>`).
+    pub(crate) ty: Type,
+    /// Its `T` (`Mailer`).
+    pub(crate) inner: Type,
+}
+
+/// Where one argument of the fn comes from when the task runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Param {
+    /// From the task's struct: `fields[i]`.
+    Field(usize),
+    /// The run's `CancellationToken`.
+    Token,
+    /// From the host's states: `states[i]`.
+    State(usize),
+}
+
 impl TaskFn {
     /// `true` for a plain `fn`, run on the blocking pool.
     pub(crate) fn is_blocking(&self) -> bool {
         self.item.sig.asyncness.is_none()
+    }
+
+    /// Whether the fn takes the `CancellationToken`.
+    pub(crate) fn takes_token(&self) -> bool {
+        self.params.contains(&Param::Token)
     }
 }
 
@@ -35,11 +61,16 @@ impl TaskFn {
 pub(crate) fn task_fn(item: ItemFn, durable: bool) -> syn::Result<TaskFn> {
     let mut errors = Errors::default();
     check_signature(&item, &mut errors);
-    let (fields, token_position) = check_args(&item, durable, &mut errors);
+    let Args {
+        fields,
+        states,
+        params,
+    } = check_args(&item, durable, &mut errors);
     errors.finish(TaskFn {
         item,
         fields,
-        token_position,
+        states,
+        params,
     })
 }
 
@@ -100,10 +131,16 @@ fn check_signature(item: &ItemFn, errors: &mut Errors) {
     }
 }
 
-/// The fields and the token's position.
-fn check_args(item: &ItemFn, durable: bool, errors: &mut Errors) -> (Vec<Field>, Option<usize>) {
-    let mut fields = Vec::new();
-    let mut token_position = None;
+/// What the arguments are, sorted out.
+#[derive(Default)]
+struct Args {
+    fields: Vec<Field>,
+    states: Vec<StateArg>,
+    params: Vec<Param>,
+}
+
+fn check_args(item: &ItemFn, durable: bool, errors: &mut Errors) -> Args {
+    let mut args = Args::default();
     for input in &item.sig.inputs {
         let arg = match input {
             FnArg::Receiver(receiver) => {
@@ -125,37 +162,81 @@ fn check_args(item: &ItemFn, durable: bool, errors: &mut Errors) -> (Vec<Field>,
             );
         }
         if arg_type::is_token(&arg.ty) {
-            if token_position.is_some() {
+            if args.params.contains(&Param::Token) {
                 errors.spanned(
                     &arg.ty,
                     "a background task takes at most one `CancellationToken`: remove this one \
                      and clone the first where you need two",
                 );
+            } else {
+                // The token is passed, not stored: any pattern will do (`_`, `_token`).
+                args.params.push(Param::Token);
             }
-            // The token is passed, not stored: any pattern will do (`_`, `_token`).
-            token_position.get_or_insert(fields.len());
             continue;
         }
-        if let Type::Reference(reference) = arg_type::strip(&arg.ty)
-            && arg_type::is_token(&reference.elem)
-        {
-            errors.spanned(
-                &arg.ty,
-                "take the `CancellationToken` by value (`token: CancellationToken`): the host \
-                 hands each run its own token",
-            );
-            token_position.get_or_insert(fields.len());
+        if let Some(inner) = arg_type::state_inner(&arg.ty) {
+            // Passed, not stored, like the token: any pattern will do.
+            check_state(inner, errors);
+            args.params.push(Param::State(args.states.len()));
+            args.states.push(StateArg {
+                ty: (*arg.ty).clone(),
+                inner: inner.clone(),
+            });
             continue;
+        }
+        if let Type::Reference(reference) = arg_type::strip(&arg.ty) {
+            if arg_type::is_token(&reference.elem) {
+                errors.spanned(
+                    &arg.ty,
+                    "take the `CancellationToken` by value (`token: CancellationToken`): the \
+                     host hands each run its own token",
+                );
+                continue;
+            }
+            if arg_type::state_inner(&reference.elem).is_some() {
+                let (pat, state) = (
+                    arg_type::render(&arg.pat),
+                    arg_type::render(&reference.elem),
+                );
+                errors.spanned(
+                    &arg.ty,
+                    format!(
+                        "take the `State` by value (`{pat}: {state}`): the host hands each run \
+                         its own `State`, a clone of the `Arc` it keeps"
+                    ),
+                );
+                continue;
+            }
         }
         arg_type::check(&arg.ty, durable, errors);
         if let Some(ident) = field_name(&arg.pat, errors) {
-            fields.push(Field {
+            args.params.push(Param::Field(args.fields.len()));
+            args.fields.push(Field {
                 ident,
                 ty: (*arg.ty).clone(),
             });
         }
     }
-    (fields, token_position)
+    args
+}
+
+/// Checks the `T` of a `State<T>` argument: the host shares one value of it, so it is owned and
+/// concrete. Whether it is `Send + Sync` is left to the type checker
+/// (`assert_state_is_shareable::<T>()`, spanned on `T`).
+fn check_state(inner: &Type, errors: &mut Errors) {
+    if let Type::Reference(reference) = arg_type::strip(inner) {
+        let owned = arg_type::owned(&reference.elem);
+        errors.spanned(
+            inner,
+            format!(
+                "a `State` holds the value the host shares, not a borrow: write `State<{owned}>`, \
+                 and give the host the `{owned}` with `HostBuilder::state(..)`"
+            ),
+        );
+        return;
+    }
+    // Lifetimes, `impl Trait`, `Self`; a state is never stored, so `durable` changes nothing.
+    arg_type::check(inner, false, errors);
 }
 
 /// The field name an argument's pattern gives: a plain identifier, `mut` allowed.

@@ -81,6 +81,32 @@ pub enum HostError {
         /// 30 ms) or `poll_interval`.
         option: &'static str,
     },
+    /// A registered task takes a [`State<T>`](crate::State) of a type the builder was not given
+    /// with [`HostBuilder::state`](crate::HostBuilder::state). Checked when the host starts, for
+    /// every task in the binary, so that no run can lack its state.
+    #[error(
+        "the background task `{task}` takes a `State<{type_name}>`, but the host was not given \
+         one: call `HostBuilder::state(..)` with a `{type_name}` before `start()` or `build()`"
+    )]
+    MissingState {
+        /// The task's name.
+        task: &'static str,
+        /// The state's type, as [`std::any::type_name`] names it.
+        type_name: &'static str,
+    },
+    /// A registered task's name has a NUL byte, which PostgreSQL cannot store in text (a durable
+    /// job is stored under its task's name). `#[background_task(name = "...")]` refuses one at
+    /// compile time; a hand-written [`TaskInfo`](crate::TaskInfo) may still carry one.
+    #[error(
+        "the background task declared at {location} is named {name:?}, with a NUL byte, which \
+         PostgreSQL cannot store in text: remove the NUL byte from the task's name"
+    )]
+    NulInTaskName {
+        /// The name, NUL byte included.
+        name: &'static str,
+        /// `file:line` of the task's declaration.
+        location: String,
+    },
     /// The durable store could not be opened or reached.
     #[error("the qbwi host cannot use its store: {0}")]
     Store(#[from] crate::store::StoreError),

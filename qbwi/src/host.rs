@@ -23,6 +23,7 @@ use crate::outcome::{TaskHandle, TaskId};
 use crate::report::{ShutdownReport, Stats};
 use crate::run::{Closure, Extras, Kind, OfTask, Run, run_blocking};
 use crate::sched::Sched;
+use crate::state::States;
 use crate::store::{JobId, Store, millis};
 use crate::task::{BackgroundTask, IntoTaskResult, TaskError};
 
@@ -96,6 +97,8 @@ pub(crate) struct Inner {
     report: OnceCell<ShutdownReport>,
     /// The store's side, for a host with a store.
     durable: std::sync::OnceLock<Durable>,
+    /// What `HostBuilder::state` gave: the runs' `State<T>` arguments.
+    pub(crate) states: States,
 }
 
 /// Configures and starts a [`Host`]; from [`Host::builder`].
@@ -109,6 +112,8 @@ pub struct HostBuilder {
     store: Option<Store>,
     lease: Duration,
     poll_interval: Duration,
+    /// Listed by their type names in `Debug`.
+    states: States,
 }
 
 impl Default for HostBuilder {
@@ -121,6 +126,7 @@ impl Default for HostBuilder {
             store: None,
             lease: DEFAULT_LEASE,
             poll_interval: DEFAULT_POLL_INTERVAL,
+            states: States::default(),
         }
     }
 }
@@ -226,6 +232,53 @@ impl HostBuilder {
         self
     }
 
+    /// Shares `value` with every run of the tasks that take a [`State<T>`](crate::State)
+    /// argument: a database pool, a mail transport, an HTTP client, which are not values to copy
+    /// into each task (nor to store with a durable job).
+    ///
+    /// The host keeps one value per type, in an `Arc`; each run that takes a `State<T>` gets a
+    /// clone of that `Arc`. Calling `state` again with a value of the same type replaces the
+    /// first value. To keep two values of one type (two pools), wrap each in a type of its own
+    /// (`struct ReportsDb(Pool);`). A builder cloned after this call shares the value, and so
+    /// do the hosts built from the clones.
+    ///
+    /// [`start`](Self::start) and [`build`](Self::build) fail with
+    /// [`HostError::MissingState`] when a task in the binary takes a state the builder was not
+    /// given: the check is made once, at start, so no run ever lacks its state.
+    ///
+    /// ```standalone_crate
+    /// use qbwi::{background_task, Host, State};
+    ///
+    /// /// Settings every run reads.
+    /// struct Config {
+    ///     sender: String,
+    /// }
+    ///
+    /// #[background_task]
+    /// fn log_signup(email: String, config: State<Config>) {
+    ///     println!("{} welcomes {email}", config.sender);
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let host = Host::builder()
+    ///     .state(Config { sender: "welcome@example.com".to_owned() })
+    ///     .build()?;
+    /// log_signup::queue_on(&host, "a@example.com".to_owned())?;
+    /// # host.wait_idle().await;
+    /// # host.shutdown().await;
+    ///
+    /// // Without it, the host does not start.
+    /// let error = Host::builder().build().unwrap_err();
+    /// assert!(matches!(error, qbwi::HostError::MissingState { .. }));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn state<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.states.insert(value);
+        self
+    }
+
     /// Builds the host and installs it as the process's current host, which `Task::queue(..)`
     /// uses.
     ///
@@ -249,7 +302,9 @@ impl HostBuilder {
     /// Queue on it with `Task::queue_on(&host, ..)` or [`Host::queue`].
     ///
     /// Fails outside a tokio runtime ([`HostError::NoRuntime`]), when two registered tasks share
-    /// a name ([`HostError::DuplicateTask`]) or when a limit is zero ([`HostError::ZeroLimit`]).
+    /// a name ([`HostError::DuplicateTask`]), when one's name has a NUL byte
+    /// ([`HostError::NulInTaskName`]), when one takes a state the builder was not given
+    /// ([`HostError::MissingState`]) or when a limit is zero ([`HostError::ZeroLimit`]).
     pub fn build(self) -> Result<Host, HostError> {
         let runtime = Handle::try_current().map_err(|_| HostError::NoRuntime)?;
         if let Some((first, second)) = crate::registry::find_duplicate() {
@@ -257,6 +312,20 @@ impl HostBuilder {
                 name: first.name,
                 first: first.location(),
                 second: second.location(),
+            });
+        }
+        if let Some(task) = crate::registry::find_nul_name() {
+            return Err(HostError::NulInTaskName {
+                name: task.name,
+                location: task.location(),
+            });
+        }
+        if let Some((task, type_name)) =
+            crate::registry::find_missing_state(|id| self.states.contains(id))
+        {
+            return Err(HostError::MissingState {
+                task: task.name,
+                type_name,
             });
         }
         let max_concurrency = match self.max_concurrency {
@@ -299,6 +368,7 @@ impl HostBuilder {
                 sched: Mutex::new(Sched::default()),
                 report: OnceCell::new(),
                 durable: std::sync::OnceLock::new(),
+                states: self.states,
             }),
         };
         dispatchers.spawn(&runtime, &host.inner);

@@ -39,6 +39,10 @@
 //! - [`Host::queue_work_item`] and [`Host::queue_blocking_work_item`] take closures, like QBWI's
 //!   two overloads.
 //! - [`Host::shutdown`] cancels, drains within `shutdown_timeout`, and reports.
+//! - A [`State<T>`](State) argument reaches a value the host was given once with
+//!   [`HostBuilder::state`] (a database pool, a mail transport, an HTTP client): the host passes
+//!   it when the run starts, so it is neither copied into the task nor stored with a durable job,
+//!   and a host missing one does not start.
 //! - `#[background_task(durable)]` tasks survive crashes: their jobs are kept in a [`Store`]
 //!   (SQLite with the `sqlite` feature, PostgreSQL with `postgres`), retried with backoff, and run
 //!   at least once by whichever host claims them; see [`DurableTask`].
@@ -60,6 +64,7 @@ mod report;
 mod run;
 mod sched;
 mod signal;
+mod state;
 mod store;
 mod task;
 
@@ -84,6 +89,7 @@ pub use report::{ShutdownReport, Stats};
 /// `#[serde(crate = "qbwi::serde")]` (or depend on serde yourself: it is the same crate).
 pub use serde;
 pub use signal::shutdown_signal;
+pub use state::State;
 #[cfg(feature = "postgres")]
 pub use store::postgres::PostgresConfig;
 pub use store::{DeadJob, EnqueueIn, JobCounts, JobId, Store, StoreError};

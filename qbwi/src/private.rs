@@ -97,12 +97,44 @@ where
 }
 
 pub use crate::durable::DurableEntry;
+pub use crate::state::{FromHost, Shareable, StateType};
 pub use crate::store::NewJob;
+
+/// A `State<T>` argument, fetched when the run starts (inside `Task::run`, which the runner calls
+/// with the host's states in scope); spanned on the argument's type, so that a `State` that is
+/// not qbwi's is reported there.
+#[inline]
+pub fn state<S: FromHost>(task: &'static str) -> S {
+    S::from_host(task)
+}
+
+/// Spanned on a `State<T>` argument's type: reports a `T` that is not `Send + Sync + 'static`
+/// there, with a sentence that says why.
+#[inline]
+pub const fn assert_state_is_shareable<T: Shareable>() {}
 
 /// Spanned on each argument's type of a durable task: reports an argument that serde cannot
 /// store where it is written.
 #[inline]
-pub const fn assert_arg_is_durable<T: serde::Serialize + serde::de::DeserializeOwned>() {}
+pub const fn assert_arg_is_durable<T: DurableArg>() {}
+
+/// What a durable task's argument must be: serde writes it into the stored job and reads it back.
+///
+/// A trait of its own, so that a type without serde's derives gets this message, which names
+/// the derives a crate with only qbwi can use (`qbwi::serde`), instead of serde's, which names
+/// `serde::Serialize` (a crate that does not depend on serde cannot write that).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be an argument of a durable task: its jobs are stored, so serde \
+               must write and read back every argument",
+    label = "not `Serialize` and `Deserialize`",
+    note = "for a type of your own, derive both through qbwi, which needs no serde dependency: \
+            `#[derive(qbwi::serde::Serialize, qbwi::serde::Deserialize)]` with \
+            `#[serde(crate = \"qbwi::serde\")]`",
+    note = "for a type from another crate, check whether that crate has a `serde` feature"
+)]
+pub trait DurableArg: serde::Serialize + serde::de::DeserializeOwned {}
+
+impl<T: serde::Serialize + serde::de::DeserializeOwned> DurableArg for T {}
 
 /// A durable task's `Task::queue(..)`: hands the job to the current host's batching writer.
 #[inline]

@@ -1,6 +1,10 @@
-//! The list of every `#[background_task]` in the binary, collected at link time.
+//! The list of every `#[background_task]` in the binary, collected at link time, and the checks a
+//! host makes on it before it starts.
+
+use std::any::TypeId;
 
 use crate::durable::{DurableEntry, RetryPolicy};
+use crate::state::StateType;
 
 /// Where a `#[background_task]` was declared. [`registry`] lists one per task in the binary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +23,8 @@ pub struct TaskInfo {
     /// `true` for `#[background_task(durable)]`.
     pub durable: bool,
     entry: Option<DurableEntry>,
+    /// The `T` of each `State<T>` argument, in the fn's order.
+    states: &'static [StateType],
 }
 
 impl TaskInfo {
@@ -38,6 +44,7 @@ impl TaskInfo {
             blocking,
             durable: false,
             entry: None,
+            states: &[],
         }
     }
 
@@ -46,6 +53,19 @@ impl TaskInfo {
         self.durable = true;
         self.entry = Some(entry);
         self
+    }
+
+    #[doc(hidden)]
+    pub const fn __states(mut self, states: &'static [StateType]) -> Self {
+        self.states = states;
+        self
+    }
+
+    /// The type `T` of each [`State<T>`](crate::State) argument the task takes, in the fn's
+    /// order, as [`std::any::type_name`] names it (`"my_app::Mailer"`). A host must have been
+    /// given each of them ([`HostBuilder::state`](crate::HostBuilder::state)) to start.
+    pub fn state_types(&self) -> impl ExactSizeIterator<Item = &'static str> + use<> {
+        self.states.iter().map(StateType::name)
     }
 
     /// How a durable task's failed runs are retried; `None` for an in-memory task.
@@ -75,6 +95,30 @@ inventory::collect!(TaskInfo);
 /// ```
 pub fn registry() -> impl Iterator<Item = &'static TaskInfo> {
     inventory::iter::<TaskInfo>.into_iter()
+}
+
+/// The first registered task (in name order, so the error is the same on every run) that takes a
+/// state for which `given` is `false`, with that state's type name.
+pub(crate) fn find_missing_state(
+    given: impl Fn(TypeId) -> bool,
+) -> Option<(&'static TaskInfo, &'static str)> {
+    let mut tasks: Vec<&'static TaskInfo> =
+        registry().filter(|task| !task.states.is_empty()).collect();
+    tasks.sort_by_key(|task| (task.name, task.file, task.line));
+    tasks.into_iter().find_map(|task| {
+        let missing = task.states.iter().find(|state| !given(state.id()))?;
+        Some((task, missing.name()))
+    })
+}
+
+/// The first registered task (in name order) whose name has a NUL byte, which PostgreSQL cannot
+/// store in text (a durable job is stored under its task's name). The macro refuses such a
+/// `name = "..."`; a hand-written `TaskInfo` may still carry one.
+pub(crate) fn find_nul_name() -> Option<&'static TaskInfo> {
+    let mut tasks: Vec<&'static TaskInfo> =
+        registry().filter(|task| task.name.contains('\0')).collect();
+    tasks.sort_by_key(|task| (task.name, task.file, task.line));
+    tasks.first().copied()
 }
 
 /// The first pair of registered tasks that share a name, if any, in a stable order (so the error

@@ -252,7 +252,9 @@ where
             let own_token = K::OPTIONS.timeout.map(|_| host.token.child_token());
             let token = own_token.as_ref().unwrap_or(&host.token);
             // A hand-written `BackgroundTask::run` or a work item's closure may panic here.
-            let future = match catch_unwind(AssertUnwindSafe(|| make(token))) {
+            // `State<T>` arguments are fetched from the host's states during this call.
+            let start = || crate::state::scope(&host.states, || make(token));
+            let future = match catch_unwind(AssertUnwindSafe(start)) {
                 Ok(future) => future,
                 Err(payload) => finish!(Outcome::Panicked(panic_message(payload.as_ref()))),
             };

@@ -33,6 +33,7 @@ const EXAMPLE_VARIABLES: &[&str] = &[
     "QBWI_DB",
     "QBWI_LEASE_MS",
     "SEND_DELAY_MS",
+    "RUST_LOG",
 ];
 
 /// The path of the compiled example `name`, built once per test binary.
@@ -98,29 +99,7 @@ impl App {
     /// Starts `binary` on a free port (`PORT=0`) with `env` (and none of the examples' other
     /// variables), and waits until it answers `GET /stats`.
     pub async fn start(binary: &Path, env: &[(&str, OsString)]) -> App {
-        let mut command = Command::new(binary);
-        for name in EXAMPLE_VARIABLES {
-            command.env_remove(name);
-        }
-        command
-            .env("PORT", "0")
-            .envs(env.iter().map(|(name, value)| (name, value)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = command
-            .spawn()
-            .unwrap_or_else(|error| panic!("cannot start {}: {error}", binary.display()));
-        let output = Arc::new(Mutex::new(String::new()));
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        collect(stdout, output.clone());
-        collect(stderr, output.clone());
-        let mut app = App {
-            child,
-            output,
-            base: String::new(),
-        };
+        let mut app = App::spawn(binary, env);
 
         // The app logs its address once it is bound (PORT=0 lets the OS pick a free port).
         let marker = "listening on http://";
@@ -153,6 +132,45 @@ impl App {
             app.output()
         );
         app
+    }
+
+    /// Starts `binary` as [`start`](Self::start) does, without waiting for anything.
+    pub fn spawn(binary: &Path, env: &[(&str, OsString)]) -> App {
+        let mut command = Command::new(binary);
+        for name in EXAMPLE_VARIABLES {
+            command.env_remove(name);
+        }
+        command
+            .env("PORT", "0")
+            .envs(env.iter().map(|(name, value)| (name, value)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot start {}: {error}", binary.display()));
+        let output = Arc::new(Mutex::new(String::new()));
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        collect(stdout, output.clone());
+        collect(stderr, output.clone());
+        App {
+            child,
+            output,
+            base: String::new(),
+        }
+    }
+
+    /// Waits for the process to exit by itself (for at most `PATIENCE`), and returns how it
+    /// exited and what it printed.
+    pub async fn exit(mut self) -> (ExitStatus, String) {
+        let exited = poll(PATIENCE, || self.child.try_wait().ok().flatten()).await;
+        let Some(status) = exited else {
+            panic!("the app did not exit by itself:\n{}", self.output());
+        };
+        // The output threads end with the process; give them a moment to drain the pipes.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        (status, self.output())
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -34,6 +34,11 @@ mod shadowed {
     struct DurableEntry;
     struct Serialize;
     struct Deserialize;
+    struct State;
+    struct StateType;
+    struct FromHost;
+    struct Shareable;
+    struct Arc;
     trait Fn {}
     trait FnOnce {}
     trait Drop {}
@@ -61,6 +66,7 @@ mod shadowed {
     // Lowercase value-namespace items that a generated binding could be mistaken for.
     const f: u8 = 0;
     const __QBWI_CODEC: u8 = 0;
+    const __QBWI_STATES: u8 = 0;
     struct formatter;
     fn queue_current() {}
     fn into_task_result() {}
@@ -70,6 +76,8 @@ mod shadowed {
     fn enqueue_in() {}
     fn assert_arg_is_durable() {}
     fn field() {}
+    fn state() {}
+    fn assert_state_is_shareable() {}
 
     #[::qbwi::background_task(timeout = "1s", concurrency = 2)]
     pub async fn send_mail(
@@ -83,8 +91,15 @@ mod shadowed {
     }
 
     #[::qbwi::background_task]
-    pub fn blocking(value: u8, __qbwi_token: u8, host: u8) {
-        ::std::assert_eq!((value, __qbwi_token, host), (1, 2, 3));
+    pub fn blocking(
+        value: u8,
+        __qbwi_token: u8,
+        shared: ::qbwi::State<u16>,
+        host: u8,
+        __qbwi_state_0: u8,
+    ) {
+        ::std::assert_eq!((value, __qbwi_token, *shared, host), (1, 2, 7, 3));
+        ::std::assert_eq!(__qbwi_state_0, 4);
     }
 
     #[::qbwi::background_task(durable, retries = 1, backoff = "constant", retry_delay = "1s")]
@@ -114,11 +129,11 @@ mod shadowed {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let host = qbwi::Host::builder().build().unwrap();
+    let host = qbwi::Host::builder().state(7u16).build().unwrap();
     let handle = shadowed::send_mail::queue_on(&host, "a@example.com".to_owned()).unwrap();
     assert_eq!(handle.outcome().await, qbwi::Outcome::Completed);
     assert!(handle.name().ends_with("shadowed::send_mail"));
-    let handle = shadowed::blocking::queue_on(&host, 1, 2, 3).unwrap();
+    let handle = shadowed::blocking::queue_on(&host, 1, 2, 3, 4).unwrap();
     assert_eq!(handle.outcome().await, qbwi::Outcome::Completed);
     let refused = shadowed::durable::queue_on(&host, "a".to_owned(), 1, vec![], 2, None);
     assert_eq!(refused.unwrap_err(), qbwi::QueueError::NoStore);
