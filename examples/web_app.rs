@@ -11,7 +11,8 @@
 //! ```
 //!
 //! Press Ctrl-C (or send SIGTERM): the server stops accepting requests, the background mails get
-//! up to 10 s to finish, and the host's shutdown report is logged. A crash loses the mails not
+//! up to 10 s to finish on their own (then they are cancelled, and given 5 s more to stop), and
+//! the host's shutdown report is logged. A crash loses the mails not
 //! sent yet: the `durable` example is the same app with the mails stored in a database.
 //!
 //! Environment:
@@ -43,8 +44,12 @@ use common::mail::{MailError, Mailer};
 use common::web::{ApiError, Signup};
 use common::{AppError, port_from_env, shutdown_signal};
 
-/// How long the background mails get to finish once the server has stopped.
-const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the background mails get to finish on their own once the server has stopped.
+const CANCEL_AFTER: Duration = Duration::from_secs(10);
+
+/// How long the shutdown waits in all: the mails still sending at `CANCEL_AFTER` are cancelled,
+/// and abandoned at this deadline.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The port to listen on when `PORT` is not set.
 const DEFAULT_PORT: u16 = 3000;
@@ -64,6 +69,7 @@ async fn run() -> Result<(), AppError> {
     // The host shares the mailer with every `send_mail` run (its `qbwi::State<Mailer>`).
     let host = Host::builder()
         .state(mailer)
+        .cancel_after(CANCEL_AFTER)
         .shutdown_timeout(SHUTDOWN_TIMEOUT)
         .start()?;
 
@@ -76,7 +82,11 @@ async fn run() -> Result<(), AppError> {
     // they queue are drained below with the others.
     let served = common::web::serve(app, port, signal).await;
 
-    tracing::info!(timeout = ?SHUTDOWN_TIMEOUT, "server stopped: draining the background tasks");
+    tracing::info!(
+        cancel_after = ?CANCEL_AFTER,
+        timeout = ?SHUTDOWN_TIMEOUT,
+        "server stopped: draining the background tasks"
+    );
     let report = host.shutdown().await;
     if report.all_completed() {
         tracing::info!(%report, "shutdown report");
@@ -89,8 +99,9 @@ async fn run() -> Result<(), AppError> {
 /// Sends the welcome mail to `to`: QBWI's classic background work.
 ///
 /// The address is an owned value, parsed in the request and moved into the task; the mailer is
-/// the host's, passed when the run starts (`send_mail::queue` takes the address only). A shutdown
-/// cancels `ct`, which stops the send at once.
+/// the host's, passed when the run starts (`send_mail::queue` takes the address only). A mail
+/// being sent when the shutdown begins gets `CANCEL_AFTER` to finish; then `ct` is cancelled,
+/// which stops the send.
 ///
 /// `qbwi::State`, in full: this file's `State` is axum's, for the handlers.
 #[background_task(timeout = "60s")]

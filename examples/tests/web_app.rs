@@ -191,3 +191,30 @@ async fn with_smtp_url_the_mail_goes_to_the_smtp_server() {
     assert!(output.contains("shutdown report"), "{output}");
     assert!(output.contains("1 completed"), "{output}");
 }
+
+/// A mail being sent when SIGTERM comes gets to finish (the host's `cancel_after`): the slow SMTP
+/// server answers a second later, and the mail counts as completed, not cancelled.
+#[tokio::test]
+async fn a_mail_being_sent_at_sigterm_gets_to_finish() {
+    let smtp = FakeSmtp::start().await;
+    smtp.answer_after(std::time::Duration::from_secs(1));
+    let outbox = TempDir::new("slow-smtp-outbox");
+    let app = start_web_app(outbox.path(), Some(&smtp.url())).await;
+    let (status, json) = signup(
+        reqwest::Client::new()
+            .post(app.url("/signup"))
+            .json(&serde_json::json!({ "email": "mid@example.com" })),
+    )
+    .await;
+    assert_eq!(status, 202, "{json}");
+    // The message is on the wire, its answer a second away: stop the app now.
+    let sent = poll(PATIENCE, || (smtp.received() == 1).then_some(())).await;
+    assert!(sent.is_some(), "the mail was not sent:\n{}", app.output());
+
+    let (status, output) = app.terminate().await;
+    assert!(status.success(), "web_app exited with {status}:\n{output}");
+    assert!(output.contains("1 completed"), "{output}");
+    assert!(output.contains("0 failed"), "{output}");
+    assert_eq!(smtp.accepted().len(), 1, "the mail was delivered");
+    assert!(smtp.accepted()[0].welcomes("mid@example.com"));
+}

@@ -45,6 +45,10 @@ struct SmtpState {
     held: usize,
     /// Accept at most this many; hold the rest.
     limit: Option<usize>,
+    /// How long to wait before answering the end of a message: a slow server.
+    answer_delay: std::time::Duration,
+    /// Messages received in full, answered or not yet.
+    received: usize,
 }
 
 impl FakeSmtp {
@@ -78,6 +82,17 @@ impl FakeSmtp {
     /// die waiting.
     pub fn hold_after(&self, limit: Option<usize>) {
         self.state().limit = limit;
+    }
+
+    /// From now on, answer the end of each message only after `delay`: the sender is mid-send
+    /// for that long, then succeeds.
+    pub fn answer_after(&self, delay: std::time::Duration) {
+        self.state().answer_delay = delay;
+    }
+
+    /// How many messages were received in full so far (answered, held, or being answered).
+    pub fn received(&self) -> usize {
+        self.state().received
     }
 
     /// The mails accepted so far.
@@ -121,9 +136,10 @@ async fn session(stream: TcpStream, state: Arc<Mutex<SmtpState>>) -> std::io::Re
                 envelope: std::mem::take(&mut envelope),
                 message: std::mem::take(&mut message),
             };
-            let accepted = {
+            let (accepted, delay) = {
                 let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
-                if state
+                state.received += 1;
+                let accepted = if state
                     .limit
                     .is_some_and(|limit| state.accepted.len() >= limit)
                 {
@@ -132,13 +148,15 @@ async fn session(stream: TcpStream, state: Arc<Mutex<SmtpState>>) -> std::io::Re
                 } else {
                     state.accepted.push(mail);
                     true
-                }
+                };
+                (accepted, state.answer_delay)
             };
             if !accepted {
                 // No answer, ever: read until the client gives up or dies.
                 while lines.next_line().await?.is_some() {}
                 return Ok(());
             }
+            tokio::time::sleep(delay).await;
             write.write_all(b"250 2.0.0 queued\r\n").await?;
             continue;
         }
