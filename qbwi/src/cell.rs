@@ -1,8 +1,8 @@
-//! One allocation per task: the [`Header`] its handles read (id, name, outcome) and the job that
+//! One allocation per task: the [`Header`] its handles read (id, name, outcome) and the run that
 //! runs it, side by side in one `Arc`.
 //!
-//! The job part is reached only through the task's single [`JobRef`], which is not `Clone`: a
-//! `&mut JobRef` is therefore exclusive access to the job, whoever holds the handles. That is the
+//! The run part is reached only through the task's single [`RunRef`], which is not `Clone`: a
+//! `&mut RunRef` is therefore exclusive access to the run, whoever holds the handles. That is the
 //! whole safety argument for the `UnsafeCell` below.
 
 use std::cell::UnsafeCell;
@@ -10,11 +10,11 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 
-use crate::host::Inner;
+use crate::host::HostInner;
 use crate::outcome::{Outcome, TaskId};
-use crate::run::Job;
+use crate::run::Runnable;
 
-/// What a task's handles can see. (The name is not here: the handle keeps it, and the job
+/// What a task's handles can see. (The name is not here: the handle keeps it, and the run
 /// knows it from its type; a waiting task is that much smaller.)
 pub(crate) struct Header {
     pub(crate) id: TaskId,
@@ -75,61 +75,64 @@ impl Header {
     }
 }
 
-/// A task: its header and its job.
+/// A task: its header and its run.
 pub(crate) struct TaskCell<J: ?Sized> {
     pub(crate) header: Header,
-    job: UnsafeCell<J>,
+    run: UnsafeCell<J>,
 }
 
-// SAFETY: `job` is only accessed through the cell's one `JobRef`, with `&mut self` (see the
+// SAFETY: `run` is only accessed through the cell's one `RunRef`, with `&mut self` (see the
 // module docs), so never from two threads at once; `header` is `Sync` by itself. `J: Send`
-// because the job moves to whichever thread holds the `JobRef`.
+// because the run moves to whichever thread holds the `RunRef`.
 unsafe impl<J: ?Sized + Send> Sync for TaskCell<J> {}
 
-/// The one owner of a task's job: the lanes, the scheduler and spawned tokio tasks pass it on.
-pub(crate) struct JobRef {
-    cell: Arc<TaskCell<dyn Job>>,
+/// The one owner of a task's run: the lanes, the scheduler and spawned tokio tasks pass it on.
+pub(crate) struct RunRef {
+    cell: Arc<TaskCell<dyn Runnable>>,
 }
 
-impl JobRef {
-    /// Allocates the task; returns its job and the cell its handles keep.
-    pub(crate) fn new<J: Job + 'static>(header: Header, job: J) -> (Self, Arc<TaskCell<dyn Job>>) {
-        let cell: Arc<TaskCell<dyn Job>> = Arc::new(TaskCell {
+impl RunRef {
+    /// Allocates the task; returns its run and the cell its handles keep.
+    pub(crate) fn new<J: Runnable + 'static>(
+        header: Header,
+        run: J,
+    ) -> (Self, Arc<TaskCell<dyn Runnable>>) {
+        let cell: Arc<TaskCell<dyn Runnable>> = Arc::new(TaskCell {
             header,
-            job: UnsafeCell::new(job),
+            run: UnsafeCell::new(run),
         });
-        (JobRef { cell: cell.clone() }, cell)
+        (RunRef { cell: cell.clone() }, cell)
     }
 
     pub(crate) fn header(&self) -> &Header {
         &self.cell.header
     }
 
-    /// The header and the job, pinned.
-    fn parts(&mut self) -> (&Header, Pin<&mut dyn Job>) {
+    /// The header and the run, pinned.
+    fn parts(&mut self) -> (&Header, Pin<&mut dyn Runnable>) {
         let cell = &*self.cell;
-        // SAFETY: `&mut self` on the only `JobRef` is exclusive access to `job` (module docs).
-        // The job lives in the `Arc`'s allocation and is never moved out of it, so it is pinned.
-        let job = unsafe { Pin::new_unchecked(&mut *cell.job.get()) };
-        (&cell.header, job)
+        // SAFETY: `&mut self` on the only `RunRef` is exclusive access to `run` (module docs).
+        // The run lives in the `Arc`'s allocation and is never moved out of it, so it is pinned.
+        let run = unsafe { Pin::new_unchecked(&mut *cell.run.get()) };
+        (&cell.header, run)
     }
 
     /// Runs the task until it ends (`Ready`) or has to wait (`Pending`).
-    pub(crate) fn poll(&mut self, host: &Inner, cx: &mut Context<'_>) -> Poll<()> {
-        let (header, job) = self.parts();
-        job.poll_job(header, host, cx)
+    pub(crate) fn poll(&mut self, host: &HostInner, cx: &mut Context<'_>) -> Poll<()> {
+        let (header, run) = self.parts();
+        run.poll_run(header, host, cx)
     }
 
     /// Ends the task where it stands (not started, or abandoned); nothing if it already ended.
-    pub(crate) fn abandon(&mut self, host: &Inner) {
-        let (header, job) = self.parts();
-        job.abandon(header, Some(host), true);
+    pub(crate) fn abandon(&mut self, host: &HostInner) {
+        let (header, run) = self.parts();
+        run.abandon(header, Some(host), true);
     }
 
     /// Ends a task the scheduler still holds (it holds no slots): not started.
-    pub(crate) fn abandon_waiting(&mut self, host: &Inner) {
-        let (header, job) = self.parts();
-        job.abandon(header, Some(host), false);
+    pub(crate) fn abandon_waiting(&mut self, host: &HostInner) {
+        let (header, run) = self.parts();
+        run.abandon(header, Some(host), false);
     }
 
     pub(crate) fn concurrency(&mut self) -> Option<std::num::NonZeroUsize> {
@@ -141,12 +144,12 @@ impl JobRef {
     }
 }
 
-impl Drop for JobRef {
+impl Drop for RunRef {
     fn drop(&mut self) {
-        // Every path that drops a job ends it first, with its host; this is the backstop, so
+        // Every path that drops a run ends it first, with its host; this is the backstop, so
         // that no handle waits forever. It also frees the task's future now, even while
         // handles keep the allocation.
-        let (header, job) = self.parts();
-        job.abandon(header, None, false);
+        let (header, run) = self.parts();
+        run.abandon(header, None, false);
     }
 }

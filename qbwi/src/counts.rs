@@ -50,7 +50,7 @@ fn running(state: u64) -> u64 {
 
 /// How a task ended, for the counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum End {
+pub(crate) enum Fate {
     Completed = 0,
     Failed,
     Panicked,
@@ -169,7 +169,7 @@ impl Counts {
 
     /// A task ended. `started` says whether it was running (else it was still queued). Returns
     /// the step and whether the host is now idle (nothing queued, nothing running).
-    pub(crate) fn end(&self, started: bool, end: End) -> (Step, bool) {
+    pub(crate) fn end(&self, started: bool, end: Fate) -> (Step, bool) {
         let shard = &self.shards[shard_index()];
         shard.ending.fetch_add(1, SeqCst);
         let one = if started { RUNNING_ONE } else { QUEUED_ONE };
@@ -213,14 +213,14 @@ impl Counts {
             }
         }
         let shard = &self.shards[shard_index()];
-        shard.ended[End::NotStarted as usize].fetch_add(queued(before), SeqCst);
-        shard.ended[End::Abandoned as usize].fetch_add(running(before), SeqCst);
+        shard.ended[Fate::NotStarted as usize].fetch_add(queued(before), SeqCst);
+        shard.ended[Fate::Abandoned as usize].fetch_add(running(before), SeqCst);
         self.stats()
     }
 
     pub(crate) fn stats(&self) -> Stats {
         let state = self.state.load(SeqCst);
-        let ended = |end: End| -> u64 {
+        let ended = |end: Fate| -> u64 {
             self.shards
                 .iter()
                 .map(|shard| shard.ended[end as usize].load(SeqCst))
@@ -229,12 +229,12 @@ impl Counts {
         Stats {
             queued: queued(state),
             running: running(state),
-            completed: ended(End::Completed),
-            failed: ended(End::Failed),
-            panicked: ended(End::Panicked),
-            timed_out: ended(End::TimedOut),
-            abandoned: ended(End::Abandoned),
-            not_started: ended(End::NotStarted),
+            completed: ended(Fate::Completed),
+            failed: ended(Fate::Failed),
+            panicked: ended(Fate::Panicked),
+            timed_out: ended(Fate::TimedOut),
+            abandoned: ended(Fate::Abandoned),
+            not_started: ended(Fate::NotStarted),
         }
     }
 }

@@ -18,12 +18,12 @@ use tokio::runtime::Handle;
 use tokio::sync::mpsc::error::SendError;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use crate::cell::JobRef;
-use crate::host::Inner;
+use crate::cell::RunRef;
+use crate::host::HostInner;
 use crate::run::Spawned;
 
 pub(crate) struct Lanes {
-    senders: Box<[UnboundedSender<JobRef>]>,
+    senders: Box<[UnboundedSender<RunRef>]>,
 }
 
 thread_local! {
@@ -49,12 +49,12 @@ impl Lanes {
         )
     }
 
-    /// Hands a job to this thread's lane. If the runtime is gone, the job ends where it stands.
+    /// Hands a run to this thread's lane. If the runtime is gone, the run ends where it stands.
     ///
     /// A thread keeps to one lane: one producer then feeds one dispatcher, each on its own core,
     /// in the order it queued (measured faster than dealing its tasks to all lanes, which keeps
     /// every dispatcher waking up for a share); several producers spread over the lanes.
-    pub(crate) fn send(&self, job: JobRef, host: &Inner) {
+    pub(crate) fn send(&self, run: RunRef, host: &HostInner) {
         let lane = match self.senders.len() {
             1 => 0,
             lanes => LANE.with(|lane| {
@@ -64,20 +64,20 @@ impl Lanes {
                 lane.get() % lanes
             }),
         };
-        if let Err(SendError(mut job)) = self.senders[lane].send(job) {
-            job.abandon(host);
+        if let Err(SendError(mut run)) = self.senders[lane].send(run) {
+            run.abandon(host);
         }
     }
 }
 
 /// The lanes' receiving ends, until the host they feed exists.
 pub(crate) struct Dispatchers {
-    receivers: Vec<UnboundedReceiver<JobRef>>,
+    receivers: Vec<UnboundedReceiver<RunRef>>,
 }
 
 impl Dispatchers {
     /// Spawns one dispatcher per lane on `runtime`.
-    pub(crate) fn spawn(self, runtime: &Handle, host: &Arc<Inner>) {
+    pub(crate) fn spawn(self, runtime: &Handle, host: &Arc<HostInner>) {
         for receiver in self.receivers {
             runtime.spawn(Dispatcher {
                 receiver,
@@ -90,9 +90,9 @@ impl Dispatchers {
 /// Drains one lane. tokio's cooperative budget makes it yield to the rest of the runtime every
 /// so many tasks, so a full lane does not starve other work.
 struct Dispatcher {
-    receiver: UnboundedReceiver<JobRef>,
+    receiver: UnboundedReceiver<RunRef>,
     /// Weak: the host owns the lanes, and a lane must not keep its host alive.
-    host: Weak<Inner>,
+    host: Weak<HostInner>,
 }
 
 impl Future for Dispatcher {
@@ -104,14 +104,14 @@ impl Future for Dispatcher {
         };
         loop {
             match self.receiver.poll_recv(cx) {
-                Poll::Ready(Some(mut job)) => {
+                Poll::Ready(Some(mut run)) => {
                     // The first poll runs here. If the task registers a waker, it is this
                     // dispatcher's; the spawned task re-registers its own on its next poll (every
                     // future must use the waker of its latest poll), and the stale one only
                     // costs this dispatcher a spurious wake.
-                    if job.poll(&host, cx).is_pending() {
+                    if run.poll(&host, cx).is_pending() {
                         tokio::spawn(Spawned {
-                            job,
+                            run,
                             host: host.clone(),
                         });
                     }
@@ -128,10 +128,10 @@ impl Drop for Dispatcher {
         // The runtime is shutting down: the tasks still in the lane will never run.
         self.receiver.close();
         let host = self.host.upgrade();
-        while let Ok(mut job) = self.receiver.try_recv() {
+        while let Ok(mut run) = self.receiver.try_recv() {
             match &host {
-                Some(host) => job.abandon(host),
-                None => drop(job), // the handles still learn of it
+                Some(host) => run.abandon(host),
+                None => drop(run), // the handles still learn of it
             }
         }
     }

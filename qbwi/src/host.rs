@@ -8,23 +8,21 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokio::runtime::Handle;
-use tokio::sync::{Notify, OnceCell, oneshot};
+use tokio::sync::{Notify, OnceCell};
 use tokio_util::sync::CancellationToken;
 use tracing::Span;
 
-use crate::cell::{Header, JobRef};
+use crate::cell::{Header, RunRef};
 use crate::counts::{ACCEPTING, Counts, Refused};
 use crate::dispatch::Lanes;
-use crate::durable::worker::{Config as DurableConfig, Durable};
-use crate::durable::writer::{Persist, Reply};
-use crate::durable::{DurableTask, new_job};
+use crate::durable::worker::{Durable, WorkerConfig};
 use crate::error::{HostError, QueueError};
 use crate::outcome::{TaskHandle, TaskId};
 use crate::report::{ShutdownReport, Stats};
-use crate::run::{Closure, Extras, Kind, OfTask, Run, run_blocking};
+use crate::run::{Run, Supervision, TaskKind, TaskType, WorkItem, run_blocking};
 use crate::sched::Sched;
 use crate::state::States;
-use crate::store::{JobId, Store, millis};
+use crate::store::Store;
 use crate::task::{BackgroundTask, IntoTaskResult, TaskError};
 
 /// How long [`Host::shutdown`] waits for running tasks unless told otherwise: ASP.NET's 30 s.
@@ -71,10 +69,10 @@ const STORE_GRACE: Duration = Duration::from_millis(500);
 /// ```
 #[derive(Clone)]
 pub struct Host {
-    inner: Arc<Inner>,
+    inner: Arc<HostInner>,
 }
 
-pub(crate) struct Inner {
+pub(crate) struct HostInner {
     lanes: Lanes,
     shutdown_timeout: Duration,
     max_concurrency: Option<NonZeroUsize>,
@@ -83,7 +81,7 @@ pub(crate) struct Inner {
     /// later.
     pub(crate) token: CancellationToken,
     /// Cancelled when shutdown begins: the durable worker claims no more jobs.
-    pub(crate) draining: CancellationToken,
+    draining: CancellationToken,
     /// How long shutdown lets running tasks finish before it cancels their tokens.
     cancel_after: Duration,
     /// Cancelled at the shutdown deadline: running tasks drop their futures.
@@ -352,7 +350,7 @@ impl HostBuilder {
         }
         let (lanes, dispatchers) = Lanes::open(&runtime);
         let host = Host {
-            inner: Arc::new(Inner {
+            inner: Arc::new(HostInner {
                 lanes,
                 shutdown_timeout: self.shutdown_timeout,
                 cancel_after: self.cancel_after,
@@ -373,7 +371,7 @@ impl HostBuilder {
         };
         dispatchers.spawn(&runtime, &host.inner);
         if let Some(store) = self.store {
-            let config = DurableConfig {
+            let config = WorkerConfig {
                 store,
                 lease: self.lease,
                 poll_interval: self.poll_interval,
@@ -404,17 +402,7 @@ impl Host {
     ///
     /// Never blocks and never awaits: the task starts on the runtime as soon as its turn comes.
     pub fn queue<T: BackgroundTask>(&self, task: T) -> Result<TaskHandle, QueueError> {
-        self.submit::<OfTask<T>, _, _>(move |token| task.run(token), None)
-    }
-
-    /// Queues a durable job's run, inside `span` (`background_task{task job attempt}`); the
-    /// durable worker logs how it ended.
-    pub(crate) fn queue_claimed<T: BackgroundTask>(
-        &self,
-        task: T,
-        span: Span,
-    ) -> Result<TaskHandle, QueueError> {
-        self.submit::<OfTask<T>, _, _>(move |token| task.run(token), Some(span))
+        self.submit::<TaskType<T>, _, _>(move |token| task.run(token), None)
     }
 
     /// Queues an async closure: QBWI's `QueueBackgroundWorkItem(Func<CancellationToken, Task>)`.
@@ -445,7 +433,7 @@ impl Host {
         Fut: Future + Send + 'static,
         Fut::Output: IntoTaskResult,
     {
-        self.submit::<Closure<F>, _, _>(
+        self.submit::<WorkItem<F>, _, _>(
             move |token| {
                 let future = work(token.clone());
                 async move { future.await.into_task_result() }
@@ -481,7 +469,7 @@ impl Host {
         F: FnOnce(CancellationToken) -> R + Send + 'static,
         R: IntoTaskResult,
     {
-        self.submit::<Closure<F>, _, _>(
+        self.submit::<WorkItem<F>, _, _>(
             move |token| {
                 let token = token.clone();
                 run_blocking(move || work(token).into_task_result())
@@ -493,9 +481,13 @@ impl Host {
     /// Accepts one task: counts it, then hands it to a lane, or to the scheduler when a limit
     /// applies. `make` builds the task's future when it starts. `claimed`: a durable job's span;
     /// the durable worker logs how its run ended.
-    fn submit<K, M, F>(&self, make: M, claimed: Option<Span>) -> Result<TaskHandle, QueueError>
+    pub(crate) fn submit<K, M, F>(
+        &self,
+        make: M,
+        claimed: Option<Span>,
+    ) -> Result<TaskHandle, QueueError>
     where
-        K: Kind,
+        K: TaskKind,
         M: FnOnce(&CancellationToken) -> F + Send + 'static,
         F: Future<Output = Result<(), TaskError>> + Send + 'static,
     {
@@ -513,123 +505,49 @@ impl Host {
                 }
             });
         }
-        let id = TaskId(inner.next_id.fetch_add(1, Relaxed));
-        let extras = match claimed {
-            Some(span) => Some(Extras::claimed(span)),
+        let id = inner.next_task_id();
+        let supervision = match claimed {
+            Some(span) => Some(Supervision::claimed(span)),
             None => {
                 let span = tracing::info_span!("background_task", task = %name, id = id.0);
                 if !span.is_disabled() {
                     span.in_scope(|| tracing::debug!("queued"));
-                    Some(Extras::new(span))
+                    Some(Supervision::new(span))
                 } else if tracing::enabled!(tracing::Level::WARN) {
                     // No span, but the run's end event (with its duration) may be logged.
-                    Some(Extras::new(span))
+                    Some(Supervision::new(span))
                 } else {
                     // Nothing would be logged: a run carries no span and no clock at all.
                     None
                 }
             }
         };
-        let (job, cell) = JobRef::new(Header::new(id), Run::<K, M, F>::new(make, extras));
+        let (run, cell) = RunRef::new(Header::new(id), Run::<K, M, F>::new(make, supervision));
         let handle = TaskHandle::new(cell, name);
         if !inner.is_limited(K::OPTIONS.concurrency) {
-            inner.lanes.send(job, inner);
+            inner.lanes.send(run, inner);
         } else {
-            let admitted = inner.sched().admit(job, inner.max_concurrency);
+            let admitted = inner.sched().admit(run, inner.max_concurrency);
             match admitted {
-                Ok(Some(job)) => inner.lanes.send(job, inner),
+                Ok(Some(run)) => inner.lanes.send(run, inner),
                 Ok(None) => {}
-                Err(mut job) => job.abandon_waiting(inner),
+                Err(mut run) => run.abandon_waiting(inner),
             }
         }
         Ok(handle)
     }
 
-    /// Stores a durable task's job and returns once it is committed. `Task::enqueue(args..)`
-    /// (generated by `#[background_task(durable)]`) calls this on the current host.
-    ///
-    /// Works while the host shuts down too: the job is stored, and runs on whichever host claims it.
-    pub async fn enqueue<T: DurableTask>(&self, task: T) -> Result<JobId, QueueError> {
-        self.enqueue_at_millis(task, None).await
+    /// The durable side of a host with a store.
+    pub(crate) fn durable(&self) -> Option<&Durable> {
+        self.inner.durable.get()
     }
 
-    /// Stores a durable task's job, not to run before `at`; returns once it is committed.
-    pub async fn enqueue_at<T: DurableTask>(
-        &self,
-        task: T,
-        at: std::time::SystemTime,
-    ) -> Result<JobId, QueueError> {
-        self.enqueue_at_millis(task, Some(millis(at))).await
+    /// The next task's id.
+    pub(crate) fn next_task_id(&self) -> TaskId {
+        self.inner.next_task_id()
     }
 
-    pub(crate) fn enqueue_at_millis<T: DurableTask>(
-        &self,
-        task: T,
-        at: Option<i64>,
-    ) -> impl Future<Output = Result<JobId, QueueError>> + Send + 'static + use<T> {
-        let accepting = self.is_accepting();
-        let prepared = self.durable().and_then(|durable| {
-            let job = new_job(&task, at)?;
-            // Once shutdown begins, the writer finishes what it has and the job goes straight in.
-            let writer = accepting.then(|| durable.writer.clone());
-            Ok((durable.shared.store.clone(), job, writer))
-        });
-        async move {
-            let (store, job, writer) = prepared?;
-            match writer {
-                // The writer stores it with whatever else is waiting: one commit for many jobs.
-                Some(writer) => {
-                    let (sender, receiver) = oneshot::channel();
-                    writer.send(job, Reply::Enqueue(sender));
-                    match receiver.await {
-                        Ok(result) => result.map_err(QueueError::Store),
-                        Err(_) => Err(QueueError::ShuttingDown),
-                    }
-                }
-                None => store
-                    .enqueue(vec![job])
-                    .await
-                    .map(|ids| ids[0])
-                    .map_err(QueueError::Store),
-            }
-        }
-    }
-
-    /// Hands a durable task's job to the host's batching writer and returns at once. The handle's
-    /// outcome is [`Completed`](crate::Outcome::Completed) once the job is committed (and
-    /// [`TaskHandle::persisted`] gives its [`JobId`]), `Failed` if the store refused it; the run
-    /// itself happens on whichever host claims the job. `Task::queue(args..)` calls this for a
-    /// durable task.
-    pub fn queue_durable<T: DurableTask>(&self, task: T) -> Result<TaskHandle, QueueError> {
-        let durable = self.durable()?;
-        if !self.is_accepting() {
-            tracing::warn!(task = T::NAME, "not queued: the host is shutting down");
-            return Err(QueueError::ShuttingDown);
-        }
-        let job = new_job(&task, None)?;
-        drop(task);
-        let id = TaskId(self.inner.next_id.fetch_add(1, Relaxed));
-        let (persist, cell) = JobRef::new(Header::new(id), Persist);
-        drop(persist);
-        let slot = Arc::default();
-        let handle = TaskHandle::persisting(cell.clone(), T::NAME, Arc::clone(&slot));
-        durable.writer.send(job, Reply::Queue { cell, slot });
-        Ok(handle)
-    }
-
-    /// The store given to [`HostBuilder::store`], if any: also the admin API for dead jobs.
-    pub fn store(&self) -> Option<&Store> {
-        self.inner
-            .durable
-            .get()
-            .map(|durable| &durable.shared.store)
-    }
-
-    fn durable(&self) -> Result<&Durable, QueueError> {
-        self.inner.durable.get().ok_or(QueueError::NoStore)
-    }
-
-    pub(crate) fn from_inner(inner: Arc<Inner>) -> Host {
+    pub(crate) fn from_inner(inner: Arc<HostInner>) -> Host {
         Host { inner }
     }
 
@@ -662,27 +580,9 @@ impl Host {
             let Some(durable) = self.inner.durable.get() else {
                 return;
             };
-            durable.writer.flushed().await;
-            durable.shared.reported().await;
-            if !self.inner.counts.is_idle() {
-                continue;
-            }
-            if !self.is_accepting() {
-                return; // shutting down: the host claims no more jobs
-            }
-            // Stored jobs nobody has claimed yet: the claim loop takes them.
-            if durable.shared.has_due_jobs().await {
-                durable.shared.store.inner.added.notify_waiters();
-                tokio::time::sleep(Duration::from_millis(5)).await;
-                continue;
-            }
-            // None due: but a claim may have taken them just before the store was asked, and
-            // not be counted yet (neither reported nor running). Idle only if no claim is out and
-            // nothing started meanwhile.
-            if !durable.shared.is_busy() && self.inner.counts.is_idle() {
+            if durable.settle(&self.inner).await {
                 return;
             }
-            durable.shared.claims_settled().await;
         }
     }
 
@@ -718,7 +618,45 @@ impl Host {
     }
 }
 
-impl Inner {
+impl HostInner {
+    /// The next task's id.
+    pub(crate) fn next_task_id(&self) -> TaskId {
+        TaskId(self.next_id.fetch_add(1, Relaxed))
+    }
+
+    /// The token every task's token derives from (cancelled at shutdown, or `cancel_after`
+    /// later).
+    pub(crate) fn tasks_token(&self) -> &CancellationToken {
+        &self.token
+    }
+
+    /// Cancelled when shutdown begins.
+    pub(crate) fn draining_token(&self) -> &CancellationToken {
+        &self.draining
+    }
+
+    /// Cancelled at the shutdown deadline.
+    pub(crate) fn kill_token(&self) -> &CancellationToken {
+        &self.kill
+    }
+
+    /// Whether nothing is queued or running.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.counts.is_idle()
+    }
+
+    /// `false` once shutdown has begun.
+    pub(crate) fn is_accepting(&self) -> bool {
+        self.counts.phase() == ACCEPTING
+    }
+
+    /// How many more tasks may start now under `max_concurrency`; `None` without it.
+    pub(crate) fn free_slots(&self) -> Option<usize> {
+        let limit = self.max_concurrency()?;
+        let stats = self.counts.stats();
+        Some(limit.saturating_sub((stats.queued + stats.running) as usize))
+    }
+
     fn sched(&self) -> MutexGuard<'_, Sched> {
         // The scheduler's state stays consistent across a panic (none can happen while held).
         self.sched.lock().unwrap_or_else(PoisonError::into_inner)
@@ -731,7 +669,7 @@ impl Inner {
             self.lanes.send(job, self);
         }
         if let Some(durable) = self.durable.get() {
-            durable.shared.room.notify_one(); // room for another durable job
+            durable.room_freed();
         }
     }
 
@@ -770,7 +708,7 @@ impl Inner {
         }
         self.idle_waiters.fetch_add(1, SeqCst);
         let _waiting = Waiting(&self.idle_waiters);
-        wait_until(&self.idle, || self.counts.is_idle()).await;
+        crate::wait::wait_until(&self.idle, || self.counts.is_idle()).await;
     }
 
     /// Every step is idempotent, so a shutdown whose caller gave up can be finished by the next.
@@ -801,13 +739,13 @@ impl Inner {
             self.token.cancel();
         }
         let waiting = self.sched().close();
-        for mut job in waiting {
-            job.abandon_waiting(self); // not started
+        for mut run in waiting {
+            run.abandon_waiting(self); // not started
         }
         let drained = async {
             self.wait_idle().await;
             if let Some(durable) = self.durable.get() {
-                durable.writer.flushed().await; // what `queue` handed the writer
+                durable.flushed().await; // what `queue` handed the writer
             }
         };
         tokio::pin!(drained);
@@ -864,24 +802,6 @@ fn warn_durable_without_store() {
          calls fail with `NoStore` until a host is built with `.store(qbwi::Store::sqlite(..)?)` \
          or `Store::postgres(..)`"
     );
-}
-
-/// Waits until `done()` holds, checking it again whenever `notify` wakes its waiters. Registered
-/// before each check, so that a change (and its `notify_waiters`) between the check and the wait
-/// is never missed.
-pub(crate) async fn wait_until(notify: &Notify, mut done: impl FnMut() -> bool) {
-    loop {
-        let notified = notify.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        // Pairs with the fence in `notify_idle`: either the check sees the change, or the
-        // notifier sees this waiter.
-        fence(SeqCst);
-        if done() {
-            return;
-        }
-        notified.await;
-    }
 }
 
 impl fmt::Debug for Host {

@@ -67,6 +67,7 @@ mod signal;
 mod state;
 mod store;
 mod task;
+mod wait;
 
 #[doc(hidden)]
 #[path = "private.rs"]

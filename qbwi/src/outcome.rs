@@ -1,13 +1,18 @@
 //! What happened to one task: [`TaskId`], [`Outcome`] and the [`TaskHandle`] to await it.
 
 use std::fmt;
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 
 use crate::QueueError;
-use crate::cell::TaskCell;
-use crate::durable::writer::PersistSlot;
-use crate::run::Job;
+use crate::cell::{Header, RunRef, TaskCell};
+use crate::host::HostInner;
+use crate::run::Runnable;
 use crate::store::JobId;
+
+/// Where a durable `queue` call's handle learns the stored job's id, or why it was not stored.
+type PersistSlot = OnceLock<Result<JobId, QueueError>>;
 
 /// A task's number, unique within its host, in the order the tasks were queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -71,14 +76,14 @@ impl fmt::Display for Outcome {
 /// Dropping the handle does not cancel the task; nobody has to wait for a background task.
 #[derive(Clone)]
 pub struct TaskHandle {
-    cell: Arc<TaskCell<dyn Job>>,
+    cell: Arc<TaskCell<dyn Runnable>>,
     name: &'static str,
     /// A durable task's `queue`: where the writer puts the stored job's id.
     persist: Option<Arc<PersistSlot>>,
 }
 
 impl TaskHandle {
-    pub(crate) fn new(cell: Arc<TaskCell<dyn Job>>, name: &'static str) -> Self {
+    pub(crate) fn new(cell: Arc<TaskCell<dyn Runnable>>, name: &'static str) -> Self {
         TaskHandle {
             cell,
             name,
@@ -86,16 +91,18 @@ impl TaskHandle {
         }
     }
 
-    pub(crate) fn persisting(
-        cell: Arc<TaskCell<dyn Job>>,
-        name: &'static str,
-        slot: Arc<PersistSlot>,
-    ) -> Self {
-        TaskHandle {
-            cell,
+    /// The handle of a durable `queue` call, and what settles it once the job is stored (or
+    /// refused). The task behind it never runs here: whichever host claims the job runs it.
+    pub(crate) fn persisting(id: TaskId, name: &'static str) -> (Self, Persisting) {
+        let (run, cell) = RunRef::new(Header::new(id), OutcomeOnly);
+        drop(run); // nothing to run: only the outcome, set by `Persisting::settle`
+        let slot = Arc::<PersistSlot>::default();
+        let handle = TaskHandle {
+            cell: cell.clone(),
             name,
-            persist: Some(slot),
-        }
+            persist: Some(slot.clone()),
+        };
+        (handle, Persisting { cell, slot })
     }
 
     /// For a durable task's `queue`: waits until the job is committed to the store and returns its
@@ -153,5 +160,50 @@ impl fmt::Debug for TaskHandle {
             .field("name", &self.name())
             .field("outcome", &self.try_outcome())
             .finish()
+    }
+}
+
+/// Settles a durable `queue` call's handle: what the store did with the job. Held by whoever
+/// stores the job (the host's batching writer).
+pub(crate) struct Persisting {
+    cell: Arc<TaskCell<dyn Runnable>>,
+    slot: Arc<PersistSlot>,
+}
+
+impl Persisting {
+    /// The job was stored (`Ok`, the handle's outcome is `Completed`), or not (`Failed`).
+    pub(crate) fn settle(self, result: Result<JobId, QueueError>) {
+        let outcome = match &result {
+            Ok(_) => Outcome::Completed,
+            Err(error) => Outcome::Failed(error.to_string()),
+        };
+        let _ = self.slot.set(result);
+        self.cell.header.set_outcome(outcome);
+    }
+}
+
+/// The task behind a handle whose outcome is set from outside ([`Persisting`]): it never runs,
+/// and nothing counts it.
+struct OutcomeOnly;
+
+impl Runnable for OutcomeOnly {
+    fn poll_run(
+        self: Pin<&mut Self>,
+        _header: &Header,
+        _host: &HostInner,
+        _cx: &mut Context<'_>,
+    ) -> Poll<()> {
+        Poll::Ready(())
+    }
+
+    fn abandon(self: Pin<&mut Self>, _header: &Header, _host: Option<&HostInner>, _admitted: bool) {
+    }
+
+    fn concurrency(&self) -> Option<std::num::NonZeroUsize> {
+        None
+    }
+
+    fn name(&self) -> &'static str {
+        "qbwi::outcome_only"
     }
 }

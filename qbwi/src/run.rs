@@ -1,10 +1,10 @@
 //! One task: the [`Run`] that starts it, polls it, times it out, abandons it at the deadline and
-//! accounts for how it ended; and the type-erased [`Job`] the lanes and the scheduler carry.
+//! accounts for how it ended; and the type-erased [`Runnable`] the lanes and the scheduler carry.
 //!
 //! A waiting run lives inside its task's one allocation (see `cell.rs`) and holds only the task's
 //! arguments; its future is boxed when it starts. Everything a plain task does not need (a tracing
-//! span, a timeout, a child token, a registration for the shutdown deadline) lives in [`Extras`],
-//! allocated only for the runs that need it.
+//! span and a clock, a timeout, a child token, a registration for the shutdown deadline) lives in
+//! its [`Supervision`], allocated only for the runs that need it.
 
 use std::any::Any;
 use std::future::Future;
@@ -19,40 +19,40 @@ use tokio::time::{Instant, Sleep};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tracing::Span;
 
-use crate::cell::{Header, JobRef};
-use crate::counts::{End, Step};
-use crate::host::Inner;
+use crate::cell::{Header, RunRef};
+use crate::counts::{Fate, Step};
+use crate::host::HostInner;
 use crate::outcome::Outcome;
 use crate::task::{BackgroundTask, TaskError, TaskOptions};
 
-/// A task's job, of any type; reached only through its [`JobRef`].
-pub(crate) trait Job: Send {
+/// A task's run, of any type; reached only through its [`RunRef`].
+pub(crate) trait Runnable: Send {
     /// Runs the task until it ends (`Ready`) or waits (`Pending`).
-    fn poll_job(
+    fn poll_run(
         self: Pin<&mut Self>,
         header: &Header,
-        host: &Inner,
+        host: &HostInner,
         cx: &mut Context<'_>,
     ) -> Poll<()>;
     /// Ends the task where it stands, if it has not ended: not started if it never ran, else
     /// abandoned (without a host, because it is gone, only the handles learn of it). `admitted`:
     /// the scheduler let it go (a limited task then holds slots to give back).
-    fn abandon(self: Pin<&mut Self>, header: &Header, host: Option<&Inner>, admitted: bool);
+    fn abandon(self: Pin<&mut Self>, header: &Header, host: Option<&HostInner>, admitted: bool);
     /// The task's own `concurrency` limit.
     fn concurrency(&self) -> Option<NonZeroUsize>;
     fn name(&self) -> &'static str;
 }
 
 /// Where a run's name and options come from, at compile time (no bytes per task).
-pub(crate) trait Kind: Send + 'static {
+pub(crate) trait TaskKind: Send + 'static {
     const OPTIONS: TaskOptions;
     fn name() -> &'static str;
 }
 
 /// A `BackgroundTask`.
-pub(crate) struct OfTask<T>(PhantomData<fn() -> T>);
+pub(crate) struct TaskType<T>(PhantomData<fn() -> T>);
 
-impl<T: BackgroundTask> Kind for OfTask<T> {
+impl<T: BackgroundTask> TaskKind for TaskType<T> {
     const OPTIONS: TaskOptions = T::OPTIONS;
     fn name() -> &'static str {
         T::NAME
@@ -60,9 +60,9 @@ impl<T: BackgroundTask> Kind for OfTask<T> {
 }
 
 /// A closure `C` queued with `queue_work_item`: named after its type, no options.
-pub(crate) struct Closure<C>(PhantomData<fn() -> C>);
+pub(crate) struct WorkItem<C>(PhantomData<fn() -> C>);
 
-impl<C: 'static> Kind for Closure<C> {
+impl<C: 'static> TaskKind for WorkItem<C> {
     const OPTIONS: TaskOptions = TaskOptions::new();
     fn name() -> &'static str {
         std::any::type_name::<C>()
@@ -74,9 +74,9 @@ impl<C: 'static> Kind for Closure<C> {
 /// (`admitted`).
 fn finish<M, F>(
     state: &mut State<M, F>,
-    extras: Option<&Extras>,
+    supervision: Option<&Supervision>,
     header: &Header,
-    host: &Inner,
+    host: &HostInner,
     (name, admitted): (&'static str, bool),
     outcome: Outcome,
 ) {
@@ -87,17 +87,17 @@ fn finish<M, F>(
     };
     // The future (and the arguments in it) goes first, so that whoever sees the outcome also
     // sees its resources released. Its destructor is user code: a panic there must not take
-    // down the dispatcher that holds this job.
+    // down the dispatcher that holds this run.
     if let Err(payload) = catch_unwind(AssertUnwindSafe(|| *state = State::Done)) {
         tracing::error!(panic = %panic_message(payload.as_ref()), "a task's destructor panicked");
     }
     let end = match &outcome {
-        Outcome::Completed => End::Completed,
-        Outcome::Failed(_) => End::Failed,
-        Outcome::Panicked(_) => End::Panicked,
-        Outcome::TimedOut => End::TimedOut,
-        Outcome::Abandoned => End::Abandoned,
-        Outcome::NotStarted => End::NotStarted,
+        Outcome::Completed => Fate::Completed,
+        Outcome::Failed(_) => Fate::Failed,
+        Outcome::Panicked(_) => Fate::Panicked,
+        Outcome::TimedOut => Fate::TimedOut,
+        Outcome::Abandoned => Fate::Abandoned,
+        Outcome::NotStarted => Fate::NotStarted,
     };
     let (step, idle) = host.counts.end(started, end);
     // After the final count, the shutdown has already counted this task by its stage.
@@ -108,9 +108,9 @@ fn finish<M, F>(
     };
     // A durable job's run is logged by the durable worker, which knows what becomes of the job
     // (retried, dead, requeued).
-    if !extras.is_some_and(|extras| extras.claimed) {
-        let elapsed = extras
-            .and_then(|extras| extras.started)
+    if !supervision.is_some_and(|supervision| supervision.claimed) {
+        let elapsed = supervision
+            .and_then(|supervision| supervision.started)
             .map(|at| at.elapsed());
         let elapsed = tracing::field::debug(elapsed.unwrap_or_default());
         match &outcome {
@@ -136,8 +136,9 @@ fn finish<M, F>(
 }
 
 pin_project_lite::pin_project! {
-    /// What only some runs need.
-    pub(crate) struct Extras {
+    /// How a run is watched, for the runs that need it: its span and clock (for its log events),
+    /// its timeout, and the shutdown deadline.
+    pub(crate) struct Supervision {
         // The run's `background_task` span, when a subscriber wants it.
         span: Span,
         // When the run started, for the duration its end event carries.
@@ -154,9 +155,9 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl Extras {
+impl Supervision {
     pub(crate) fn new(span: Span) -> Pin<Box<Self>> {
-        Box::pin(Extras {
+        Box::pin(Supervision {
             span,
             started: None,
             claimed: false,
@@ -168,9 +169,9 @@ impl Extras {
 
     /// A durable job's run, in the span the durable worker made for it.
     pub(crate) fn claimed(span: Span) -> Pin<Box<Self>> {
-        let mut extras = Extras::new(span);
-        *extras.as_mut().project().claimed = true;
-        extras
+        let mut supervision = Supervision::new(span);
+        *supervision.as_mut().project().claimed = true;
+        supervision
     }
 }
 
@@ -193,35 +194,38 @@ pin_project_lite::pin_project! {
     /// enforces its timeout, and drops it at the shutdown deadline.
     pub(crate) struct Run<K, M, F> {
         state: State<M, F>,
-        extras: Option<Pin<Box<Extras>>>,
+        supervision: Option<Pin<Box<Supervision>>>,
         kind: PhantomData<K>,
     }
 }
 
 impl<K, M, F> Run<K, M, F> {
-    pub(crate) fn new(make: M, extras: Option<Pin<Box<Extras>>>) -> Self {
+    pub(crate) fn new(make: M, supervision: Option<Pin<Box<Supervision>>>) -> Self {
         Run {
             state: State::Queued { make: Some(make) },
-            extras,
+            supervision,
             kind: PhantomData,
         }
     }
 }
 
-impl<K, M, F> Job for Run<K, M, F>
+impl<K, M, F> Runnable for Run<K, M, F>
 where
-    K: Kind,
+    K: TaskKind,
     M: FnOnce(&CancellationToken) -> F + Send + 'static,
     F: Future<Output = Result<(), TaskError>> + Send + 'static,
 {
-    fn poll_job(
+    fn poll_run(
         self: Pin<&mut Self>,
         header: &Header,
-        host: &Inner,
+        host: &HostInner,
         cx: &mut Context<'_>,
     ) -> Poll<()> {
         let this = self.project();
-        let span = this.extras.as_ref().map(|extras| extras.span.clone());
+        let span = this
+            .supervision
+            .as_ref()
+            .map(|supervision| supervision.span.clone());
         let _entered = span.as_ref().map(Span::enter);
         // Whether the run holds scheduler slots: every limited run that reaches a poll does.
         let slots = (K::name(), host.is_limited(K::OPTIONS.concurrency));
@@ -229,7 +233,7 @@ where
             ($outcome:expr) => {{
                 finish(
                     this.state,
-                    this.extras.as_deref(),
+                    this.supervision.as_deref(),
                     header,
                     host,
                     slots,
@@ -243,9 +247,9 @@ where
             if host.counts.start() != Step::Done {
                 finish!(Outcome::NotStarted);
             }
-            if let Some(extras) = this.extras.as_mut() {
+            if let Some(supervision) = this.supervision.as_mut() {
                 tracing::debug!("started");
-                *extras.as_mut().project().started = Some(Instant::now());
+                *supervision.as_mut().project().started = Some(Instant::now());
             }
             let make = make.take().expect("a run starts once");
             *this.state = State::Starting;
@@ -262,10 +266,12 @@ where
                 future: Box::pin(future),
             };
             if let Some(timeout) = K::OPTIONS.timeout {
-                let extras = this.extras.get_or_insert_with(|| Extras::new(Span::none()));
-                let mut extras = extras.as_mut().project();
-                *extras.token = own_token;
-                extras.deadline.set(Some(tokio::time::sleep(timeout)));
+                let supervision = this
+                    .supervision
+                    .get_or_insert_with(|| Supervision::new(Span::none()));
+                let mut supervision = supervision.as_mut().project();
+                *supervision.token = own_token;
+                supervision.deadline.set(Some(tokio::time::sleep(timeout)));
             }
         }
         if host.is_killed() {
@@ -287,35 +293,41 @@ where
             }
         }
         // The run waits: watch its timeout and the shutdown deadline.
-        let extras = this.extras.get_or_insert_with(|| Extras::new(Span::none()));
-        let mut extras = extras.as_mut().project();
-        if let Some(deadline) = extras.deadline.as_mut().as_pin_mut()
+        let supervision = this
+            .supervision
+            .get_or_insert_with(|| Supervision::new(Span::none()));
+        let mut supervision = supervision.as_mut().project();
+        if let Some(deadline) = supervision.deadline.as_mut().as_pin_mut()
             && deadline.poll(cx).is_ready()
         {
-            if let Some(token) = extras.token {
+            if let Some(token) = supervision.token {
                 token.cancel();
             }
             finish!(Outcome::TimedOut);
         }
-        if extras.kill.is_none() {
-            extras.kill.set(Some(host.kill.clone().cancelled_owned()));
+        if supervision.kill.is_none() {
+            supervision
+                .kill
+                .set(Some(host.kill.clone().cancelled_owned()));
         }
-        let kill = extras.kill.as_pin_mut().expect("registered above");
+        let kill = supervision.kill.as_pin_mut().expect("registered above");
         if kill.poll(cx).is_ready() {
             finish!(Outcome::Abandoned);
         }
         Poll::Pending
     }
 
-    fn abandon(self: Pin<&mut Self>, header: &Header, host: Option<&Inner>, admitted: bool) {
+    fn abandon(self: Pin<&mut Self>, header: &Header, host: Option<&HostInner>, admitted: bool) {
         let this = self.project();
         let lost = match this.state {
             State::Queued { .. } => Outcome::NotStarted,
             State::Starting | State::Running { .. } => Outcome::Abandoned,
             State::Done => Outcome::Completed, // already ended: nothing happens below
         };
-        let extras = this.extras.take();
-        let span = extras.as_ref().map(|extras| extras.span.clone());
+        let supervision = this.supervision.take();
+        let span = supervision
+            .as_ref()
+            .map(|supervision| supervision.span.clone());
         let _entered = span.as_ref().map(Span::enter);
         match host {
             Some(host) => {
@@ -323,7 +335,14 @@ where
                     K::name(),
                     admitted && host.is_limited(K::OPTIONS.concurrency),
                 );
-                finish(this.state, extras.as_deref(), header, host, slots, lost);
+                finish(
+                    this.state,
+                    supervision.as_deref(),
+                    header,
+                    host,
+                    slots,
+                    lost,
+                );
             }
             None if !matches!(this.state, State::Done) => {
                 // The host is gone: nothing to count, but the handles must not wait forever.
@@ -345,8 +364,8 @@ where
 
 /// A run that had to wait, as a tokio task of its own.
 pub(crate) struct Spawned {
-    pub(crate) job: JobRef,
-    pub(crate) host: Arc<Inner>,
+    pub(crate) run: RunRef,
+    pub(crate) host: Arc<HostInner>,
 }
 
 impl Future for Spawned {
@@ -354,14 +373,14 @@ impl Future for Spawned {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        this.job.poll(&this.host, cx)
+        this.run.poll(&this.host, cx)
     }
 }
 
 impl Drop for Spawned {
     fn drop(&mut self) {
         // The runtime is dropping the task (it shuts down): the run is abandoned.
-        self.job.abandon(&self.host);
+        self.run.abandon(&self.host);
     }
 }
 
@@ -385,7 +404,7 @@ where
     match tokio::task::spawn_blocking(move || span.in_scope(body)).await {
         Ok(result) => result,
         Err(error) => match error.try_into_panic() {
-            // Resumed here, caught and counted by `Run::poll_job`.
+            // Resumed here, caught and counted by `Run::poll_run`.
             Ok(payload) => std::panic::resume_unwind(payload),
             Err(_) => Err(TaskError::new(
                 "the tokio runtime shut down before the blocking task ran",

@@ -7,14 +7,14 @@
 use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroUsize;
 
-use crate::cell::JobRef;
+use crate::cell::RunRef;
 
 #[derive(Default)]
 pub(crate) struct Sched {
     /// Slots of `max_concurrency` in use.
     running: usize,
     /// Waiting for a `max_concurrency` slot (non-empty only while all are in use).
-    pending: VecDeque<JobRef>,
+    pending: VecDeque<RunRef>,
     /// Per task name with a `concurrency` limit.
     gates: HashMap<&'static str, Gate>,
     closed: bool,
@@ -24,7 +24,7 @@ struct Gate {
     limit: usize,
     running: usize,
     /// Waiting for this task's own `concurrency` (a `max_concurrency` slot was free).
-    waiting: VecDeque<JobRef>,
+    waiting: VecDeque<RunRef>,
 }
 
 impl Gate {
@@ -42,9 +42,9 @@ impl Sched {
     /// waits here, `Err(task)` after shutdown began (the caller ends it as not started).
     pub(crate) fn admit(
         &mut self,
-        run: JobRef,
+        run: RunRef,
         max: Option<NonZeroUsize>,
-    ) -> Result<Option<JobRef>, JobRef> {
+    ) -> Result<Option<RunRef>, RunRef> {
         if self.closed {
             return Err(run);
         }
@@ -57,7 +57,7 @@ impl Sched {
 
     /// Takes a slot of the task's own `concurrency`, if it has one: `None` if the gate is full
     /// (the task then waits in the gate's line).
-    fn enter_gate(&mut self, mut run: JobRef) -> Option<JobRef> {
+    fn enter_gate(&mut self, mut run: RunRef) -> Option<RunRef> {
         if let Some(limit) = run.concurrency() {
             let gate = self.gate(run.name(), limit);
             if !gate.has_room() {
@@ -70,7 +70,7 @@ impl Sched {
     }
 
     /// Takes a `max_concurrency` slot; the task gives it back when it ends.
-    fn take_slot(&mut self, run: JobRef) -> JobRef {
+    fn take_slot(&mut self, run: RunRef) -> RunRef {
         self.running += 1;
         run
     }
@@ -84,7 +84,7 @@ impl Sched {
     }
 
     /// A task holding slots ended: frees them and returns the tasks that may start now.
-    pub(crate) fn release(&mut self, name: &'static str, max: Option<NonZeroUsize>) -> Vec<JobRef> {
+    pub(crate) fn release(&mut self, name: &'static str, max: Option<NonZeroUsize>) -> Vec<RunRef> {
         self.running -= 1;
         if let Some(gate) = self.gates.get_mut(name) {
             gate.running -= 1;
@@ -117,15 +117,15 @@ impl Sched {
     }
 
     /// Pops the head of `pending`; `None` if its own gate is full (it moves to the gate's line).
-    fn take_pending(&mut self) -> Option<JobRef> {
+    fn take_pending(&mut self) -> Option<RunRef> {
         let run = self.pending.pop_front()?;
         self.enter_gate(run)
     }
 
     /// Shutdown began: takes every waiting task out (to be dropped, outside the lock).
-    pub(crate) fn close(&mut self) -> Vec<JobRef> {
+    pub(crate) fn close(&mut self) -> Vec<RunRef> {
         self.closed = true;
-        let mut waiting: Vec<JobRef> = self.pending.drain(..).collect();
+        let mut waiting: Vec<RunRef> = self.pending.drain(..).collect();
         for gate in self.gates.values_mut() {
             waiting.extend(gate.waiting.drain(..));
         }

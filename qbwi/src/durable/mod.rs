@@ -12,6 +12,7 @@ use crate::store::NewJob;
 use crate::task::BackgroundTask;
 use crate::{Host, QueueError};
 
+mod host;
 mod payload;
 pub(crate) mod worker;
 pub(crate) mod writer;

@@ -24,10 +24,11 @@ use tracing::Span;
 
 use super::DurableEntry;
 use super::writer::Writer;
-use crate::host::{Host, Inner, wait_until};
+use crate::host::{Host, HostInner};
 use crate::outcome::Outcome;
 use crate::report::ShutdownReport;
 use crate::store::{ClaimRequest, ClaimedJob, Finished, JobId, Store, now_millis};
+use crate::wait::wait_until;
 
 /// At most this many jobs per claim.
 const CLAIM_BATCH: usize = 128;
@@ -37,7 +38,7 @@ const DEFAULT_IN_FLIGHT: usize = 1024;
 
 /// How a host works with its store; from the builder.
 #[derive(Debug, Clone)]
-pub(crate) struct Config {
+pub(crate) struct WorkerConfig {
     pub(crate) store: Store,
     pub(crate) lease: Duration,
     pub(crate) poll_interval: Duration,
@@ -45,19 +46,19 @@ pub(crate) struct Config {
 
 /// What the host keeps of its durable side.
 pub(crate) struct Durable {
-    pub(crate) shared: Arc<Shared>,
+    worker: Arc<Worker>,
     pub(crate) writer: Writer,
     /// Stops the loops when the host goes away without shutting down.
     _stop: DropGuard,
 }
 
 /// What the host and its two loops share.
-pub(crate) struct Shared {
+pub(crate) struct Worker {
     pub(crate) store: Store,
     pub(crate) lease: Duration,
     poll_interval: Duration,
     /// This host's name in the store's `worker` column: `hostname:pid:random`.
-    pub(crate) worker: Arc<str>,
+    pub(crate) name: Arc<str>,
     /// The durable tasks this binary registered, by name.
     entries: HashMap<&'static str, DurableEntry>,
     tasks: Arc<[&'static str]>,
@@ -129,7 +130,7 @@ struct Requeued {
 }
 
 /// How a claimed job ended on this host.
-enum End {
+enum RunEnd {
     /// It ran (or was dropped at shutdown before it could) and ended so.
     Ran(Outcome),
     /// Its row cannot be read or its payload cannot be decoded: dead at once with this error
@@ -142,7 +143,7 @@ enum End {
 
 impl Durable {
     /// Starts the worker's loops (and the writer) for a host being built.
-    pub(crate) fn start(config: Config, host: &Arc<Inner>) -> Durable {
+    pub(crate) fn start(config: WorkerConfig, host: &Arc<HostInner>) -> Durable {
         let entries: HashMap<&'static str, DurableEntry> = crate::registry()
             .filter_map(|task| task.durable_entry().map(|entry| (task.name, entry)))
             .collect();
@@ -159,11 +160,11 @@ impl Durable {
         limited.sort();
         let (reports, received) = mpsc::unbounded_channel();
         let stop = CancellationToken::new();
-        let shared = Arc::new(Shared {
+        let worker = Arc::new(Worker {
             store: config.store.clone(),
             lease: config.lease,
             poll_interval: config.poll_interval,
-            worker: worker_name().into(),
+            name: worker_name().into(),
             entries,
             tasks,
             unlimited,
@@ -175,25 +176,69 @@ impl Durable {
             room: Notify::new(),
             reports,
             requeued: Requeued::default(),
-            cancelled: host.token.clone(),
+            cancelled: host.tasks_token().clone(),
             stop: stop.clone(),
         });
-        if !shared.tasks.is_empty() {
-            tokio::spawn(claim_loop(Arc::downgrade(host), shared.clone()));
-            tokio::spawn(report_loop(shared.clone(), received));
+        if !worker.tasks.is_empty() {
+            tokio::spawn(claim_loop(Arc::downgrade(host), worker.clone()));
+            tokio::spawn(report_loop(worker.clone(), received));
         }
         tracing::info!(
             store = config.store.describe(),
-            worker = &*shared.worker,
-            tasks = shared.tasks.len(),
+            worker = &*worker.name,
+            tasks = worker.tasks.len(),
             lease = ?config.lease,
             "durable worker started"
         );
         Durable {
-            writer: Writer::spawn(config.store, host.kill.clone()),
-            shared,
+            writer: Writer::spawn(config.store, host.kill_token().clone()),
+            worker,
             _stop: stop.drop_guard(),
         }
+    }
+
+    /// The store.
+    pub(crate) fn store(&self) -> &Store {
+        &self.worker.store
+    }
+
+    /// A run of the host ended: there may be room for another durable job.
+    pub(crate) fn room_freed(&self) {
+        self.worker.room.notify_one();
+    }
+
+    /// Waits until everything `queue` handed the writer is stored (or failed).
+    pub(crate) async fn flushed(&self) {
+        self.writer.flushed().await;
+    }
+
+    /// `wait_idle`'s durable part, once the host's own tasks are idle: waits until the writer has
+    /// stored what it was handed and the store has recorded how every claimed job ended; then
+    /// `true` if nothing is left that this host would run now, `false` if the host has work again
+    /// (a due job to claim, a claim whose jobs are not counted yet, a task started meanwhile).
+    pub(crate) async fn settle(&self, host: &HostInner) -> bool {
+        self.writer.flushed().await;
+        self.worker.reported().await;
+        if !host.is_idle() {
+            return false;
+        }
+        if !host.is_accepting() {
+            return true; // shutting down: the host claims no more jobs
+        }
+        // Stored jobs nobody has claimed yet: the claim loop takes them.
+        if self.worker.has_due_jobs().await {
+            self.worker.store.announce_added();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            return false;
+        }
+        // None due: but a claim may have taken them just before the store was asked, and not be
+        // counted yet (neither reported nor running). Idle only if no claim is out and nothing
+        // started meanwhile.
+        if !self.worker.is_busy() && host.is_idle() {
+            return true;
+        }
+        self.worker.claims_settled().await;
+        false
     }
 
     /// At shutdown, after the final count: waits (up to `until`) for the writer to store what was
@@ -206,16 +251,16 @@ impl Durable {
     ) {
         let settled = async {
             self.writer.flushed().await;
-            self.shared.reported().await;
+            self.worker.reported().await;
         };
         if tokio::time::timeout_at(until, settled).await.is_err() {
             tracing::warn!(
-                unreported = self.shared.in_flight().len(),
+                unreported = self.worker.in_flight().len(),
                 "shutdown: the store did not take every report in time; those jobs run again once \
                  their lease expires"
             );
         }
-        let requeued = &self.shared.requeued;
+        let requeued = &self.worker.requeued;
         let mut take = |count: &mut u64, from: &AtomicU64| {
             let moved = from.load(Relaxed).min(*count);
             *count -= moved;
@@ -225,11 +270,11 @@ impl Durable {
         take(&mut report.panicked, &requeued.panicked);
         take(&mut report.abandoned, &requeued.abandoned);
         take(&mut report.not_started, &requeued.not_started);
-        self.shared.stop.cancel();
+        self.worker.stop.cancel();
     }
 }
 
-impl Shared {
+impl Worker {
     fn in_flight(&self) -> MutexGuard<'_, InFlight> {
         self.in_flight
             .lock()
@@ -276,16 +321,12 @@ impl Shared {
     /// What to claim now: the host's free room (its `max_concurrency`, or the in-flight bound),
     /// split into the tasks with a `concurrency` of their own (each at most its free slots, so
     /// that a job is never leased to a host that cannot start it) and the rest.
-    fn plan(&self, host: &Inner) -> Plan {
+    fn plan(&self, host: &HostInner) -> ClaimPlan {
         let in_flight = self.in_flight();
-        let room = match host.max_concurrency() {
-            Some(limit) => {
-                let stats = host.counts.stats();
-                limit.saturating_sub((stats.queued + stats.running) as usize)
-            }
-            None => DEFAULT_IN_FLIGHT.saturating_sub(in_flight.len()),
-        };
-        let mut plan = Plan {
+        let room = host
+            .free_slots()
+            .unwrap_or_else(|| DEFAULT_IN_FLIGHT.saturating_sub(in_flight.len()));
+        let mut plan = ClaimPlan {
             room: room.min(CLAIM_BATCH),
             groups: Vec::new(),
             full: room == 0,
@@ -308,7 +349,7 @@ impl Shared {
     }
 
     /// Runs a claimed job as a task of `host`, or reports at once why it cannot run.
-    fn start(self: &Arc<Self>, host: &Arc<Inner>, job: ClaimedJob) {
+    fn start(self: &Arc<Self>, host: &Arc<HostInner>, job: ClaimedJob) {
         let span = tracing::info_span!(
             "background_task",
             task = %job.task,
@@ -318,7 +359,7 @@ impl Shared {
         let Some(entry) = self.entries.get(job.task.as_str()) else {
             // Only known names are claimed; a store that returns others is answered anyway.
             let error = format!("no task named `{}` is registered in this binary", job.task);
-            let ended = Ended::now(job, span, End::Ran(Outcome::Failed(error)));
+            let ended = EndedRun::now(job, span, RunEnd::Ran(Outcome::Failed(error)));
             return self.report(ended);
         };
         let started_at = tokio::time::Instant::now();
@@ -330,34 +371,34 @@ impl Shared {
         };
         match started {
             Ok(Ok(handle)) => {
-                let shared = self.clone();
+                let worker = self.clone();
                 tokio::spawn(async move {
                     let outcome = handle.outcome().await;
-                    let ended = Ended {
+                    let ended = EndedRun {
                         job,
                         span,
                         elapsed: started_at.elapsed(),
-                        end: End::Ran(outcome),
+                        end: RunEnd::Ran(outcome),
                     };
-                    shared.report(ended);
+                    worker.report(ended);
                 });
             }
             // Shutting down, or the queue is full: back to the store.
-            Ok(Err(_)) => self.report(Ended::now(job, span, End::Refused)),
-            Err(error) => self.report(Ended::now(job, span, End::Undecodable(error))),
+            Ok(Err(_)) => self.report(EndedRun::now(job, span, RunEnd::Refused)),
+            Err(error) => self.report(EndedRun::now(job, span, RunEnd::Undecodable(error))),
         }
     }
 
     /// Decides what the store does with a job that ended, says so in one event, and hands it to
     /// the report loop.
-    fn report(&self, ended: Ended) {
+    fn report(&self, ended: EndedRun) {
         let finished = self.finished(ended);
         let _ = self.reports.send(finished);
     }
 }
 
 /// What one claim pass takes: `(tasks, at most)` per group, all together at most `room`.
-struct Plan {
+struct ClaimPlan {
     room: usize,
     groups: Vec<(Arc<[&'static str]>, usize)>,
     /// Some due jobs may be left for lack of room: wake when room frees up.
@@ -365,17 +406,17 @@ struct Plan {
 }
 
 /// A claimed job's end on this host, with what the event about it needs.
-struct Ended {
+struct EndedRun {
     job: ClaimedJob,
     span: Span,
     elapsed: Duration,
-    end: End,
+    end: RunEnd,
 }
 
-impl Ended {
+impl EndedRun {
     /// A job that ended without running.
-    fn now(job: ClaimedJob, span: Span, end: End) -> Ended {
-        Ended {
+    fn now(job: ClaimedJob, span: Span, end: RunEnd) -> EndedRun {
+        EndedRun {
             job,
             span,
             elapsed: Duration::ZERO,
@@ -385,21 +426,21 @@ impl Ended {
 }
 
 /// Claims what the host can start now, starts it, and waits for more work.
-async fn claim_loop(host: Weak<Inner>, shared: Arc<Shared>) {
+async fn claim_loop(host: Weak<HostInner>, worker: Arc<Worker>) {
     let mut backoff = Backoff::default();
     loop {
         let Some(inner) = host.upgrade() else { return };
         // Once shutdown begins, claim no more (even while running tasks still finish).
-        let draining = inner.draining.clone();
-        if draining.is_cancelled() || shared.stop.is_cancelled() {
+        let draining = inner.draining_token().clone();
+        if draining.is_cancelled() || worker.stop.is_cancelled() {
             return;
         }
-        let store = shared.store.clone();
+        let store = worker.store.clone();
         // Registered before claiming, so that a job added meanwhile is not missed.
-        let added = store.inner.added.notified();
+        let added = store.added();
         tokio::pin!(added);
         added.as_mut().enable();
-        let plan = shared.plan(&inner);
+        let plan = worker.plan(&inner);
         let mut room = plan.room;
         let mut more = false;
         let mut failed = None;
@@ -413,15 +454,15 @@ async fn claim_loop(host: Weak<Inner>, shared: Arc<Shared>) {
             let request = ClaimRequest {
                 tasks,
                 limit,
-                worker: shared.worker.clone(),
-                lease: shared.lease,
+                worker: worker.name.clone(),
+                lease: worker.lease,
             };
-            shared.claiming.fetch_add(1, SeqCst);
+            worker.claiming.fetch_add(1, SeqCst);
             let claimed = tokio::select! {
                 claimed = store.backend().claim(request) => claimed,
                 () = draining.cancelled() => {
                     // Whatever this claim leased goes back when its lease expires.
-                    shared.claim_settled();
+                    worker.claim_settled();
                     return;
                 }
             };
@@ -431,19 +472,19 @@ async fn claim_loop(host: Weak<Inner>, shared: Arc<Shared>) {
                     more |= jobs.len() == limit;
                     room -= jobs.len().min(room);
                     {
-                        let mut in_flight = shared.in_flight();
+                        let mut in_flight = worker.in_flight();
                         for job in &jobs {
-                            let task = shared.entries.get_key_value(job.task.as_str());
+                            let task = worker.entries.get_key_value(job.task.as_str());
                             in_flight.insert(job.id, task.map_or("", |(name, _)| *name));
                         }
                     }
-                    shared.claim_settled();
+                    worker.claim_settled();
                     for job in jobs {
-                        shared.start(&inner, job);
+                        worker.start(&inner, job);
                     }
                 }
                 Err(error) => {
-                    shared.claim_settled();
+                    worker.claim_settled();
                     let wait = backoff.next();
                     tracing::warn!(%error, retry_in = ?wait, "cannot claim durable jobs");
                     failed = Some(wait);
@@ -465,12 +506,12 @@ async fn claim_loop(host: Weak<Inner>, shared: Arc<Shared>) {
         // room), or for room.
         let full = plan.full || room == 0;
         let wait = if claimable.is_empty() {
-            shared.poll_interval
+            worker.poll_interval
         } else {
             match store.backend().next_due(claimable.into()).await {
-                Ok(Some(due)) => due.min(shared.poll_interval),
-                Ok(None) => shared.poll_interval,
-                Err(_) => shared.poll_interval, // the claim will say what is wrong
+                Ok(Some(due)) => due.min(worker.poll_interval),
+                Ok(None) => worker.poll_interval,
+                Err(_) => worker.poll_interval, // the claim will say what is wrong
             }
         };
         drop(inner);
@@ -480,7 +521,7 @@ async fn claim_loop(host: Weak<Inner>, shared: Arc<Shared>) {
         tokio::select! {
             () = &mut added => {}
             () = store.backend().notified() => {}
-            () = shared.room.notified(), if full => {}
+            () = worker.room.notified(), if full => {}
             () = tokio::time::sleep(wait) => {}
             () = draining.cancelled() => return,
         }
@@ -488,8 +529,8 @@ async fn claim_loop(host: Weak<Inner>, shared: Arc<Shared>) {
 }
 
 /// Records how runs ended (in batches) and renews the leases of the jobs still running.
-async fn report_loop(shared: Arc<Shared>, mut received: mpsc::UnboundedReceiver<Finished>) {
-    let mut heartbeat = tokio::time::interval(shared.lease / 3);
+async fn report_loop(worker: Arc<Worker>, mut received: mpsc::UnboundedReceiver<Finished>) {
+    let mut heartbeat = tokio::time::interval(worker.lease / 3);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut pending: Vec<Finished> = Vec::new();
     let mut backoff = Backoff::default();
@@ -502,9 +543,9 @@ async fn report_loop(shared: Arc<Shared>, mut received: mpsc::UnboundedReceiver<
                 }
             }
             _ = heartbeat.tick() => {
-                let ids: Vec<JobId> = shared.in_flight().jobs.keys().copied().collect();
+                let ids: Vec<JobId> = worker.in_flight().jobs.keys().copied().collect();
                 if !ids.is_empty() {
-                    match shared.store.backend().heartbeat(shared.worker.clone(), ids, shared.lease).await {
+                    match worker.store.backend().heartbeat(worker.name.clone(), ids, worker.lease).await {
                         Ok(lost) if !lost.is_empty() => tracing::warn!(
                             jobs = ?lost,
                             "lost the lease of running durable jobs (the store was out of reach \
@@ -517,29 +558,29 @@ async fn report_loop(shared: Arc<Shared>, mut received: mpsc::UnboundedReceiver<
                 continue;
             }
             () = tokio::time::sleep(retry_in.unwrap_or_default()), if retry_in.is_some() => {}
-            () = shared.stop.cancelled() => return,
+            () = worker.stop.cancelled() => return,
         }
         if pending.is_empty() {
             continue;
         }
-        match shared
+        match worker
             .store
             .backend()
-            .finish(shared.worker.clone(), pending.clone())
+            .finish(worker.name.clone(), pending.clone())
             .await
         {
             Ok(()) => {
                 backoff.reset();
                 retry_in = None;
-                let mut in_flight = shared.in_flight();
+                let mut in_flight = worker.in_flight();
                 for finished in pending.drain(..) {
                     in_flight.remove(finished.id());
                 }
                 let empty = in_flight.is_empty();
                 drop(in_flight);
-                shared.room.notify_one();
+                worker.room.notify_one();
                 if empty {
-                    shared.all_reported.notify_waiters();
+                    worker.all_reported.notify_waiters();
                 }
             }
             Err(error) => {
@@ -551,11 +592,11 @@ async fn report_loop(shared: Arc<Shared>, mut received: mpsc::UnboundedReceiver<
     }
 }
 
-impl Shared {
+impl Worker {
     /// What the store should do with a job whose run ended so; logs the run's one end event,
     /// inside its span, in the words of the report.
-    fn finished(&self, ended: Ended) -> Finished {
-        let Ended {
+    fn finished(&self, ended: EndedRun) -> Finished {
+        let EndedRun {
             job,
             span,
             elapsed,
@@ -563,12 +604,12 @@ impl Shared {
         } = ended;
         let _entered = span.enter();
         let outcome = match end {
-            End::Ran(outcome) => outcome,
-            End::Refused => {
+            RunEnd::Ran(outcome) => outcome,
+            RunEnd::Refused => {
                 tracing::debug!("not started: the host is shutting down; back to the store");
                 return Finished::Released(job.id);
             }
-            End::Undecodable(error) => {
+            RunEnd::Undecodable(error) => {
                 tracing::error!(%error, "dead at once: the stored job cannot be run");
                 return Finished::Failed {
                     id: job.id,

@@ -2,27 +2,20 @@
 //! many as are waiting in one transaction (group commit), so that a burst of jobs costs a few
 //! commits instead of one each.
 
-use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::QueueError;
-use crate::cell::{Header, TaskCell};
-use crate::host::{Inner, wait_until};
-use crate::outcome::Outcome;
-use crate::run::Job;
+use crate::outcome::Persisting;
 use crate::store::{JobId, NewJob, Store, StoreError};
+use crate::wait::wait_until;
 
 /// At most this many jobs per transaction.
 const MAX_BATCH: usize = 1024;
-
-/// A durable `queue` call's handle learns here what became of its job.
-pub(crate) type PersistSlot = OnceLock<Result<JobId, QueueError>>;
 
 /// Who waits for a job's write.
 pub(crate) enum Reply {
@@ -30,10 +23,7 @@ pub(crate) enum Reply {
     Enqueue(oneshot::Sender<Result<JobId, StoreError>>),
     /// `queue(..)`: the handle, which nobody may be watching, so transient errors are retried
     /// until the shutdown deadline.
-    Queue {
-        cell: Arc<TaskCell<dyn Job>>,
-        slot: Arc<PersistSlot>,
-    },
+    Queue(Persisting),
 }
 
 impl Reply {
@@ -42,14 +32,7 @@ impl Reply {
             Reply::Enqueue(sender) => {
                 let _ = sender.send(result); // the caller may have given up
             }
-            Reply::Queue { cell, slot } => {
-                let outcome = match &result {
-                    Ok(_) => Outcome::Completed,
-                    Err(error) => Outcome::Failed(format!("the job was not stored: {error}")),
-                };
-                let _ = slot.set(result.map_err(QueueError::Store));
-                cell.header.set_outcome(outcome);
-            }
+            Reply::Queue(persisting) => persisting.settle(result.map_err(QueueError::Store)),
         }
     }
 }
@@ -123,9 +106,7 @@ async fn write(store: &Store, batch: Vec<(NewJob, Reply)>, kill: &CancellationTo
     let (mut jobs, mut replies): (Vec<NewJob>, Vec<Reply>) = batch.into_iter().unzip();
     let mut wait = Duration::from_millis(50);
     loop {
-        let retryable = replies
-            .iter()
-            .any(|reply| matches!(reply, Reply::Queue { .. }));
+        let retryable = replies.iter().any(|reply| matches!(reply, Reply::Queue(_)));
         let attempt = if retryable {
             jobs.clone()
         } else {
@@ -148,7 +129,7 @@ async fn write(store: &Store, batch: Vec<(NewJob, Reply)>, kill: &CancellationTo
         for reply in replies {
             let job = remaining.next();
             match (reply, job) {
-                (reply @ Reply::Queue { .. }, Some(job))
+                (reply @ Reply::Queue(_), Some(job))
                     if matches!(error, StoreError::Unreachable { .. }) && !kill.is_cancelled() =>
                 {
                     kept_jobs.push(job);
@@ -171,30 +152,5 @@ async fn write(store: &Store, batch: Vec<(NewJob, Reply)>, kill: &CancellationTo
         wait = (wait * 2).min(Duration::from_secs(5));
         jobs = kept_jobs;
         replies = kept_replies;
-    }
-}
-
-/// The job behind a durable `queue` call's handle: never run here (whichever host claims the job
-/// runs it); the writer sets the handle's outcome when the job is stored.
-pub(crate) struct Persist;
-
-impl Job for Persist {
-    fn poll_job(
-        self: Pin<&mut Self>,
-        _header: &Header,
-        _host: &Inner,
-        _cx: &mut Context<'_>,
-    ) -> Poll<()> {
-        Poll::Ready(())
-    }
-
-    fn abandon(self: Pin<&mut Self>, _header: &Header, _host: Option<&Inner>, _admitted: bool) {}
-
-    fn concurrency(&self) -> Option<std::num::NonZeroUsize> {
-        None
-    }
-
-    fn name(&self) -> &'static str {
-        "qbwi::persist"
     }
 }

@@ -268,6 +268,17 @@ impl Store {
         &*self.inner.backend
     }
 
+    /// Resolves when this process adds jobs through this store (or an operator retries one):
+    /// wakes the process's claim loops without a round trip.
+    pub(crate) fn added(&self) -> tokio::sync::futures::Notified<'_> {
+        self.inner.added.notified()
+    }
+
+    /// Wakes the process's claim loops, as adding a job does.
+    pub(crate) fn announce_added(&self) {
+        self.inner.added.notify_waiters();
+    }
+
     /// Opens (or creates) the SQLite store at `path` and brings its schema up to date.
     ///
     /// Uses SQLite's WAL journal; several processes on one machine may share the file. Hosts
