@@ -59,6 +59,7 @@ mod durable;
 mod error;
 mod host;
 mod outcome;
+mod reconnect;
 mod registry;
 mod report;
 mod run;

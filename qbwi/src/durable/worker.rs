@@ -26,6 +26,7 @@ use super::DurableEntry;
 use super::writer::Writer;
 use crate::host::{Host, HostInner};
 use crate::outcome::Outcome;
+use crate::reconnect::Reconnect;
 use crate::report::ShutdownReport;
 use crate::store::{ClaimRequest, ClaimedJob, Finished, JobId, Store, now_millis};
 use crate::wait::wait_until;
@@ -427,7 +428,7 @@ impl EndedRun {
 
 /// Claims what the host can start now, starts it, and waits for more work.
 async fn claim_loop(host: Weak<HostInner>, worker: Arc<Worker>) {
-    let mut backoff = Backoff::default();
+    let mut backoff = Reconnect::STORE;
     loop {
         let Some(inner) = host.upgrade() else { return };
         // Once shutdown begins, claim no more (even while running tasks still finish).
@@ -533,7 +534,7 @@ async fn report_loop(worker: Arc<Worker>, mut received: mpsc::UnboundedReceiver<
     let mut heartbeat = tokio::time::interval(worker.lease / 3);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut pending: Vec<Finished> = Vec::new();
-    let mut backoff = Backoff::default();
+    let mut backoff = Reconnect::STORE;
     let mut retry_in = None;
     loop {
         tokio::select! {
@@ -682,27 +683,6 @@ impl Finished {
             Finished::Completed(id) | Finished::Released(id) => *id,
             Finished::Failed { id, .. } => *id,
         }
-    }
-}
-
-/// Waits between attempts to reach the store: 100 ms doubling up to 30 s, with jitter.
-#[derive(Default)]
-struct Backoff {
-    failures: u32,
-}
-
-impl Backoff {
-    fn next(&mut self) -> Duration {
-        self.failures = self.failures.saturating_add(1);
-        let wait =
-            super::RetryPolicy::new(0, super::Backoff::Exponential, Duration::from_millis(100))
-                .wait_before(self.failures)
-                .min(Duration::from_secs(30));
-        wait / 2 + (wait / 2).mul_f64(super::random_fraction())
-    }
-
-    fn reset(&mut self) {
-        self.failures = 0;
     }
 }
 

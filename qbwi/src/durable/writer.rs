@@ -4,13 +4,13 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::QueueError;
 use crate::outcome::Persisting;
+use crate::reconnect::Reconnect;
 use crate::store::{JobId, NewJob, Store, StoreError};
 use crate::wait::wait_until;
 
@@ -104,7 +104,7 @@ async fn run(
 /// deadline.
 async fn write(store: &Store, batch: Vec<(NewJob, Reply)>, kill: &CancellationToken) {
     let (mut jobs, mut replies): (Vec<NewJob>, Vec<Reply>) = batch.into_iter().unzip();
-    let mut wait = Duration::from_millis(50);
+    let mut reconnect = Reconnect::WRITER;
     loop {
         let retryable = replies.iter().any(|reply| matches!(reply, Reply::Queue(_)));
         let attempt = if retryable {
@@ -144,12 +144,12 @@ async fn write(store: &Store, batch: Vec<(NewJob, Reply)>, kill: &CancellationTo
             }
             return;
         }
+        let wait = reconnect.next();
         tracing::warn!(%error, jobs = kept_jobs.len(), retry_in = ?wait, "durable jobs not stored yet: retrying");
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             () = kill.cancelled() => {}
         }
-        wait = (wait * 2).min(Duration::from_secs(5));
         jobs = kept_jobs;
         replies = kept_replies;
     }
