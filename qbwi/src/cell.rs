@@ -1,5 +1,5 @@
-//! One allocation per task: the [`Header`] its handles read (id, name, outcome) and the run that
-//! runs it, side by side in one `Arc`.
+//! One allocation per task: the [`Header`] its handles read (id, name, outcome) and the
+//! [`Runnable`] that runs it, side by side in one `Arc`.
 //!
 //! The run part is reached only through the task's single [`RunRef`], which is not `Clone`: a
 //! `&mut RunRef` is therefore exclusive access to the run, whoever holds the handles. That is the

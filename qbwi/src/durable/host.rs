@@ -85,7 +85,7 @@ impl Host {
         Ok(handle)
     }
 
-    /// The store given to [`HostBuilder::store`], if any: also the admin API for dead jobs.
+    /// The store given to [`HostBuilder::store`](crate::HostBuilder::store), if any: also the admin API for dead jobs.
     pub fn store(&self) -> Option<&Store> {
         Host::durable(self).map(Durable::store)
     }

@@ -1,6 +1,8 @@
 //! Durable tasks: [`DurableTask`] (what `#[background_task(durable)]` implements), its
-//! [`RetryPolicy`], and the host's side of the store: the batching writer behind `queue`, and the
-//! worker that claims, runs, reports and heartbeats jobs (`worker.rs`).
+//! [`RetryPolicy`], and the host's side of the store: the host's durable calls (`host.rs`:
+//! `enqueue`, `queue_durable`), the batching writer behind them (`writer.rs`), and the worker
+//! that claims, runs, reports and heartbeats jobs (`worker.rs`), which the host's core reaches
+//! only through the verbs of its `Durable`.
 
 use std::num::NonZeroUsize;
 use std::time::Duration;
