@@ -14,14 +14,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::CREATE_TIMEOUT;
 use super::errors::reason;
+use crate::reconnect::Reconnect;
 
 /// The channel that adding jobs notifies.
 pub(super) const CHANNEL: &str = "qbwi_jobs";
-
-/// The listening connection's first wait before reconnecting; it doubles up to the maximum.
-const BACKOFF_MIN: Duration = Duration::from_millis(100);
-/// The listening connection's longest wait before reconnecting.
-const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
 /// Wakes idle workers when other processes add jobs: a connection outside the pool that
 /// `LISTEN`s, opened on the first [`Listener::notified`] and closed when the store is dropped.
@@ -105,9 +101,10 @@ async fn listen(
     generation: Arc<watch::Sender<u64>>,
     store: String,
 ) {
-    let mut backoff = BACKOFF_MIN;
+    let mut reconnect = Reconnect::STORE;
     loop {
-        let reason = listen_once(&config, &generation, &mut backoff).await;
+        let reason = listen_once(&config, &generation, &mut reconnect).await;
+        let backoff = reconnect.next();
         tracing::warn!(
             store = %store,
             %reason,
@@ -115,7 +112,6 @@ async fn listen(
             "lost the connection that listens for new jobs; idle workers poll until it is back"
         );
         tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(BACKOFF_MAX);
     }
 }
 
@@ -123,7 +119,7 @@ async fn listen(
 async fn listen_once(
     config: &tokio_postgres::Config,
     generation: &watch::Sender<u64>,
-    backoff: &mut Duration,
+    reconnect: &mut Reconnect,
 ) -> String {
     let (client, mut connection) =
         match tokio::time::timeout(CREATE_TIMEOUT, config.connect(NoTls)).await {
@@ -146,7 +142,7 @@ async fn listen_once(
             },
         }
     }
-    *backoff = BACKOFF_MIN;
+    reconnect.reset();
     generation.send_modify(|generation| *generation += 1);
     loop {
         match poll_fn(|cx| connection.poll_message(cx)).await {
