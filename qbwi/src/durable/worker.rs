@@ -314,7 +314,7 @@ impl Worker {
             return false;
         }
         matches!(
-            self.store.backend().next_due(self.tasks.clone()).await,
+            self.store.next_due(self.tasks.clone()).await,
             Ok(Some(due)) if due.is_zero()
         )
     }
@@ -460,7 +460,7 @@ async fn claim_loop(host: Weak<HostInner>, worker: Arc<Worker>) {
             };
             worker.claiming.fetch_add(1, SeqCst);
             let claimed = tokio::select! {
-                claimed = store.backend().claim(request) => claimed,
+                claimed = store.claim(request) => claimed,
                 () = draining.cancelled() => {
                     // Whatever this claim leased goes back when its lease expires.
                     worker.claim_settled();
@@ -509,7 +509,7 @@ async fn claim_loop(host: Weak<HostInner>, worker: Arc<Worker>) {
         let wait = if claimable.is_empty() {
             worker.poll_interval
         } else {
-            match store.backend().next_due(claimable.into()).await {
+            match store.next_due(claimable.into()).await {
                 Ok(Some(due)) => due.min(worker.poll_interval),
                 Ok(None) => worker.poll_interval,
                 Err(_) => worker.poll_interval, // the claim will say what is wrong
@@ -521,7 +521,7 @@ async fn claim_loop(host: Weak<HostInner>, worker: Arc<Worker>) {
         }
         tokio::select! {
             () = &mut added => {}
-            () = store.backend().notified() => {}
+            () = store.notified() => {}
             () = worker.room.notified(), if full => {}
             () = tokio::time::sleep(wait) => {}
             () = draining.cancelled() => return,
@@ -546,7 +546,7 @@ async fn report_loop(worker: Arc<Worker>, mut received: mpsc::UnboundedReceiver<
             _ = heartbeat.tick() => {
                 let ids: Vec<JobId> = worker.in_flight().jobs.keys().copied().collect();
                 if !ids.is_empty() {
-                    match worker.store.backend().heartbeat(worker.name.clone(), ids, worker.lease).await {
+                    match worker.store.heartbeat(worker.name.clone(), ids, worker.lease).await {
                         Ok(lost) if !lost.is_empty() => tracing::warn!(
                             jobs = ?lost,
                             "lost the lease of running durable jobs (the store was out of reach \
@@ -566,7 +566,6 @@ async fn report_loop(worker: Arc<Worker>, mut received: mpsc::UnboundedReceiver<
         }
         match worker
             .store
-            .backend()
             .finish(worker.name.clone(), pending.clone())
             .await
         {

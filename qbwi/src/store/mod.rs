@@ -3,7 +3,15 @@
 //! A job is `ready` (waiting for its `run_at`), `running` (claimed by a worker, under a lease that
 //! expires unless the worker's heartbeat renews it), or `dead` (out of attempts, kept with its last
 //! error for an operator to retry or delete); a completed job is deleted. Every backend implements
-//! the same [`Backend`] state machine; the host's durable worker (`crate::durable`) drives it.
+//! the same [`Backend`] state machine, and [`Store`] is where the host meets it: what every backend
+//! would otherwise repeat (nothing to do for empty input, claims and ids in order, waking this
+//! process's workers) is done there, once.
+//!
+//! The parts, one idea each: [`job`] (what a job is in the store's terms), [`error`] (why an
+//! operation failed), [`rows`] (reading a row qbwi may not have written, for every backend), and
+//! the backends, `sqlite/` and `postgres/`, which hold the same files for the same concerns
+//! (`schema`, `errors`, `jobs`, `rows`, `tests`). What every backend must do is tested once, in
+//! `conformance`, and run against each.
 
 use std::fmt;
 use std::future::Future;
@@ -13,194 +21,38 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::Notify;
 
+#[cfg(all(test, any(feature = "sqlite", feature = "postgres")))]
+mod conformance;
+mod error;
+mod job;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+mod rows;
 #[cfg(feature = "sqlite")]
 pub(crate) mod sqlite;
+
+pub use error::StoreError;
+pub(crate) use job::{ClaimRequest, ClaimedJob, Finished};
+pub use job::{DeadJob, JobCounts, JobId, NewJob};
 
 /// A boxed future: where the backends (of different types) meet.
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// A durable job's id, unique within its store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct JobId(pub(crate) i64);
-
-impl JobId {
-    /// The id as the store keeps it.
-    pub fn as_i64(self) -> i64 {
-        self.0
-    }
-}
-
-impl fmt::Display for JobId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-/// A job to add to the store.
-#[doc(hidden)]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewJob {
-    /// The task's registered name.
-    pub(crate) task: &'static str,
-    /// The task's arguments, serialized (a JSON object, one member per argument).
-    pub(crate) payload: String,
-    /// Not to start before this (milliseconds since the Unix epoch); `None`: now, by the store's
-    /// clock.
-    pub(crate) run_at: Option<i64>,
-    /// Runs at most this many times (1 + retries).
-    pub(crate) max_attempts: u32,
-}
-
-/// A job a worker claimed: it holds the lease until it completes, fails, releases or dies.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ClaimedJob {
-    pub(crate) id: JobId,
-    pub(crate) task: String,
-    /// The task's arguments as stored; `Err`: the row cannot be read (a payload that is not text,
-    /// a count that is not a number: see [`unreadable`]), with what is wrong with it. The worker
-    /// makes such a job dead at once; the rest of the claim runs.
-    pub(crate) payload: Result<String, String>,
-    /// This run's number, from 1.
-    pub(crate) attempt: u32,
-    pub(crate) max_attempts: u32,
-}
-
-/// What to claim: up to `limit` due jobs of these task names, for `worker`, for `lease`.
-#[derive(Debug, Clone)]
-#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
-pub(crate) struct ClaimRequest {
-    pub(crate) tasks: Arc<[&'static str]>,
-    pub(crate) limit: usize,
-    pub(crate) worker: Arc<str>,
-    pub(crate) lease: Duration,
-}
-
-/// How a claimed job's run ended, as the store records it. Each applies only while the worker
-/// still holds the job's lease (otherwise another worker has it, and this report is dropped).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Finished {
-    /// Deletes the job.
-    Completed(JobId),
-    /// Ready again at `retry_at` if it has attempts left, else dead with `error`. `retry_at:
-    /// None`: dead at once (a payload that cannot be decoded).
-    Failed {
-        id: JobId,
-        error: String,
-        retry_at: Option<i64>,
-    },
-    /// Ready again at once, the attempt given back (graceful shutdown).
-    Released(JobId),
-}
-
-/// A job that ran out of attempts (or could not be decoded), kept for an operator: from
-/// [`Store::dead_jobs`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct DeadJob {
-    /// The job's id, for [`Store::retry_dead`] and [`Store::delete_dead`].
-    pub id: JobId,
-    /// The task's name.
-    pub task: String,
-    /// The task's arguments as stored (JSON). A row that another program wrote and that qbwi
-    /// cannot read shows what it can: bytes that are not UTF-8 as `\u{FFFD}`, and a value that
-    /// is not text as a placeholder saying what it is (`(not text: a BLOB of 12 bytes)`).
-    pub payload: String,
-    /// How many times it ran.
-    pub attempts: u32,
-    /// The error of its last run.
-    pub last_error: String,
-}
-
-/// How many jobs a store holds, by state: from [`Store::counts`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct JobCounts {
-    /// Waiting to run, due now.
-    pub ready: u64,
-    /// Waiting to run, due later (delayed, or retrying after a backoff).
-    pub scheduled: u64,
-    /// Claimed by a worker.
-    pub running: u64,
-    /// Out of attempts.
-    pub dead: u64,
-}
-
-/// Why a store operation failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// The store could not be opened or reached.
-    #[error("cannot reach the store {store}: {reason}; {hint}")]
-    Unreachable {
-        /// Which store (its path, or its host and database).
-        store: String,
-        /// What the database said.
-        reason: String,
-        /// What to check.
-        hint: &'static str,
-    },
-    /// The store would not keep its jobs: SQLite's temporary (empty path) and in-memory
-    /// (`:memory:`, `mode=memory`) databases are gone when the process exits, so a job that
-    /// `enqueue` confirmed would be lost. Refused when the store opens.
-    #[error("the store {store} would not keep its jobs: {reason}; {instead}")]
-    NotDurable {
-        /// Which store.
-        store: String,
-        /// Why it would not keep them.
-        reason: String,
-        /// What to give instead.
-        instead: &'static str,
-    },
-    /// The store refuses writes: a read-only file or database.
-    #[error(
-        "the store {store} is read-only: {reason}; give the process write access to the file and \
-         its directory (SQLite writes a -wal and a -shm file beside it)"
-    )]
-    ReadOnly {
-        /// Which store.
-        store: String,
-        /// What the database said.
-        reason: String,
-    },
-    /// The disk (or the database's quota) is full.
-    #[error("the store {store} is full: {reason}; free disk space, then retry")]
-    Full {
-        /// Which store.
-        store: String,
-        /// What the database said.
-        reason: String,
-    },
-    /// The schema was written by a newer qbwi.
-    #[error(
-        "the store's schema is at version {found}, newer than this qbwi knows ({known}): upgrade \
-         qbwi in this binary"
-    )]
-    NewerSchema {
-        /// The version in the store.
-        found: i64,
-        /// The newest version this qbwi knows.
-        known: i64,
-    },
-    /// A query failed.
-    #[error("the store {store} failed: {reason}")]
-    Database {
-        /// Which store.
-        store: String,
-        /// What the database said.
-        reason: String,
-    },
-}
-
 /// One store's implementation of the job state machine. Every method is one transaction.
+///
+/// The host calls it only through [`Store`], which spares each backend the work they would all
+/// repeat: no method is called with nothing to do (no jobs, no tasks, no ids, no reports, a
+/// `limit` of 0), and what comes back is put in order by the `Store` (a backend returns claims
+/// and ids in any order).
 pub(crate) trait Backend: Send + Sync + 'static {
     /// Which store, for messages: `SQLite at qbwi.db`, `PostgreSQL at host:5432/db`.
     fn describe(&self) -> &str;
-    /// Adds jobs in one transaction, all or none; their ids in order.
+    /// Adds jobs in one transaction, all or none; their ids (in any order: jobs are numbered in
+    /// the order given).
     fn enqueue(&self, jobs: Vec<NewJob>) -> BoxFuture<'_, Result<Vec<JobId>, StoreError>>;
     /// Claims up to `limit` due jobs (ready and due by the store's clock, or running under an
-    /// expired lease), oldest `run_at` first; each claim counts an attempt.
+    /// expired lease), the expired first, then the oldest `run_at`; each claim counts an attempt.
     fn claim(&self, request: ClaimRequest) -> BoxFuture<'_, Result<Vec<ClaimedJob>, StoreError>>;
     /// Records how runs ended, in one transaction.
     fn finish(
@@ -244,13 +96,13 @@ pub(crate) trait Backend: Send + Sync + 'static {
 /// [`delete_dead`](Store::delete_dead).
 #[derive(Clone)]
 pub struct Store {
-    pub(crate) inner: Arc<StoreInner>,
+    inner: Arc<StoreInner>,
 }
 
-pub(crate) struct StoreInner {
-    pub(crate) backend: Box<dyn Backend>,
+struct StoreInner {
+    backend: Box<dyn Backend>,
     /// Wakes this process's workers when this process adds jobs.
-    pub(crate) added: Notify,
+    added: Notify,
 }
 
 impl Store {
@@ -264,7 +116,7 @@ impl Store {
         }
     }
 
-    pub(crate) fn backend(&self) -> &dyn Backend {
+    fn backend(&self) -> &dyn Backend {
         &*self.inner.backend
     }
 
@@ -344,11 +196,69 @@ impl Store {
         self.backend().counts().await
     }
 
-    /// Adds jobs, all or none, and wakes this process's workers.
+    /// Adds jobs, all or none, and wakes this process's workers; their ids, in order.
     pub(crate) async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<JobId>, StoreError> {
-        let ids = self.backend().enqueue(jobs).await?;
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut ids = self.backend().enqueue(jobs).await?;
+        ids.sort_unstable();
         self.inner.added.notify_waiters();
         Ok(ids)
+    }
+
+    /// Claims up to `request.limit` due jobs of `request.tasks` (see [`Backend::claim`]), in the
+    /// order they were added.
+    pub(crate) async fn claim(&self, request: ClaimRequest) -> Result<Vec<ClaimedJob>, StoreError> {
+        if request.tasks.is_empty() || request.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut jobs = self.backend().claim(request).await?;
+        jobs.sort_by_key(|job| job.id);
+        Ok(jobs)
+    }
+
+    /// Records how runs ended, in one transaction; reports for leases `worker` no longer holds
+    /// are dropped.
+    pub(crate) async fn finish(
+        &self,
+        worker: Arc<str>,
+        finished: Vec<Finished>,
+    ) -> Result<(), StoreError> {
+        if finished.is_empty() {
+            return Ok(());
+        }
+        self.backend().finish(worker, finished).await
+    }
+
+    /// Extends `worker`'s leases on `ids` by `lease` from now; the ids it no longer holds.
+    pub(crate) async fn heartbeat(
+        &self,
+        worker: Arc<str>,
+        ids: Vec<JobId>,
+        lease: Duration,
+    ) -> Result<Vec<JobId>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.backend().heartbeat(worker, ids, lease).await
+    }
+
+    /// How long until the next job of `tasks` is due (see [`Backend::next_due`]); `None` for no
+    /// tasks.
+    pub(crate) async fn next_due(
+        &self,
+        tasks: Arc<[&'static str]>,
+    ) -> Result<Option<Duration>, StoreError> {
+        if tasks.is_empty() {
+            return Ok(None);
+        }
+        self.backend().next_due(tasks).await
+    }
+
+    /// Resolves when another process may have added jobs (see [`Backend::notified`]).
+    pub(crate) async fn notified(&self) {
+        self.backend().notified().await;
     }
 }
 
@@ -356,17 +266,6 @@ impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("Store").field(&self.describe()).finish()
     }
-}
-
-/// The `last_error` of a claimed job whose row cannot be read: what is wrong with it (`problems`,
-/// such as "its payload is a BLOB, not text"), never the row's bytes (arguments are personal data).
-#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
-pub(crate) fn unreadable(problems: &[String]) -> String {
-    format!(
-        "the stored job cannot be read: {} (qbwi never writes that: another program, a migration \
-         or a damaged file changed the row); correct the row and retry the job, or delete it",
-        problems.join(", and ")
-    )
 }
 
 /// Milliseconds since the Unix epoch: how the stores keep times.

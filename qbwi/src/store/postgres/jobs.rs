@@ -15,7 +15,7 @@ use crate::store::{
 
 /// Inserts jobs, in order, and notifies [`CHANNEL`](super::listener::CHANNEL) (at commit); one
 /// statement, one round trip. `WITH ORDINALITY .. ORDER BY` makes the sequence number the rows in
-/// input order, so the ids, sorted, are the jobs' ids in order.
+/// input order, so the ids, sorted (by the `Store`), are the jobs' ids in order.
 const INSERT: &str = "WITH inserted AS (
         INSERT INTO qbwi_jobs (task, payload, state, max_attempts, run_at)
         SELECT job.task, job.payload, 'ready', job.max_attempts,
@@ -131,9 +131,6 @@ impl Backend for PostgresStore {
 
     fn enqueue(&self, jobs: Vec<NewJob>) -> BoxFuture<'_, Result<Vec<JobId>, StoreError>> {
         Box::pin(async move {
-            if jobs.is_empty() {
-                return Ok(Vec::new());
-            }
             let client = self.client().await?;
             insert_jobs(&**client, &jobs)
                 .await
@@ -144,7 +141,7 @@ impl Backend for PostgresStore {
     fn claim(&self, request: ClaimRequest) -> BoxFuture<'_, Result<Vec<ClaimedJob>, StoreError>> {
         Box::pin(async move {
             let tasks = storable(&request.tasks);
-            if tasks.is_empty() || request.limit == 0 {
+            if tasks.is_empty() {
                 return Ok(Vec::new());
             }
             let limit = i64::try_from(request.limit).unwrap_or(i64::MAX);
@@ -161,9 +158,7 @@ impl Backend for PostgresStore {
                 .await?;
             // Each row on its own: one that cannot be read is a job whose payload says why (dead
             // at once), never a failure of the whole claim.
-            let mut jobs: Vec<ClaimedJob> = rows.iter().filter_map(rows::claimed_job).collect();
-            jobs.sort_by_key(|job| job.id);
-            Ok(jobs)
+            Ok(rows.iter().filter_map(rows::claimed_job).collect())
         })
     }
 
@@ -174,9 +169,6 @@ impl Backend for PostgresStore {
     ) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
             let reports = Reports::sort(finished);
-            if reports.kinds() == 0 {
-                return Ok(());
-            }
             let mut client = self.client().await?;
             if reports.kinds() > 1 {
                 let transaction = client
@@ -208,9 +200,6 @@ impl Backend for PostgresStore {
         lease: Duration,
     ) -> BoxFuture<'_, Result<Vec<JobId>, StoreError>> {
         Box::pin(async move {
-            if ids.is_empty() {
-                return Ok(Vec::new());
-            }
             let raw: Vec<i64> = ids.iter().map(|id| id.0).collect();
             let rows = self
                 .query(HEARTBEAT, &[&raw, &&*worker, &millis_f64(lease)])
@@ -367,7 +356,8 @@ impl Reports {
     }
 }
 
-/// Inserts jobs through any client or transaction (one statement); their ids, in order.
+/// Inserts jobs through any client or transaction (one statement); their ids, in any order
+/// (numbered in the order given).
 pub(super) async fn insert_jobs(
     client: &(impl tokio_postgres::GenericClient + Sync),
     jobs: &[NewJob],
@@ -395,12 +385,7 @@ pub(super) async fn insert_jobs(
             ],
         )
         .await?;
-    let mut ids = rows
-        .iter()
-        .map(|row| row.try_get(0).map(JobId))
-        .collect::<Result<Vec<_>, _>>()?;
-    ids.sort_unstable();
-    Ok(ids)
+    rows.iter().map(|row| row.try_get(0).map(JobId)).collect()
 }
 
 /// The task names that PostgreSQL's `text` can hold. A name with a NUL byte cannot be sent (the

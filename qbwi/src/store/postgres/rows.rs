@@ -3,56 +3,44 @@
 //! return such columns as `bytea`, since the server refuses to send them as text), and a
 //! migration by hand can drop a `NOT NULL` or change a column's type.
 //!
-//! Nothing here fails the whole claim or the whole listing: each row is read on its own. A claimed
-//! row that cannot be read becomes a job whose payload is `Err(why)` (the worker makes it dead at
-//! once, and every other job runs), and a dead row is listed with what can be shown of it. What is
-//! wrong is described by kind; a row's bytes never go into a message (arguments are personal
-//! data).
+//! What a job is made of the columns, and what is done when one cannot be read, is
+//! `store::rows`, shared with SQLite.
 
 use std::error::Error;
 
 use tokio_postgres::Row;
 use tokio_postgres::types::{FromSql, Type};
 
-use crate::store::{ClaimedJob, DeadJob, JobId, unreadable};
+use crate::store::rows::{self as shared, StoredRow};
+use crate::store::{ClaimedJob, DeadJob, JobId};
 
 /// A row of the claim's `RETURNING id, task, payload, attempts, max_attempts`; `None` if even its
 /// id cannot be read (a changed schema: nothing can be reported for such a row, and it is logged).
 pub(super) fn claimed_job(row: &Row) -> Option<ClaimedJob> {
-    let id = job_id(row)?;
-    let mut problems = Vec::new();
-    let mut note = |problem: String| problems.push(problem);
-    let task = text(row, 1, "task").unwrap_or_else(|problem| {
-        note(problem);
-        shown(row, 1)
-    });
-    let payload = text(row, 2, "payload").map_err(&mut note).ok();
-    let attempt = count(row, 3, "attempts").map_err(&mut note).ok();
-    let max_attempts = count(row, 4, "max_attempts").map_err(&mut note).ok();
-    let payload = match payload {
-        Some(payload) if problems.is_empty() => Ok(payload),
-        _ => Err(unreadable(&problems)),
-    };
-    Some(ClaimedJob {
-        id,
-        task,
-        payload,
-        // A job that cannot be read is dead at once: its counts are never used.
-        attempt: attempt.unwrap_or(1),
-        max_attempts: max_attempts.unwrap_or(1),
-    })
+    Some(shared::claimed_job(job_id(row)?, &Columns(row)))
 }
 
-/// A row of `SELECT id, task, payload, attempts, COALESCE(last_error, '')`, shown as well as it
-/// can be; `None` if its id cannot be read.
+/// A row of `SELECT id, task, payload, attempts, COALESCE(last_error, '')`; `None` if its id
+/// cannot be read.
 pub(super) fn dead_job(row: &Row) -> Option<DeadJob> {
-    Some(DeadJob {
-        id: job_id(row)?,
-        task: shown(row, 1),
-        payload: shown(row, 2),
-        attempts: count(row, 3, "attempts").unwrap_or(0),
-        last_error: shown(row, 4),
-    })
+    Some(shared::dead_job(job_id(row)?, &Columns(row)))
+}
+
+/// A PostgreSQL row, read column by column.
+struct Columns<'a>(&'a Row);
+
+impl StoredRow for Columns<'_> {
+    fn text(&self, index: usize, column: &str) -> Result<String, String> {
+        text(self.0, index, column)
+    }
+
+    fn count(&self, index: usize, column: &str) -> Result<u32, String> {
+        count(self.0, index, column)
+    }
+
+    fn shown(&self, index: usize) -> String {
+        shown(self.0, index)
+    }
 }
 
 /// Column 0, the job's id (`bigint`).

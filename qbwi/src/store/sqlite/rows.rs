@@ -1,57 +1,53 @@
-//! Reading rows that qbwi may not have written. SQLite keeps any value in any column (a column's
-//! type is only an affinity), so another program, a bad migration or a damaged file can leave a
-//! BLOB, or bytes that are not UTF-8, where qbwi writes text, or text where it writes a count.
-//!
-//! Nothing here fails the whole claim or the whole listing: a claimed row that cannot be read
-//! becomes a job whose payload is `Err(why)` (the worker makes it dead at once, and every other
-//! job runs), and a dead row is listed with what can be shown of it. What is wrong is described
-//! by kind; a row's bytes never go into a message (arguments are personal data).
+//! How a column of a SQLite row reads. SQLite keeps any value in any column (a column's type is
+//! only an affinity), so another program, a bad migration or a damaged file can leave a BLOB, or
+//! bytes that are not UTF-8, where qbwi writes text, or text where it writes a count. What a job is
+//! made of the columns, and what is done when one cannot be read, is `store::rows`, shared with
+//! PostgreSQL.
 
 use rusqlite::Row;
 use rusqlite::types::ValueRef;
 
-use crate::store::{ClaimedJob, DeadJob, JobId, unreadable};
+use crate::store::rows::{self as shared, StoredRow};
+use crate::store::{ClaimedJob, DeadJob, JobId};
 
-/// A row of the claim's `RETURNING id, task, payload, attempts, max_attempts`.
+/// A row of the claim's `RETURNING id, task, payload, attempts, max_attempts` (`id` is the rowid:
+/// always an integer).
 pub(super) fn claimed_job(row: &Row<'_>) -> rusqlite::Result<ClaimedJob> {
-    let mut problems = Vec::new();
-    let mut note = |problem: String| problems.push(problem);
-    // `id` is the rowid: always an integer.
-    let id = JobId(row.get(0)?);
-    let task = row.get_ref(1)?;
-    let task = text(task, "task").unwrap_or_else(|problem| {
-        note(problem);
-        shown(task)
-    });
-    let payload = text(row.get_ref(2)?, "payload").map_err(&mut note).ok();
-    let attempt = count(row.get_ref(3)?, "attempts").map_err(&mut note).ok();
-    let max_attempts = count(row.get_ref(4)?, "max_attempts")
-        .map_err(&mut note)
-        .ok();
-    let payload = match payload {
-        Some(payload) if problems.is_empty() => Ok(payload),
-        _ => Err(unreadable(&problems)),
-    };
-    Ok(ClaimedJob {
-        id,
-        task,
-        payload,
-        // A job that cannot be read is dead at once: its counts are never used.
-        attempt: attempt.unwrap_or(1),
-        max_attempts: max_attempts.unwrap_or(1),
-    })
+    Ok(shared::claimed_job(JobId(row.get(0)?), &Columns(row)))
 }
 
-/// A row of `SELECT id, task, payload, attempts, COALESCE(last_error, '')`, shown as well as it
-/// can be.
+/// A row of `SELECT id, task, payload, attempts, COALESCE(last_error, '')`.
 pub(super) fn dead_job(row: &Row<'_>) -> rusqlite::Result<DeadJob> {
-    Ok(DeadJob {
-        id: JobId(row.get(0)?),
-        task: shown(row.get_ref(1)?),
-        payload: shown(row.get_ref(2)?),
-        attempts: count(row.get_ref(3)?, "attempts").unwrap_or(0),
-        last_error: shown(row.get_ref(4)?),
-    })
+    Ok(shared::dead_job(JobId(row.get(0)?), &Columns(row)))
+}
+
+/// A SQLite row, read column by column.
+struct Columns<'a, 'row>(&'a Row<'row>);
+
+impl StoredRow for Columns<'_, '_> {
+    fn text(&self, index: usize, column: &str) -> Result<String, String> {
+        text(self.value(index, column)?, column)
+    }
+
+    fn count(&self, index: usize, column: &str) -> Result<u32, String> {
+        count(self.value(index, column)?, column)
+    }
+
+    fn shown(&self, index: usize) -> String {
+        match self.0.get_ref(index) {
+            Ok(value) => shown(value),
+            Err(_) => "(not text: no such column)".to_owned(),
+        }
+    }
+}
+
+impl Columns<'_, '_> {
+    /// Column `index`; `Err` if the statement has no such column (qbwi's statements always do).
+    fn value(&self, index: usize, column: &str) -> Result<ValueRef<'_>, String> {
+        self.0
+            .get_ref(index)
+            .map_err(|_| format!("its {column} is missing from the row"))
+    }
 }
 
 /// A column qbwi writes as UTF-8 text; `Err`: what it holds instead.

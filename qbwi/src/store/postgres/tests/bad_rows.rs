@@ -3,9 +3,10 @@
 //! bytes as text) is claimed as a job that says why it cannot be read, and listed when dead; a
 //! task name with a NUL byte is left out of the claim instead of failing it.
 
-use super::{LEASE, TestDatabase, claim, finish, ids_of, job, request};
+use super::TestDatabase;
+use crate::store::conformance::{LEASE, claim, finish, ids_of, job, one, request};
 use crate::store::postgres::PostgresStore;
-use crate::store::{Backend, ClaimedJob, Finished, JobId};
+use crate::store::{ClaimedJob, Finished, JobId, Store};
 
 /// Inserts a ready job of `task` whose payload is the SQL expression `payload`.
 async fn insert_raw(client: &tokio_postgres::Client, task: &str, payload: &str) -> JobId {
@@ -24,7 +25,7 @@ async fn insert_raw(client: &tokio_postgres::Client, task: &str, payload: &str) 
 
 /// Claims every due `mail` job, checks that `bad` is among them with an error that starts with
 /// `error`, makes it dead as the worker does, and returns the claimed jobs.
-async fn claim_around(store: &PostgresStore, bad: JobId, error: &str) -> Vec<ClaimedJob> {
+async fn claim_around(store: &Store, bad: JobId, error: &str) -> Vec<ClaimedJob> {
     let claimed = claim(store, &["mail"], "a", LEASE).await;
     let unreadable = claimed
         .iter()
@@ -92,9 +93,11 @@ pub(super) async fn a_row_that_cannot_be_read_is_claimed_alone_and_listed_dead(d
         .unwrap();
     let mut config = db.config.clone();
     config.dbname(&name);
-    let store = PostgresStore::connect_with(config.clone())
-        .await
-        .expect("connects");
+    let store = Store::from_backend(
+        PostgresStore::connect_with(config.clone())
+            .await
+            .expect("connects"),
+    );
     let good = store
         .enqueue(vec![job("mail", "1", None, 3)])
         .await
@@ -140,4 +143,26 @@ pub(super) async fn a_task_name_postgresql_cannot_hold_does_not_break_the_claim(
             .is_empty()
     );
     assert_eq!(store.next_due(["only\0bad"].into()).await.unwrap(), None);
+}
+
+pub(super) async fn an_error_with_a_nul_byte_is_kept_with_a_replacement(db: TestDatabase) {
+    // PostgreSQL's text cannot hold NUL; an error message may.
+    let store = db.store().await;
+    let id = one(&store, job("mail", "x", None, 1)).await;
+    claim(&store, &["mail"], "a", LEASE).await;
+    finish(
+        &store,
+        "a",
+        vec![Finished::Failed {
+            id,
+            error: "corrupt\0payload".into(),
+            retry_at: None,
+        }],
+    )
+    .await;
+    let dead = store.dead_jobs(10).await.unwrap();
+    assert_eq!(
+        (dead[0].id, dead[0].last_error.as_str()),
+        (id, "corrupt\u{fffd}payload")
+    );
 }

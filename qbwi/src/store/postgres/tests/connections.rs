@@ -11,8 +11,9 @@ use tokio_postgres::NoTls;
 use super::super::PostgresStore;
 use super::super::errors::HINT_DATABASE;
 use super::super::schema::SCHEMA_VERSION;
-use super::{LEASE, TestDatabase, claim, finish, ids_of, job, one, payloads_of};
-use crate::store::{Backend, EnqueueIn, Finished, JobCounts, StoreError};
+use super::TestDatabase;
+use crate::store::conformance::{LEASE, claim, finish, ids_of, job, one, payloads_of};
+use crate::store::{Backend, EnqueueIn, Finished, JobCounts, Store, StoreError};
 
 pub(super) async fn hosts_starting_at_once_on_an_empty_database_create_the_schema_once(
     db: TestDatabase,
@@ -203,7 +204,11 @@ pub(super) async fn jobs_enqueued_in_a_callers_transaction_exist_only_if_it_comm
         .unwrap();
 
     // Through deadpool-postgres' pooled client and transaction too.
-    let mut pooled = store.pool.get().await.unwrap();
+    let pool = Pool::builder(Manager::new(db.config.clone(), NoTls))
+        .max_size(1)
+        .build()
+        .unwrap();
+    let mut pooled = pool.get().await.unwrap();
     let from_pool = pooled
         .__insert(job("mail", "pooled", None, 1))
         .await
@@ -232,7 +237,7 @@ pub(super) async fn a_callers_pool_works_without_a_listener(db: TestDatabase) {
         .max_size(2)
         .build()
         .unwrap();
-    let store = PostgresStore::connect(pool.into()).await.unwrap();
+    let store = Store::from_backend(PostgresStore::connect(pool.into()).await.unwrap());
     // The pool's settings are private: the store asks the server where it is.
     let describe = store.describe();
     assert!(

@@ -1,8 +1,8 @@
 //! The PostgreSQL store against a real server: one per test binary, since starting one takes
 //! seconds. [`postgres_backend`] starts it ([`TempPostgres`]: a throwaway server, or the one
 //! `QBWI_TEST_DATABASE_URL` names) and runs every case that needs it, in order, each on a fresh
-//! database of its own; the cases live in [`jobs`] (enqueue, claim, leases, reports),
-//! [`connections`] (the schema, the listener, the caller's connections and pools, refusals) and
+//! database of its own: the conformance suite (`store::conformance`: what every backend must
+//! do), then PostgreSQL's own cases, in [`connections`] (the schema, the listener, the caller's connections and pools, refusals) and
 //! [`bad_rows`] (rows and names that cannot be read or sent never stop the others).
 //! Without PostgreSQL installed it skips, unless `QBWI_REQUIRE_POSTGRES=1` (as in CI).
 //!
@@ -10,7 +10,6 @@
 
 mod bad_rows;
 mod connections;
-mod jobs;
 
 use std::time::{Duration, Instant};
 
@@ -21,26 +20,22 @@ use super::PostgresStore;
 use super::config::{describe_config, redact};
 use super::errors::{HINT_CONNECT, HINT_TLS, HINT_URL};
 use crate::PostgresConfig;
-use crate::store::{
-    Backend, BoxFuture, ClaimRequest, ClaimedJob, Finished, JobId, NewJob, StoreError,
-};
-
-/// A lease no case outlives.
-const LEASE: Duration = Duration::from_secs(30);
+use crate::store::{BoxFuture, Store, StoreError, conformance};
 /// How long one case may take before it counts as hung.
 const CASE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// One case: it gets a fresh database, and panics if something is wrong.
-type Case = fn(TestDatabase) -> BoxFuture<'static, ()>;
+type Case = Box<dyn FnOnce(TestDatabase) -> BoxFuture<'static, ()>>;
 
 /// `(name, case)` pairs for [`postgres_backend`], named after their functions.
 macro_rules! cases {
     ($($module:ident::$case:ident),* $(,)?) => {
-        [$((stringify!($case), (|db| Box::pin($module::$case(db))) as Case)),*]
+        [$((stringify!($case), Box::new(|db| Box::pin($module::$case(db)) as BoxFuture<'static, ()>) as Case)),*]
     };
 }
 
-/// Every case that needs a server, on one server: each runs in a task of its own (so that a
+/// Every case that needs a server, on one server (the conformance suite's, then PostgreSQL's own):
+/// each runs in a task of its own (so that a
 /// panic is caught and the rest still run) against a database of its own; the failures are
 /// reported together at the end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -49,15 +44,11 @@ async fn postgres_backend() {
         eprintln!("postgres_backend: no PostgreSQL server: skipping");
         return;
     };
-    let cases = cases![
-        jobs::enqueue_then_claim_in_order_once_per_lease,
-        jobs::a_worker_claims_only_the_tasks_it_knows_and_only_when_due,
-        jobs::an_expired_lease_lets_another_worker_claim_and_the_old_one_loses_it,
-        jobs::a_heartbeat_keeps_the_lease,
-        jobs::failures_retry_until_the_job_is_dead_then_it_can_be_retried_or_deleted,
-        jobs::a_released_job_runs_again_without_losing_an_attempt,
-        jobs::one_finish_records_every_kind_of_report_together,
-        jobs::workers_claiming_at_once_never_get_the_same_job,
+    let conformance = conformance::CASES.iter().map(|&(name, case)| {
+        let run: Case = Box::new(move |db| Box::pin(async move { case(db.store().await).await }));
+        (name, run)
+    });
+    let own = cases![
         connections::hosts_starting_at_once_on_an_empty_database_create_the_schema_once,
         connections::a_newer_schema_is_refused_with_a_clear_error,
         connections::a_notification_wakes_the_listener_and_is_kept_until_someone_waits,
@@ -68,7 +59,10 @@ async fn postgres_backend() {
         connections::a_missing_database_is_unreachable_with_a_hint,
         bad_rows::a_row_that_cannot_be_read_is_claimed_alone_and_listed_dead,
         bad_rows::a_task_name_postgresql_cannot_hold_does_not_break_the_claim,
+        bad_rows::an_error_with_a_nul_byte_is_kept_with_a_replacement,
     ];
+    let cases: Vec<(&str, Case)> = conformance.chain(own).collect();
+    let total = cases.len();
     let mut failed = Vec::new();
     for (name, case) in cases {
         let started = Instant::now();
@@ -104,7 +98,7 @@ async fn postgres_backend() {
         failed.is_empty(),
         "{} of {} cases failed:\n{}",
         failed.len(),
-        cases.len(),
+        total,
         failed.join("\n")
     );
 }
@@ -141,11 +135,14 @@ impl TestDatabase {
         }
     }
 
-    /// A store on this database, from a connection string (so with a listener).
-    async fn store(&self) -> PostgresStore {
-        PostgresStore::connect_with(self.config.clone())
-            .await
-            .expect("connects")
+    /// A store on this database, from a connection string (so with a listener), as
+    /// `Store::postgres` makes one.
+    async fn store(&self) -> Store {
+        Store::from_backend(
+            PostgresStore::connect_with(self.config.clone())
+                .await
+                .expect("connects"),
+        )
     }
 
     /// A plain client of this database.
@@ -173,55 +170,6 @@ async fn connect(config: &tokio_postgres::Config) -> tokio_postgres::Client {
     let (client, connection) = config.connect(NoTls).await.expect("connects");
     tokio::spawn(connection);
     client
-}
-
-fn job(task: &'static str, payload: &str, run_at: Option<i64>, max_attempts: u32) -> NewJob {
-    NewJob {
-        task,
-        payload: payload.into(),
-        run_at,
-        max_attempts,
-    }
-}
-
-fn request(tasks: &[&'static str], limit: usize, worker: &str, lease: Duration) -> ClaimRequest {
-    ClaimRequest {
-        tasks: tasks.into(),
-        limit,
-        worker: worker.into(),
-        lease,
-    }
-}
-
-fn ids_of(jobs: &[ClaimedJob]) -> Vec<JobId> {
-    jobs.iter().map(|job| job.id).collect()
-}
-
-/// The claimed jobs' payloads (a row that cannot be read shows as `<unreadable>`).
-fn payloads_of(jobs: &[ClaimedJob]) -> Vec<&str> {
-    jobs.iter()
-        .map(|job| job.payload.as_deref().unwrap_or("<unreadable>"))
-        .collect()
-}
-
-async fn claim(
-    store: &PostgresStore,
-    tasks: &[&'static str],
-    worker: &str,
-    lease: Duration,
-) -> Vec<ClaimedJob> {
-    store
-        .claim(request(tasks, 100, worker, lease))
-        .await
-        .unwrap()
-}
-
-async fn finish(store: &PostgresStore, worker: &str, finished: Vec<Finished>) {
-    store.finish(worker.into(), finished).await.unwrap();
-}
-
-async fn one(store: &PostgresStore, job: NewJob) -> JobId {
-    store.enqueue(vec![job]).await.unwrap()[0]
 }
 
 #[tokio::test]

@@ -1,0 +1,148 @@
+//! The SQLite store: one file, WAL journal, schema versioned with `PRAGMA user_version`.
+//!
+//! Every operation is one transaction on one connection, run on tokio's blocking pool (rusqlite is
+//! synchronous). Opening migrates inside `BEGIN IMMEDIATE`, which takes SQLite's write lock first,
+//! so hosts that start at the same moment against a new file create the schema exactly once (the
+//! others wait up to the busy timeout, then see it done). SQLite has no notifications between
+//! processes: jobs added by another process are found by the host's poll.
+//!
+//! This module opens the file and holds the connection. The rest, one idea each, in the files the
+//! PostgreSQL store has for the same concerns: [`path`] (which names keep a file, as `config` is
+//! for PostgreSQL), [`schema`] (the migrations), [`jobs`] (the statements behind each
+//! [`Backend`](super::Backend) method), [`rows`] (how a column of a row reads) and [`errors`]
+//! (what each failure is called, with what to check). Its `tests` run the conformance suite and
+//! what is SQLite's own.
+
+mod errors;
+mod jobs;
+mod path;
+mod rows;
+mod schema;
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode};
+
+use super::{BoxFuture, StoreError};
+use errors::{DbError, DbResult, open_error, store_error};
+use schema::migrate;
+
+/// How long an operation waits for another connection's lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The SQLite backend: the connection, shared with the blocking-pool threads that use it.
+pub(crate) struct SqliteStore {
+    db: Arc<Db>,
+}
+
+/// The connection and the synchronous operations.
+struct Db {
+    connection: Mutex<Connection>,
+    describe: String,
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the store at `path` and brings its schema up to date.
+    pub(crate) fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        let describe = if path.as_os_str().is_empty() {
+            "SQLite at an empty path".to_owned()
+        } else {
+            format!("SQLite at {}", path.display())
+        };
+        if let Some(reason) = path::not_durable(path) {
+            return Err(StoreError::NotDurable {
+                store: describe,
+                reason,
+                instead: path::INSTEAD,
+            });
+        }
+        match Db::open(path) {
+            Ok(connection) => Ok(SqliteStore {
+                db: Arc::new(Db {
+                    connection: Mutex::new(connection),
+                    describe,
+                }),
+            }),
+            Err(error) => Err(open_error(&describe, error)),
+        }
+    }
+
+    /// Runs `operation` on the blocking pool.
+    fn run<T: Send + 'static>(
+        &self,
+        operation: impl FnOnce(&Db) -> DbResult<T> + Send + 'static,
+    ) -> BoxFuture<'_, Result<T, StoreError>> {
+        let db = self.db.clone();
+        Box::pin(async move {
+            let describe = db.describe.clone();
+            match tokio::task::spawn_blocking(move || operation(&db)).await {
+                Ok(result) => result.map_err(|error| store_error(&describe, error)),
+                Err(error) => match error.try_into_panic() {
+                    Ok(panic) => std::panic::resume_unwind(panic),
+                    Err(_) => Err(StoreError::Database {
+                        store: describe,
+                        reason: "the tokio runtime is shutting down".to_owned(),
+                    }),
+                },
+            }
+        })
+    }
+}
+
+impl Db {
+    /// Opens the file and migrates it.
+    ///
+    /// Setting a new file up (switching it to WAL, the first reads of its WAL index) needs the file
+    /// to itself for a moment, and SQLite does not wait for that (the busy timeout does not apply).
+    /// When several hosts open a new file at once, the ones that find it busy start over, for as
+    /// long as the busy timeout would have waited.
+    fn open(path: &Path) -> DbResult<Connection> {
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match Self::try_open(path) {
+                Err(DbError::Sqlite(error))
+                    if is_busy(&error) && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                result => return result,
+            }
+        }
+    }
+
+    fn try_open(path: &Path) -> DbResult<Connection> {
+        let mut connection = Connection::open(path)?;
+        // `path::not_durable` refuses the names it knows; this is what SQLite itself says, for
+        // any other way of naming a temporary or in-memory database.
+        if connection.path() == Some("") {
+            return Err(DbError::NotDurable(
+                "SQLite opened it as a temporary or in-memory database, not a file".to_owned(),
+            ));
+        }
+        connection.busy_timeout(BUSY_TIMEOUT)?;
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        connection.pragma_update(None, "synchronous", "NORMAL")?;
+        migrate(&mut connection)?;
+        Ok(connection)
+    }
+
+    fn connection(&self) -> MutexGuard<'_, Connection> {
+        // A panic while the lock is held leaves no half-done transaction: rusqlite rolls back on
+        // drop.
+        self.connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
