@@ -34,6 +34,9 @@ const ABORT_GRACE: Duration = Duration::from_millis(1);
 /// How long a durable job's lease lasts unless told otherwise.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
 
+/// How long finished durable jobs are kept unless told otherwise: a day.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// How often a host with a store looks for jobs that no notification announced (another process
 /// on SQLite), unless told otherwise.
 const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -110,6 +113,7 @@ pub struct HostBuilder {
     store: Option<Store>,
     lease: Duration,
     poll_interval: Duration,
+    retention: Duration,
     /// Listed by their type names in `Debug`.
     states: States,
 }
@@ -124,6 +128,7 @@ impl Default for HostBuilder {
             store: None,
             lease: DEFAULT_LEASE,
             poll_interval: DEFAULT_POLL_INTERVAL,
+            retention: DEFAULT_RETENTION,
             states: States::default(),
         }
     }
@@ -227,6 +232,16 @@ impl HostBuilder {
     /// process, delayed jobs coming due and expired leases wake the host without it. Default 1 s.
     pub fn poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = interval;
+        self
+    }
+
+    /// How long finished durable jobs (completed, or cancelled by an operator) stay in the store,
+    /// for the dashboard and [`Store::jobs`](crate::Store::jobs) to show, before a host deletes
+    /// them. Every host with a store prunes, a thousand jobs per short transaction, once a minute.
+    /// Dead jobs are kept until an operator retries or deletes them. Default 24 h
+    /// ([`DEFAULT_RETENTION`]); `Duration::ZERO` deletes a job as soon as it completes.
+    pub fn retention(mut self, retention: Duration) -> Self {
+        self.retention = retention;
         self
     }
 
@@ -375,6 +390,7 @@ impl HostBuilder {
                 store,
                 lease: self.lease,
                 poll_interval: self.poll_interval,
+                retention: self.retention,
             };
             let _guard = runtime.enter();
             let durable = Durable::start(config, &host.inner);
@@ -484,7 +500,7 @@ impl Host {
     pub(crate) fn submit<K, M, F>(
         &self,
         make: M,
-        claimed: Option<Span>,
+        claimed: Option<(Span, CancellationToken)>,
     ) -> Result<TaskHandle, QueueError>
     where
         K: TaskKind,
@@ -507,7 +523,7 @@ impl Host {
         }
         let id = inner.next_task_id();
         let supervision = match claimed {
-            Some(span) => Some(Supervision::claimed(span)),
+            Some((span, token)) => Some(Supervision::claimed(span, token)),
             None => {
                 let span = tracing::info_span!("background_task", task = %name, id = id.0);
                 if !span.is_disabled() {

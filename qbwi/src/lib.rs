@@ -81,7 +81,7 @@ pub use current::{queue_blocking_work_item, queue_work_item};
 pub use deadpool_postgres;
 pub use durable::{Backoff, DurableTask, JobDecoder, JobEncoder, PayloadError, RetryPolicy};
 pub use error::{HostError, QueueError};
-pub use host::{DEFAULT_LEASE, DEFAULT_SHUTDOWN_TIMEOUT, Host, HostBuilder};
+pub use host::{DEFAULT_LEASE, DEFAULT_RETENTION, DEFAULT_SHUTDOWN_TIMEOUT, Host, HostBuilder};
 pub use outcome::{Outcome, TaskHandle, TaskId};
 pub use qbwi_macros::background_task;
 pub use registry::{TaskInfo, registry};
@@ -94,7 +94,10 @@ pub use signal::shutdown_signal;
 pub use state::State;
 #[cfg(feature = "postgres")]
 pub use store::postgres::PostgresConfig;
-pub use store::{DeadJob, EnqueueIn, JobCounts, JobId, Store, StoreError};
+pub use store::{
+    DeadJob, EnqueueIn, JobCounts, JobDetail, JobId, JobQuery, JobState, JobSummary, MinuteCounts,
+    Node, ParseJobStateError, Store, StoreError, TaskCounts,
+};
 pub use task::{BackgroundTask, IntoTaskResult, TaskError, TaskOptions};
 /// The tokio-postgres whose clients and transactions implement [`EnqueueIn`].
 #[cfg(feature = "postgres")]

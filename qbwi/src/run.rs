@@ -145,7 +145,8 @@ pin_project_lite::pin_project! {
         started: Option<Instant>,
         // A durable job's run: the durable worker logs its end.
         claimed: bool,
-        // The run's own token when it has a timeout (a child of the host's), to cancel on expiry.
+        // The run's own token (a child of the host's) when it has a timeout, to cancel on expiry,
+        // or is a durable job's, which an operator may cancel.
         token: Option<CancellationToken>,
         #[pin]
         deadline: Option<Sleep>,
@@ -167,10 +168,13 @@ impl Supervision {
         })
     }
 
-    /// A durable job's run, in the span the durable worker made for it.
-    pub(crate) fn claimed(span: Span) -> Pin<Box<Self>> {
+    /// A durable job's run, in the span the durable worker made for it, with the token the
+    /// worker cancels if an operator cancels the job (a child of the host's).
+    pub(crate) fn claimed(span: Span, token: CancellationToken) -> Pin<Box<Self>> {
         let mut supervision = Supervision::new(span);
-        *supervision.as_mut().project().claimed = true;
+        let fields = supervision.as_mut().project();
+        *fields.claimed = true;
+        *fields.token = Some(token);
         supervision
     }
 }
@@ -253,7 +257,11 @@ where
             }
             let make = make.take().expect("a run starts once");
             *this.state = State::Starting;
-            let own_token = K::OPTIONS.timeout.map(|_| host.token.child_token());
+            let own_token = this
+                .supervision
+                .as_ref()
+                .and_then(|supervision| supervision.token.clone())
+                .or_else(|| K::OPTIONS.timeout.map(|_| host.token.child_token()));
             let token = own_token.as_ref().unwrap_or(&host.token);
             // A hand-written `BackgroundTask::run` or a work item's closure may panic here.
             // `State<T>` arguments are fetched from the host's states during this call.

@@ -5,6 +5,7 @@
 use std::future::Future;
 
 use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
 use tracing::Span;
 
 use super::worker::Durable;
@@ -101,7 +102,8 @@ impl Host {
         &self,
         task: T,
         span: Span,
+        token: CancellationToken,
     ) -> Result<TaskHandle, QueueError> {
-        self.submit::<TaskType<T>, _, _>(move |token| task.run(token), Some(span))
+        self.submit::<TaskType<T>, _, _>(move |token| task.run(token), Some((span, token)))
     }
 }

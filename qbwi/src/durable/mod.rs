@@ -7,6 +7,7 @@
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
 use tracing::Span;
 
 use crate::outcome::TaskHandle;
@@ -170,8 +171,12 @@ pub struct DurableEntry {
 }
 
 /// Decodes a stored job's payload and queues the task on the host, its run inside `span`.
-pub(crate) type StartFn =
-    fn(&Host, &str, Span) -> Result<Result<TaskHandle, QueueError>, PayloadError>;
+pub(crate) type StartFn = fn(
+    &Host,
+    &str,
+    Span,
+    CancellationToken,
+) -> Result<Result<TaskHandle, QueueError>, PayloadError>;
 
 impl DurableEntry {
     /// The entry of task `T`.
@@ -188,10 +193,11 @@ fn start<T: DurableTask>(
     host: &Host,
     payload: &str,
     span: Span,
+    token: CancellationToken,
 ) -> Result<Result<TaskHandle, QueueError>, PayloadError> {
     let mut input = JobDecoder::new(T::NAME, payload)?;
     let task = T::decode(&mut input)?;
-    Ok(host.queue_claimed(task, span))
+    Ok(host.queue_claimed(task, span, token))
 }
 
 impl PartialEq for DurableEntry {

@@ -7,8 +7,13 @@
 //! Each run ends with one log event, inside the run's `background_task{task=.. job=.. attempt=..}`
 //! span, whose words say what the store will do with the job (and what the report counts it as).
 //!
-//! Two tokio tasks per host: the claim loop, and the report loop (which also sends the heartbeats).
-//! They hold the host weakly and stop when it shuts down or is dropped. The store being
+//! An operator may cancel a running job in the store: the heartbeat learns of it, the worker cancels
+//! the run's token, and the run's end is reported as cancelled (not retried).
+//!
+//! Three tokio tasks per host: the claim loop, the report loop (which also sends the heartbeats),
+//! and the node loop (which registers the host in the store, reports it every third of the lease,
+//! and prunes the finished jobs past the retention). They hold the host weakly and stop when it
+//! shuts down or is dropped. The store being
 //! unreachable never stops them: they log, wait (100 ms doubling up to 30 s, with jitter) and try
 //! again, while the host's in-memory tasks run on.
 
@@ -28,7 +33,7 @@ use crate::host::{Host, HostInner};
 use crate::outcome::Outcome;
 use crate::reconnect::Reconnect;
 use crate::report::ShutdownReport;
-use crate::store::{ClaimRequest, ClaimedJob, Finished, JobId, Store, now_millis};
+use crate::store::{ClaimRequest, ClaimedJob, Finished, JobId, NodeReport, Store, now_millis};
 use crate::wait::wait_until;
 
 /// At most this many jobs per claim.
@@ -37,12 +42,20 @@ const CLAIM_BATCH: usize = 128;
 /// Without `max_concurrency`, a host holds at most this many durable jobs at once.
 const DEFAULT_IN_FLIGHT: usize = 1024;
 
+/// How often a host prunes the finished jobs past the retention.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// How many finished jobs one prune transaction deletes at most.
+const PRUNE_BATCH: usize = 1_000;
+
 /// How a host works with its store; from the builder.
 #[derive(Debug, Clone)]
 pub(crate) struct WorkerConfig {
     pub(crate) store: Store,
     pub(crate) lease: Duration,
     pub(crate) poll_interval: Duration,
+    /// How long finished jobs are kept (zero: completed jobs are deleted at once).
+    pub(crate) retention: Duration,
 }
 
 /// What the host keeps of its durable side.
@@ -58,7 +71,10 @@ pub(crate) struct Worker {
     pub(crate) store: Store,
     pub(crate) lease: Duration,
     poll_interval: Duration,
-    /// This host's name in the store's `worker` column: `hostname:pid:random`.
+    retention: Duration,
+    /// When the host started (ms since the epoch), for its node.
+    started_at: i64,
+    /// This host's name in the store's `worker` column and its node's id: `hostname:pid:random`.
     pub(crate) name: Arc<str>,
     /// The durable tasks this binary registered, by name.
     entries: HashMap<&'static str, DurableEntry>,
@@ -90,23 +106,55 @@ pub(crate) struct Worker {
 /// The jobs a host holds, and how many of each task.
 #[derive(Default)]
 struct InFlight {
-    jobs: HashMap<JobId, &'static str>,
+    jobs: HashMap<JobId, Held>,
     by_task: HashMap<&'static str, usize>,
 }
 
+/// A job this host holds.
+struct Held {
+    task: &'static str,
+    /// The run's token: cancelled when an operator cancels the job.
+    token: CancellationToken,
+    /// Whether an operator cancelled it.
+    cancelled: bool,
+}
+
 impl InFlight {
-    fn insert(&mut self, id: JobId, task: &'static str) {
-        if self.jobs.insert(id, task).is_none() {
+    fn insert(&mut self, id: JobId, task: &'static str, token: CancellationToken) {
+        let held = Held {
+            task,
+            token,
+            cancelled: false,
+        };
+        if self.jobs.insert(id, held).is_none() {
             *self.by_task.entry(task).or_default() += 1;
         }
     }
 
     fn remove(&mut self, id: JobId) {
-        if let Some(task) = self.jobs.remove(&id)
-            && let Some(count) = self.by_task.get_mut(task)
+        if let Some(held) = self.jobs.remove(&id)
+            && let Some(count) = self.by_task.get_mut(held.task)
         {
             *count -= 1;
         }
+    }
+
+    /// An operator cancelled job `id`: cancels its run's token. `false` if this host does not
+    /// hold it.
+    fn cancel(&mut self, id: JobId) -> bool {
+        match self.jobs.get_mut(&id) {
+            Some(held) => {
+                held.cancelled = true;
+                held.token.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether an operator cancelled job `id`.
+    fn was_cancelled(&self, id: JobId) -> bool {
+        self.jobs.get(&id).is_some_and(|held| held.cancelled)
     }
 
     fn of_task(&self, task: &str) -> usize {
@@ -165,6 +213,8 @@ impl Durable {
             store: config.store.clone(),
             lease: config.lease,
             poll_interval: config.poll_interval,
+            retention: config.retention,
+            started_at: now_millis(),
             name: worker_name().into(),
             entries,
             tasks,
@@ -184,6 +234,7 @@ impl Durable {
             tokio::spawn(claim_loop(Arc::downgrade(host), worker.clone()));
             tokio::spawn(report_loop(worker.clone(), received));
         }
+        tokio::spawn(node_loop(worker.clone()));
         tracing::info!(
             store = config.store.describe(),
             worker = &*worker.name,
@@ -349,8 +400,9 @@ impl Worker {
         plan
     }
 
-    /// Runs a claimed job as a task of `host`, or reports at once why it cannot run.
-    fn start(self: &Arc<Self>, host: &Arc<HostInner>, job: ClaimedJob) {
+    /// Runs a claimed job as a task of `host` with `token` as its run's token, or reports at
+    /// once why it cannot run.
+    fn start(self: &Arc<Self>, host: &Arc<HostInner>, job: ClaimedJob, token: CancellationToken) {
         let span = tracing::info_span!(
             "background_task",
             task = %job.task,
@@ -366,8 +418,13 @@ impl Worker {
         let started_at = tokio::time::Instant::now();
         // A row the store could not read is dead at once, like a payload that does not decode.
         let started = match &job.payload {
-            Ok(payload) => (entry.start)(&Host::from_inner(host.clone()), payload, span.clone())
-                .map_err(|error| error.to_string()),
+            Ok(payload) => (entry.start)(
+                &Host::from_inner(host.clone()),
+                payload,
+                span.clone(),
+                token,
+            )
+            .map_err(|error| error.to_string()),
             Err(unreadable) => Err(unreadable.clone()),
         };
         match started {
@@ -472,16 +529,21 @@ async fn claim_loop(host: Weak<HostInner>, worker: Arc<Worker>) {
                     backoff.reset();
                     more |= jobs.len() == limit;
                     room -= jobs.len().min(room);
-                    {
+                    let tokens: Vec<CancellationToken> = {
                         let mut in_flight = worker.in_flight();
-                        for job in &jobs {
-                            let task = worker.entries.get_key_value(job.task.as_str());
-                            in_flight.insert(job.id, task.map_or("", |(name, _)| *name));
-                        }
-                    }
+                        jobs.iter()
+                            .map(|job| {
+                                let task = worker.entries.get_key_value(job.task.as_str());
+                                let token = worker.cancelled.child_token();
+                                let name = task.map_or("", |(name, _)| *name);
+                                in_flight.insert(job.id, name, token.clone());
+                                token
+                            })
+                            .collect()
+                    };
                     worker.claim_settled();
-                    for job in jobs {
-                        worker.start(&inner, job);
+                    for (job, token) in jobs.into_iter().zip(tokens) {
+                        worker.start(&inner, job, token);
                     }
                 }
                 Err(error) => {
@@ -547,12 +609,21 @@ async fn report_loop(worker: Arc<Worker>, mut received: mpsc::UnboundedReceiver<
                 let ids: Vec<JobId> = worker.in_flight().jobs.keys().copied().collect();
                 if !ids.is_empty() {
                     match worker.store.heartbeat(worker.name.clone(), ids, worker.lease).await {
-                        Ok(lost) if !lost.is_empty() => tracing::warn!(
-                            jobs = ?lost,
-                            "lost the lease of running durable jobs (the store was out of reach \
-                             longer than the lease): another worker may run them too"
-                        ),
-                        Ok(_) => {}
+                        Ok(leases) => {
+                            if !leases.lost.is_empty() {
+                                tracing::warn!(
+                                    jobs = ?leases.lost,
+                                    "lost the lease of running durable jobs (the store was out of \
+                                     reach longer than the lease): another worker may run them too"
+                                );
+                            }
+                            let mut in_flight = worker.in_flight();
+                            for id in leases.cancel {
+                                if in_flight.cancel(id) {
+                                    tracing::info!(job = id.0, "cancelling a running durable job, as an operator asked");
+                                }
+                            }
+                        }
                         Err(error) => tracing::warn!(%error, "cannot renew durable jobs' leases"),
                     }
                 }
@@ -566,7 +637,11 @@ async fn report_loop(worker: Arc<Worker>, mut received: mpsc::UnboundedReceiver<
         }
         match worker
             .store
-            .finish(worker.name.clone(), pending.clone())
+            .finish(
+                worker.name.clone(),
+                pending.clone(),
+                !worker.retention.is_zero(),
+            )
             .await
         {
             Ok(()) => {
@@ -622,6 +697,11 @@ impl Worker {
             count.fetch_add(1, Relaxed);
             Finished::Released(job.id)
         };
+        // Cancelled by an operator: it ends so, unless it completed all the same.
+        if self.in_flight().was_cancelled(job.id) && !outcome.is_completed() {
+            tracing::info!(?elapsed, "cancelled by an operator");
+            return Finished::Cancelled(job.id);
+        }
         // A run that fails once the tasks' token is cancelled was most likely cut short by the
         // shutdown: it runs again elsewhere, its attempt given back.
         let cancelled = self.cancelled.is_cancelled();
@@ -679,20 +759,68 @@ impl Worker {
 impl Finished {
     fn id(&self) -> JobId {
         match self {
-            Finished::Completed(id) | Finished::Released(id) => *id,
+            Finished::Completed(id) | Finished::Released(id) | Finished::Cancelled(id) => *id,
             Finished::Failed { id, .. } => *id,
         }
     }
 }
 
-/// `hostname:pid:random`, unique per host.
-fn worker_name() -> String {
-    let machine = std::env::var("HOSTNAME")
+/// Registers the host as a node of the store, reports it every third of the lease (with how many
+/// durable jobs it runs), prunes the jobs finished past the retention every minute, and removes
+/// the node when the host stops. The store being unreachable is logged and tried again at the
+/// next tick.
+async fn node_loop(worker: Arc<Worker>) {
+    let mut report = tokio::time::interval(worker.lease / 3);
+    report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first prune soon after the start, at a moment of its own for each host.
+    let first = Duration::from_secs_f64(super::random_fraction() * 10.0);
+    let mut prune = tokio::time::interval_at(tokio::time::Instant::now() + first, PRUNE_EVERY);
+    prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let hostname = hostname();
+    loop {
+        tokio::select! {
+            _ = report.tick() => {
+                let node = NodeReport {
+                    id: worker.name.clone(),
+                    hostname: hostname.clone(),
+                    pid: std::process::id(),
+                    started_at: worker.started_at,
+                    tasks: worker.tasks.clone(),
+                    running: worker.in_flight().len() as u64,
+                    lease: worker.lease,
+                };
+                if let Err(error) = worker.store.report_node(node).await {
+                    tracing::warn!(%error, "cannot report this host to the store");
+                }
+            }
+            _ = prune.tick() => {
+                match worker.store.prune(worker.retention, PRUNE_BATCH).await {
+                    Ok(0) => {}
+                    Ok(pruned) => tracing::debug!(pruned, retention = ?worker.retention, "pruned finished durable jobs"),
+                    Err(error) => tracing::warn!(%error, "cannot prune finished durable jobs"),
+                }
+            }
+            () = worker.stop.cancelled() => break,
+        }
+    }
+    if let Err(error) = worker.store.remove_node(worker.name.clone()).await {
+        tracing::debug!(%error, "cannot remove this host's node from the store");
+    }
+}
+
+/// This machine's name: `HOSTNAME`, else `/etc/hostname`, else `host`.
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
         .ok()
         .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
         .map(|name| name.trim().to_owned())
         .filter(|name| !name.is_empty())
-        .unwrap_or_else(|| "host".to_owned());
+        .unwrap_or_else(|| "host".to_owned())
+}
+
+/// `hostname:pid:random`, unique per host.
+fn worker_name() -> String {
+    let machine = hostname();
     let random = (super::random_fraction() * (1u64 << 32) as f64) as u64;
     format!("{machine}:{}:{random:08x}", std::process::id())
 }

@@ -10,7 +10,10 @@
 use std::time::Duration;
 
 use super::now_millis;
-use super::{BoxFuture, ClaimRequest, ClaimedJob, Finished, JobCounts, JobId, NewJob, Store};
+use super::{
+    BoxFuture, ClaimRequest, ClaimedJob, Finished, JobCounts, JobId, JobQuery, JobState, Leases,
+    NewJob, NodeReport, Store,
+};
 
 /// A lease no case outlives.
 pub(crate) const LEASE: Duration = Duration::from_secs(30);
@@ -33,6 +36,14 @@ macro_rules! with_cases {
             one_finish_records_every_kind_of_report_together,
             workers_claiming_at_once_never_get_the_same_job,
             ids_are_never_reused,
+            finished_jobs_are_kept_with_their_times_until_pruned,
+            listings_filter_by_each_state_and_task_and_page_by_id,
+            actions_apply_only_to_the_jobs_they_make_sense_for,
+            a_running_job_cancelled_by_an_operator_is_told_at_its_heartbeat,
+            actions_over_a_filter_reach_every_matching_job_in_batches,
+            a_paused_task_is_neither_claimed_nor_due_until_resumed,
+            nodes_report_themselves_and_age_out,
+            runs_that_ended_are_counted_by_minute_and_jobs_by_task,
         }
     };
 }
@@ -105,9 +116,14 @@ pub(crate) async fn claim(
         .unwrap()
 }
 
-/// Records `worker`'s reports.
+/// Records `worker`'s reports, completed jobs deleted at once (no retention).
 pub(crate) async fn finish(store: &Store, worker: &str, finished: Vec<Finished>) {
-    store.finish(worker.into(), finished).await.unwrap();
+    store.finish(worker.into(), finished, false).await.unwrap();
+}
+
+/// Records `worker`'s reports, completed jobs kept for the retention.
+pub(crate) async fn finish_keeping(store: &Store, worker: &str, finished: Vec<Finished>) {
+    store.finish(worker.into(), finished, true).await.unwrap();
 }
 
 /// Adds one job; its id.
@@ -188,7 +204,7 @@ pub(crate) async fn a_worker_claims_only_the_tasks_it_knows_and_only_when_due(st
             ready: 0,
             scheduled: 1,
             running: 2,
-            dead: 0
+            ..JobCounts::default()
         }
     );
 
@@ -244,18 +260,13 @@ pub(crate) async fn a_heartbeat_keeps_the_lease(store: Store) {
     claim(&store, &["mail"], "a", Duration::from_millis(400)).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let extend = Duration::from_secs(3);
-    assert!(
-        store
-            .heartbeat("a".into(), vec![id], extend)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(store.heartbeat("a".into(), vec![id], extend).await.unwrap() == Leases::default());
     assert_eq!(
         store
             .heartbeat("intruder".into(), vec![id, JobId(id.0 + 1000)], extend)
             .await
-            .unwrap(),
+            .unwrap()
+            .lost,
         [id, JobId(id.0 + 1000)]
     );
     assert!(
@@ -263,7 +274,7 @@ pub(crate) async fn a_heartbeat_keeps_the_lease(store: Store) {
             .heartbeat("a".into(), Vec::new(), extend)
             .await
             .unwrap()
-            .is_empty()
+            == Leases::default()
     );
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert!(
@@ -380,8 +391,9 @@ pub(crate) async fn one_finish_records_every_kind_of_report_together(store: Stor
         JobCounts {
             ready: 1,
             scheduled: 1,
-            running: 0,
-            dead: 1
+            retrying: 1,
+            dead: 1,
+            ..JobCounts::default()
         }
     );
 }
@@ -427,5 +439,460 @@ pub(crate) async fn ids_are_never_reused(store: Store) {
     assert!(
         second > first,
         "{second} after {first}: ids outlive jobs in logs"
+    );
+}
+
+/// Waits until the store's clock has passed the last write (SQLite keeps milliseconds).
+async fn tick() {
+    tokio::time::sleep(Duration::from_millis(20)).await;
+}
+
+/// Every job of the store, newest first.
+async fn all_jobs(store: &Store) -> Vec<super::JobSummary> {
+    store.jobs(&JobQuery::new().limit(1000)).await.unwrap()
+}
+
+pub(crate) async fn finished_jobs_are_kept_with_their_times_until_pruned(store: Store) {
+    let before = std::time::SystemTime::now() - Duration::from_secs(5);
+    let id = one(&store, job("mail", r#"{"to":"a@example.com"}"#, None, 3)).await;
+    let detail = store.job(id).await.unwrap().expect("exists");
+    assert_eq!(detail.summary.state, JobState::Ready);
+    assert_eq!(detail.summary.task, "mail");
+    assert!(detail.summary.created_at > before, "{detail:?}");
+    assert_eq!(detail.arguments, r#"{"to":"a@example.com"}"#);
+    assert_eq!((detail.started_at, detail.node.as_deref()), (None, None));
+
+    claim(&store, &["mail"], "node-a", LEASE).await;
+    let running = store.job(id).await.unwrap().expect("exists");
+    assert_eq!(running.summary.state, JobState::Running);
+    assert_eq!(running.node.as_deref(), Some("node-a"));
+    assert!(running.started_at.is_some() && running.lease_until.is_some());
+    assert_eq!(running.summary.attempts, 1);
+
+    finish_keeping(&store, "node-a", vec![Finished::Completed(id)]).await;
+    let done = store
+        .job(id)
+        .await
+        .unwrap()
+        .expect("kept for the retention");
+    assert_eq!(done.summary.state, JobState::Completed);
+    assert!(done.summary.finished_at.is_some(), "{done:?}");
+    assert_eq!((done.node, done.lease_until), (None, None));
+    assert_eq!(store.counts().await.unwrap().completed, 1);
+    assert!(
+        claim(&store, &["mail"], "node-b", LEASE).await.is_empty(),
+        "a completed job never runs again"
+    );
+
+    // Pruned once past the retention, not before.
+    assert_eq!(
+        store.prune(Duration::from_secs(3600), 1000).await.unwrap(),
+        0
+    );
+    tick().await;
+    assert_eq!(store.prune(Duration::ZERO, 1000).await.unwrap(), 1);
+    assert_eq!(store.job(id).await.unwrap(), None);
+    assert_eq!(store.counts().await.unwrap(), JobCounts::default());
+}
+
+/// A store holding one job in each state; their ids, by state (in `JobState::ALL`'s order).
+async fn one_of_each_state(store: &Store) -> Vec<(JobState, JobId)> {
+    let later = now_millis() + 3_600_000;
+    let scheduled = one(store, job("report", "s", Some(later), 3)).await;
+    let [running, retrying, dead, completed, cancelled] = store
+        .enqueue((0..5).map(|_| job("mail", "m", None, 2)).collect())
+        .await
+        .unwrap()[..]
+    else {
+        unreachable!()
+    };
+    claim(store, &["mail"], "a", LEASE).await;
+    let failed = |id, retry_at| Finished::Failed {
+        id,
+        error: format!("failed {id}"),
+        retry_at,
+    };
+    finish_keeping(
+        store,
+        "a",
+        vec![
+            failed(retrying, Some(later)),
+            failed(dead, None),
+            Finished::Completed(completed),
+            Finished::Cancelled(cancelled),
+        ],
+    )
+    .await;
+    let ready = one(store, job("report", "r", None, 3)).await;
+    vec![
+        (JobState::Scheduled, scheduled),
+        (JobState::Ready, ready),
+        (JobState::Running, running),
+        (JobState::Retrying, retrying),
+        (JobState::Dead, dead),
+        (JobState::Completed, completed),
+        (JobState::Cancelled, cancelled),
+    ]
+}
+
+pub(crate) async fn listings_filter_by_each_state_and_task_and_page_by_id(store: Store) {
+    let states = one_of_each_state(&store).await;
+    for &(state, id) in &states {
+        let listed = store.jobs(&JobQuery::new().state(state)).await.unwrap();
+        assert_eq!(
+            listed
+                .iter()
+                .map(|job| (job.state, job.id))
+                .collect::<Vec<_>>(),
+            [(state, id)],
+            "{state}"
+        );
+    }
+    let counts = store.counts().await.unwrap();
+    for state in JobState::ALL {
+        assert_eq!(counts.get(state), 1, "{state}: {counts:?}");
+    }
+    let dead = store
+        .jobs(&JobQuery::new().state(JobState::Dead))
+        .await
+        .unwrap();
+    assert_eq!(
+        dead[0].last_error.as_deref(),
+        Some(format!("failed {}", dead[0].id).as_str())
+    );
+
+    // Newest first, by task, a page at a time.
+    let mut all: Vec<JobId> = states.iter().map(|&(_, id)| id).collect();
+    all.sort_unstable_by(|a, b| b.cmp(a));
+    assert_eq!(
+        all_jobs(&store)
+            .await
+            .iter()
+            .map(|job| job.id)
+            .collect::<Vec<_>>(),
+        all
+    );
+    let mail = JobQuery::new().task("mail").limit(2);
+    let first = store.jobs(&mail).await.unwrap();
+    let second = store.jobs(&mail.clone().before(first[1].id)).await.unwrap();
+    let third = store
+        .jobs(&mail.clone().before(second[1].id))
+        .await
+        .unwrap();
+    let paged: Vec<JobId> = first
+        .iter()
+        .chain(&second)
+        .chain(&third)
+        .map(|job| job.id)
+        .collect();
+    let mail_ids: Vec<JobId> = all_jobs(&store)
+        .await
+        .iter()
+        .filter(|job| job.task == "mail")
+        .map(|job| job.id)
+        .collect();
+    assert_eq!(paged, mail_ids);
+    assert_eq!(third.len(), 1);
+    let dead_mail = JobQuery::new().task("mail").state(JobState::Dead);
+    assert_eq!(store.jobs(&dead_mail).await.unwrap().len(), 1);
+    let dead_report = JobQuery::new().task("report").state(JobState::Dead);
+    assert!(store.jobs(&dead_report).await.unwrap().is_empty());
+    assert_eq!(store.job(JobId(i64::MAX)).await.unwrap(), None);
+}
+
+pub(crate) async fn actions_apply_only_to_the_jobs_they_make_sense_for(store: Store) {
+    let states = one_of_each_state(&store).await;
+    let id = |state| states.iter().find(|&&(s, _)| s == state).unwrap().1;
+    let state_of = async |id| store.job(id).await.unwrap().map(|job| job.summary.state);
+
+    // Retry: dead, cancelled and retrying jobs run now; the others are left as they are.
+    for state in [
+        JobState::Scheduled,
+        JobState::Ready,
+        JobState::Running,
+        JobState::Completed,
+    ] {
+        assert!(!store.retry(id(state)).await.unwrap(), "{state}");
+        assert_eq!(state_of(id(state)).await, Some(state));
+    }
+    assert!(store.retry(id(JobState::Retrying)).await.unwrap());
+    let retried = store.job(id(JobState::Retrying)).await.unwrap().unwrap();
+    assert_eq!(
+        (retried.summary.state, retried.summary.attempts),
+        (JobState::Ready, 1),
+        "a retrying job keeps its attempts"
+    );
+    assert!(store.retry(id(JobState::Dead)).await.unwrap());
+    let revived = store.job(id(JobState::Dead)).await.unwrap().unwrap();
+    assert_eq!(
+        (revived.summary.state, revived.summary.attempts),
+        (JobState::Ready, 0),
+        "a dead job gets a fresh set of attempts"
+    );
+    assert_eq!(revived.summary.finished_at, None);
+    assert!(store.retry(id(JobState::Cancelled)).await.unwrap());
+    assert_eq!(
+        state_of(id(JobState::Cancelled)).await,
+        Some(JobState::Ready)
+    );
+
+    // Cancel: what has not run yet is cancelled; finished jobs are left.
+    assert!(store.cancel(id(JobState::Scheduled)).await.unwrap());
+    assert_eq!(
+        state_of(id(JobState::Scheduled)).await,
+        Some(JobState::Cancelled)
+    );
+    assert!(!store.cancel(id(JobState::Completed)).await.unwrap());
+    assert!(
+        claim(&store, &["report"], "b", LEASE)
+            .await
+            .iter()
+            .all(|job| job.id != id(JobState::Scheduled)),
+        "a cancelled job is not claimed"
+    );
+
+    // Delete: anything but a running job.
+    assert!(!store.delete(id(JobState::Running)).await.unwrap());
+    assert!(store.delete(id(JobState::Completed)).await.unwrap());
+    assert!(
+        !store.delete(id(JobState::Completed)).await.unwrap(),
+        "gone"
+    );
+    assert_eq!(state_of(id(JobState::Completed)).await, None);
+
+    // The dead-job calls keep to dead jobs.
+    assert!(!store.retry_dead(id(JobState::Ready)).await.unwrap());
+    assert!(!store.delete_dead(id(JobState::Ready)).await.unwrap());
+}
+
+pub(crate) async fn a_running_job_cancelled_by_an_operator_is_told_at_its_heartbeat(store: Store) {
+    let [id, other] = store
+        .enqueue(vec![job("mail", "1", None, 3), job("mail", "2", None, 3)])
+        .await
+        .unwrap()[..]
+    else {
+        unreachable!()
+    };
+    claim(&store, &["mail"], "a", LEASE).await;
+    assert!(store.cancel(id).await.unwrap());
+    assert!(!store.cancel(id).await.unwrap(), "asked already");
+    let asked = store.job(id).await.unwrap().unwrap();
+    assert_eq!(
+        (asked.summary.state, asked.cancel_requested),
+        (JobState::Running, true)
+    );
+    let leases = store
+        .heartbeat("a".into(), vec![id, other], LEASE)
+        .await
+        .unwrap();
+    assert_eq!(
+        leases,
+        Leases {
+            lost: vec![],
+            cancel: vec![id]
+        }
+    );
+    finish(
+        &store,
+        "a",
+        vec![Finished::Cancelled(id), Finished::Completed(other)],
+    )
+    .await;
+    let cancelled = store.job(id).await.unwrap().unwrap();
+    assert_eq!(cancelled.summary.state, JobState::Cancelled);
+    assert!(cancelled.summary.finished_at.is_some());
+    assert!(
+        claim(&store, &["mail"], "b", LEASE).await.is_empty(),
+        "not retried"
+    );
+}
+
+pub(crate) async fn actions_over_a_filter_reach_every_matching_job_in_batches(store: Store) {
+    // More than one batch of dead `mail` jobs, and a few of another task.
+    let count = super::admin::BATCH + 200;
+    store
+        .enqueue((0..count).map(|_| job("mail", "m", None, 1)).collect())
+        .await
+        .unwrap();
+    store
+        .enqueue((0..3).map(|_| job("report", "r", None, 1)).collect())
+        .await
+        .unwrap();
+    let claimed = store
+        .claim(request(&["mail", "report"], count + 3, "a", LEASE))
+        .await
+        .unwrap();
+    let dead = claimed
+        .iter()
+        .map(|job| Finished::Failed {
+            id: job.id,
+            error: "smtp 550".into(),
+            retry_at: None,
+        })
+        .collect();
+    finish(&store, "a", dead).await;
+    assert_eq!(store.counts().await.unwrap().dead, count as u64 + 3);
+
+    let dead_mail = JobQuery::new().state(JobState::Dead).task("mail");
+    assert_eq!(store.retry_all(&dead_mail).await.unwrap(), count as u64);
+    let counts = store.counts().await.unwrap();
+    assert_eq!((counts.ready, counts.dead), (count as u64, 3));
+    let ready = JobQuery::new().state(JobState::Ready);
+    assert_eq!(store.cancel_all(&ready).await.unwrap(), count as u64);
+    assert_eq!(store.counts().await.unwrap().cancelled, count as u64);
+    assert_eq!(
+        store.delete_all(&JobQuery::new()).await.unwrap(),
+        count as u64 + 3
+    );
+    assert_eq!(store.counts().await.unwrap(), JobCounts::default());
+}
+
+pub(crate) async fn a_paused_task_is_neither_claimed_nor_due_until_resumed(store: Store) {
+    store
+        .enqueue(vec![job("mail", "1", None, 1), job("resize", "2", None, 1)])
+        .await
+        .unwrap();
+    assert!(store.pause("mail").await.unwrap());
+    assert!(!store.pause("mail").await.unwrap(), "paused already");
+    assert_eq!(store.paused_tasks().await.unwrap(), ["mail"]);
+    assert_eq!(store.next_due(["mail"].into()).await.unwrap(), None);
+    assert_eq!(
+        payloads_of(&claim(&store, &["mail", "resize"], "a", LEASE).await),
+        ["2"]
+    );
+    assert!(store.resume("mail").await.unwrap());
+    assert!(!store.resume("mail").await.unwrap(), "not paused");
+    assert!(store.paused_tasks().await.unwrap().is_empty());
+    assert_eq!(
+        store.next_due(["mail"].into()).await.unwrap(),
+        Some(Duration::ZERO)
+    );
+    assert_eq!(
+        payloads_of(&claim(&store, &["mail"], "a", LEASE).await),
+        ["1"]
+    );
+}
+
+pub(crate) async fn nodes_report_themselves_and_age_out(store: Store) {
+    let started_at = now_millis() - 1_000;
+    let node = |id: &str, lease| NodeReport {
+        id: id.into(),
+        hostname: "web-1".into(),
+        pid: 4242,
+        started_at,
+        tasks: ["mail", "resize"].into(),
+        running: 3,
+        lease,
+    };
+    store
+        .report_node(node("web-1:4242:aa", LEASE))
+        .await
+        .unwrap();
+    store
+        .report_node(node("web-1:4243:bb", Duration::from_millis(300)))
+        .await
+        .unwrap();
+    let nodes = store.nodes().await.unwrap();
+    assert_eq!(
+        nodes
+            .iter()
+            .map(|node| node.id.as_str())
+            .collect::<Vec<_>>(),
+        ["web-1:4242:aa", "web-1:4243:bb"]
+    );
+    let first = &nodes[0];
+    assert_eq!(
+        (first.hostname.as_str(), first.pid, first.running),
+        ("web-1", 4242, 3)
+    );
+    assert_eq!(first.tasks, ["mail", "resize"]);
+    assert_eq!(super::millis(first.started_at), started_at);
+    assert!(first.heartbeat_at >= first.started_at);
+
+    // Reporting again updates it; one that stops reporting ages out.
+    let mut busier = node("web-1:4242:aa", LEASE);
+    busier.running = 5;
+    store.report_node(busier).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let nodes = store.nodes().await.unwrap();
+    assert_eq!(
+        nodes
+            .iter()
+            .map(|node| (node.id.as_str(), node.running))
+            .collect::<Vec<_>>(),
+        [("web-1:4242:aa", 5)]
+    );
+    store.prune(LEASE, 1000).await.unwrap();
+    store.remove_node("web-1:4242:aa".into()).await.unwrap();
+    assert!(store.nodes().await.unwrap().is_empty());
+}
+
+pub(crate) async fn runs_that_ended_are_counted_by_minute_and_jobs_by_task(store: Store) {
+    let ids = store
+        .enqueue((0..4).map(|_| job("mail", "m", None, 2)).collect())
+        .await
+        .unwrap();
+    one(&store, job("report", "r", None, 1)).await;
+    claim(&store, &["mail"], "a", LEASE).await;
+    let failed = |id, retry_at| Finished::Failed {
+        id,
+        error: "x".into(),
+        retry_at,
+    };
+    finish(
+        &store,
+        "a",
+        vec![
+            Finished::Completed(ids[0]),
+            Finished::Completed(ids[1]),
+            failed(ids[2], Some(now_millis() + 60_000)),
+            failed(ids[3], None),
+        ],
+    )
+    .await;
+    // A report for a lease the worker no longer holds counts nothing.
+    finish(&store, "a", vec![Finished::Completed(ids[0])]).await;
+
+    let minutes = store.finished_per_minute().await.unwrap();
+    assert_eq!(minutes.len(), 60);
+    assert!(
+        minutes
+            .windows(2)
+            .all(|pair| pair[0].minute < pair[1].minute)
+    );
+    let (completed, failed): (u64, u64) = minutes
+        .iter()
+        .fold((0, 0), |(c, f), m| (c + m.completed, f + m.failed));
+    assert_eq!((completed, failed), (2, 2));
+    let last = minutes.last().unwrap();
+    assert!(
+        last.completed + minutes[58].completed == 2,
+        "counted in this minute (or the one before, across a minute's turn): {minutes:?}"
+    );
+
+    let by_task = store.counts_by_task().await.unwrap();
+    assert_eq!(
+        by_task
+            .iter()
+            .map(|task| (task.task.as_str(), task.counts))
+            .collect::<Vec<_>>(),
+        [
+            (
+                "mail",
+                JobCounts {
+                    scheduled: 1,
+                    retrying: 1,
+                    dead: 1,
+                    ..JobCounts::default()
+                }
+            ),
+            (
+                "report",
+                JobCounts {
+                    ready: 1,
+                    ..JobCounts::default()
+                }
+            ),
+        ]
     );
 }

@@ -5,6 +5,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::JobState;
+
 /// A durable job's id, unique within its store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct JobId(pub(crate) i64);
@@ -65,7 +67,7 @@ pub(crate) struct ClaimRequest {
 /// still holds the job's lease (otherwise another worker has it, and this report is dropped).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Finished {
-    /// Deletes the job.
+    /// Completed: kept as `completed` for the retention, or deleted at once (no retention).
     Completed(JobId),
     /// Ready again at `retry_at` if it has attempts left, else dead with `error`. `retry_at:
     /// None`: dead at once (a payload that cannot be decoded).
@@ -76,6 +78,8 @@ pub(crate) enum Finished {
     },
     /// Ready again at once, the attempt given back (graceful shutdown).
     Released(JobId),
+    /// Cancelled by an operator while it ran: finished, not retried.
+    Cancelled(JobId),
 }
 
 /// A job that ran out of attempts (or could not be decoded), kept for an operator: from
@@ -97,7 +101,7 @@ pub struct DeadJob {
     pub last_error: String,
 }
 
-/// How many jobs a store holds, by state: from [`Store::counts`].
+/// How many jobs a store holds, by state: from [`Store::counts`](super::Store::counts).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct JobCounts {
@@ -109,4 +113,91 @@ pub struct JobCounts {
     pub running: u64,
     /// Out of attempts.
     pub dead: u64,
+    /// Of `scheduled`, those waiting out a backoff after a failed run ([`JobState::Retrying`]);
+    /// the rest of `scheduled` have not run yet ([`JobState::Scheduled`]).
+    pub retrying: u64,
+    /// Ran to completion, and kept for the retention.
+    pub completed: u64,
+    /// Cancelled by an operator, and kept for the retention.
+    pub cancelled: u64,
+}
+
+impl JobCounts {
+    /// How many jobs are in `state`.
+    pub fn get(&self, state: JobState) -> u64 {
+        match state {
+            JobState::Scheduled => self.scheduled.saturating_sub(self.retrying),
+            JobState::Ready => self.ready,
+            JobState::Running => self.running,
+            JobState::Retrying => self.retrying,
+            JobState::Dead => self.dead,
+            JobState::Completed => self.completed,
+            JobState::Cancelled => self.cancelled,
+        }
+    }
+}
+
+/// What an operator's action ([`Action`]) applies to: one job, or every job that matches.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Selection {
+    pub(crate) id: Option<JobId>,
+    pub(crate) state: Option<JobState>,
+    pub(crate) task: Option<String>,
+}
+
+/// What an operator does to the jobs of a [`Selection`]. Each applies only to the jobs it makes
+/// sense for, and the others are left as they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// Dead, cancelled or retrying jobs: ready now (dead and cancelled ones with a fresh set of
+    /// attempts).
+    Retry,
+    /// Any job but a running one.
+    Delete,
+    /// Scheduled, ready or retrying jobs become cancelled; a running one is asked to stop (its
+    /// host cancels the run at its next heartbeat, and it ends cancelled).
+    Cancel,
+}
+
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+impl Action {
+    /// The SQL condition on a job's row that this action applies to, with `now` the store's
+    /// expression for the time (in the unit `run_at` is kept in).
+    pub(crate) fn applies_to(self, now: &str) -> String {
+        match self {
+            Action::Retry => format!(
+                "(state IN ('dead', 'cancelled') OR ({}))",
+                JobState::Retrying.condition(now)
+            ),
+            Action::Delete => "state <> 'running'".to_owned(),
+            // A running job asked already is left out: asking again changes nothing.
+            Action::Cancel => {
+                "(state = 'ready' OR (state = 'running' AND NOT cancel_requested))".to_owned()
+            }
+        }
+    }
+}
+
+/// What a host reports of itself, when it starts and at every heartbeat.
+#[derive(Debug, Clone)]
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+pub(crate) struct NodeReport {
+    pub(crate) id: Arc<str>,
+    pub(crate) hostname: String,
+    pub(crate) pid: u32,
+    /// When it started, in ms since the epoch.
+    pub(crate) started_at: i64,
+    pub(crate) tasks: Arc<[&'static str]>,
+    pub(crate) running: u64,
+    /// How long its report holds: it is gone from the list if it has not reported again by then.
+    pub(crate) lease: Duration,
+}
+
+/// What a heartbeat learns of the jobs a worker runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Leases {
+    /// The jobs whose lease it lost (another worker may run them now).
+    pub(crate) lost: Vec<JobId>,
+    /// The jobs an operator asked to cancel.
+    pub(crate) cancel: Vec<JobId>,
 }

@@ -21,20 +21,25 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::Notify;
 
+mod admin;
 #[cfg(all(test, any(feature = "sqlite", feature = "postgres")))]
 mod conformance;
 mod error;
 mod job;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
+mod query;
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 mod rows;
 #[cfg(feature = "sqlite")]
 pub(crate) mod sqlite;
 
 pub use error::StoreError;
-pub(crate) use job::{ClaimRequest, ClaimedJob, Finished};
+pub(crate) use job::{Action, ClaimRequest, ClaimedJob, Finished, Leases, NodeReport, Selection};
 pub use job::{DeadJob, JobCounts, JobId, NewJob};
+pub use query::{
+    JobDetail, JobQuery, JobState, JobSummary, MinuteCounts, Node, ParseJobStateError, TaskCounts,
+};
 
 /// A boxed future: where the backends (of different types) meet.
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -54,22 +59,25 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// Claims up to `limit` due jobs (ready and due by the store's clock, or running under an
     /// expired lease), the expired first, then the oldest `run_at`; each claim counts an attempt.
     fn claim(&self, request: ClaimRequest) -> BoxFuture<'_, Result<Vec<ClaimedJob>, StoreError>>;
-    /// Records how runs ended, in one transaction.
+    /// Records how runs ended, in one transaction, and counts them in this minute's
+    /// [`MinuteCounts`]. Completed jobs are kept as `completed` if `retain`, else deleted.
     fn finish(
         &self,
         worker: Arc<str>,
         finished: Vec<Finished>,
+        retain: bool,
     ) -> BoxFuture<'_, Result<(), StoreError>>;
-    /// Extends `worker`'s leases on `ids` by `lease` from now; returns the ids it no longer holds.
+    /// Extends `worker`'s leases on `ids` by `lease` from now; which it no longer holds, and which
+    /// an operator asked to cancel.
     fn heartbeat(
         &self,
         worker: Arc<str>,
         ids: Vec<JobId>,
         lease: Duration,
-    ) -> BoxFuture<'_, Result<Vec<JobId>, StoreError>>;
+    ) -> BoxFuture<'_, Result<Leases, StoreError>>;
     /// How long until the next of these tasks' jobs is due (ready with a later `run_at`, or
     /// running under a lease that will expire); `None` if there is none. `Some(ZERO)` if one is
-    /// due now.
+    /// due now. Paused tasks' jobs are never due.
     fn next_due(
         &self,
         tasks: Arc<[&'static str]>,
@@ -80,20 +88,58 @@ pub(crate) trait Backend: Send + Sync + 'static {
     fn notified(&self) -> BoxFuture<'_, ()>;
     /// Dead jobs, oldest first, at most `limit`.
     fn dead_jobs(&self, limit: usize) -> BoxFuture<'_, Result<Vec<DeadJob>, StoreError>>;
-    /// Gives a dead job a fresh set of attempts, due now. `false` if it is not dead.
-    fn retry_dead(&self, id: JobId) -> BoxFuture<'_, Result<bool, StoreError>>;
-    /// Deletes a dead job. `false` if it is not dead.
-    fn delete_dead(&self, id: JobId) -> BoxFuture<'_, Result<bool, StoreError>>;
     /// Jobs by state.
     fn counts(&self) -> BoxFuture<'_, Result<JobCounts, StoreError>>;
+    /// The jobs `query` asks for, newest first.
+    fn jobs(&self, query: JobQuery) -> BoxFuture<'_, Result<Vec<JobSummary>, StoreError>>;
+    /// One job, if it exists.
+    fn job(&self, id: JobId) -> BoxFuture<'_, Result<Option<JobDetail>, StoreError>>;
+    /// Does `action` to at most `limit` of the jobs of `selection` it applies to (the oldest
+    /// first), in one transaction; how many it changed. Wakes other hosts if it made jobs ready.
+    fn act(
+        &self,
+        action: Action,
+        selection: Selection,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<u64, StoreError>>;
+    /// Pauses (`paused`) or resumes the task named `task` for every host; whether that changed
+    /// anything. Resuming wakes other hosts.
+    fn pause(&self, task: String, paused: bool) -> BoxFuture<'_, Result<bool, StoreError>>;
+    /// The paused tasks' names, in order.
+    fn paused(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>>;
+    /// Records what a host reports of itself (creating its node, or updating it).
+    fn report_node(&self, node: NodeReport) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// Removes the node `id` (its host stopped).
+    fn remove_node(&self, id: Arc<str>) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// The nodes whose last report still holds, by id.
+    fn nodes(&self) -> BoxFuture<'_, Result<Vec<Node>, StoreError>>;
+    /// Jobs by task and state, for the states that are not finished (finished jobs, kept for the
+    /// retention, would make this a walk of the whole history); tasks in order.
+    fn counts_by_task(&self) -> BoxFuture<'_, Result<Vec<TaskCounts>, StoreError>>;
+    /// Runs ended in each of the minutes since `since` (ms since the epoch) that had any, oldest
+    /// first, summed over the tasks.
+    fn finished_per_minute(
+        &self,
+        since: i64,
+    ) -> BoxFuture<'_, Result<Vec<MinuteCounts>, StoreError>>;
+    /// Deletes at most `limit` jobs that finished (completed or cancelled) more than `retention`
+    /// ago, the per-minute counts older than `since` (ms since the epoch) and the nodes whose
+    /// report expired; how many jobs it deleted.
+    fn prune(
+        &self,
+        retention: Duration,
+        since: i64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<u64, StoreError>>;
 }
 
 /// Where durable jobs are kept: SQLite (one file, one machine) or PostgreSQL (shared by many
 /// hosts). Give it to [`HostBuilder::store`](crate::HostBuilder::store).
 ///
-/// A `Store` is a cheap handle (`Clone` shares it). Besides the host, it is the admin API for dead
-/// jobs: [`dead_jobs`](Store::dead_jobs), [`retry_dead`](Store::retry_dead),
-/// [`delete_dead`](Store::delete_dead).
+/// A `Store` is a cheap handle (`Clone` shares it). Besides the host, it is the operator's API:
+/// list jobs ([`jobs`](Store::jobs), [`job`](Store::job), [`counts`](Store::counts)), act on them
+/// ([`retry`](Store::retry), [`delete`](Store::delete), [`cancel`](Store::cancel), and their
+/// forms over a filter), pause and resume tasks, and see the hosts ([`nodes`](Store::nodes)).
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<StoreInner>,
@@ -171,31 +217,6 @@ impl Store {
         self.backend().describe()
     }
 
-    /// Dead jobs (out of attempts, or with a payload that could not be decoded), oldest first, at
-    /// most `limit`.
-    pub async fn dead_jobs(&self, limit: usize) -> Result<Vec<DeadJob>, StoreError> {
-        self.backend().dead_jobs(limit).await
-    }
-
-    /// Gives a dead job a fresh set of attempts, due now. `Ok(false)` if no dead job has this id.
-    pub async fn retry_dead(&self, id: JobId) -> Result<bool, StoreError> {
-        let retried = self.backend().retry_dead(id).await?;
-        if retried {
-            self.inner.added.notify_waiters();
-        }
-        Ok(retried)
-    }
-
-    /// Deletes a dead job. `Ok(false)` if no dead job has this id.
-    pub async fn delete_dead(&self, id: JobId) -> Result<bool, StoreError> {
-        self.backend().delete_dead(id).await
-    }
-
-    /// How many jobs the store holds, by state.
-    pub async fn counts(&self) -> Result<JobCounts, StoreError> {
-        self.backend().counts().await
-    }
-
     /// Adds jobs, all or none, and wakes this process's workers; their ids, in order.
     pub(crate) async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<JobId>, StoreError> {
         if jobs.is_empty() {
@@ -224,22 +245,24 @@ impl Store {
         &self,
         worker: Arc<str>,
         finished: Vec<Finished>,
+        retain: bool,
     ) -> Result<(), StoreError> {
         if finished.is_empty() {
             return Ok(());
         }
-        self.backend().finish(worker, finished).await
+        self.backend().finish(worker, finished, retain).await
     }
 
-    /// Extends `worker`'s leases on `ids` by `lease` from now; the ids it no longer holds.
+    /// Extends `worker`'s leases on `ids` by `lease` from now; which it no longer holds, and
+    /// which an operator asked to cancel.
     pub(crate) async fn heartbeat(
         &self,
         worker: Arc<str>,
         ids: Vec<JobId>,
         lease: Duration,
-    ) -> Result<Vec<JobId>, StoreError> {
+    ) -> Result<Leases, StoreError> {
         if ids.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Leases::default());
         }
         self.backend().heartbeat(worker, ids, lease).await
     }
@@ -260,6 +283,33 @@ impl Store {
     pub(crate) async fn notified(&self) {
         self.backend().notified().await;
     }
+
+    /// Records what a host reports of itself.
+    pub(crate) async fn report_node(&self, node: NodeReport) -> Result<(), StoreError> {
+        self.backend().report_node(node).await
+    }
+
+    /// Removes a stopped host's node.
+    pub(crate) async fn remove_node(&self, id: Arc<str>) -> Result<(), StoreError> {
+        self.backend().remove_node(id).await
+    }
+
+    /// Deletes the jobs that finished more than `retention` ago, the per-minute counts past the
+    /// last hour and the nodes that stopped reporting, in batches of `batch` (each its own short
+    /// transaction, so no lock is held for long); how many jobs it deleted.
+    pub(crate) async fn prune(&self, retention: Duration, batch: usize) -> Result<u64, StoreError> {
+        let since = now_millis() - admin::MINUTES_KEPT;
+        let mut deleted = 0;
+        loop {
+            let pruned = self.backend().prune(retention, since, batch).await?;
+            deleted += pruned;
+            if pruned < batch as u64 {
+                return Ok(deleted);
+            }
+            // Let the others in between batches.
+            tokio::task::yield_now().await;
+        }
+    }
 }
 
 impl fmt::Debug for Store {
@@ -273,6 +323,16 @@ pub(crate) fn millis(time: SystemTime) -> i64 {
     match time.duration_since(UNIX_EPOCH) {
         Ok(since) => since.as_millis().try_into().unwrap_or(i64::MAX),
         Err(before) => -(before.duration().as_millis().try_into().unwrap_or(i64::MAX)),
+    }
+}
+
+/// The time `millis` milliseconds after the Unix epoch (before it, if negative).
+pub(crate) fn from_millis(millis: i64) -> SystemTime {
+    let offset = Duration::from_millis(millis.unsigned_abs());
+    if millis >= 0 {
+        UNIX_EPOCH + offset
+    } else {
+        UNIX_EPOCH - offset
     }
 }
 

@@ -9,7 +9,7 @@
 //! and a dead row is listed with what can be shown of it. What is wrong is described by kind; a
 //! row's bytes never go into a message (arguments are personal data).
 
-use super::{ClaimedJob, DeadJob, JobId};
+use super::{ClaimedJob, DeadJob, JobDetail, JobId, JobState, JobSummary, from_millis};
 
 /// One row as a backend reads it, column by column (by index in the statement's result).
 pub(crate) trait StoredRow {
@@ -21,6 +21,60 @@ pub(crate) trait StoredRow {
     /// A text column for display: bytes that are not UTF-8 as U+FFFD, a value that is not text
     /// as a placeholder that says what it is (`(not text: a BLOB of 12 bytes)`).
     fn shown(&self, index: usize) -> String;
+    /// A time column, as milliseconds since the epoch (the statement converts it); `None` if it
+    /// is NULL or cannot be read.
+    fn millis(&self, index: usize) -> Option<i64>;
+    /// A boolean column; `false` if it cannot be read.
+    fn flag(&self, index: usize) -> bool;
+}
+
+/// The columns of a [`JobSummary`], in the order [`job_summary`] reads them (after `id`), then
+/// those [`job_detail`] adds, in each store's SQL: `text` reads a text column (as its bytes, where
+/// the server may refuse to send text that is not UTF-8), `ms` turns a time column into
+/// milliseconds since the epoch, and `now` is the store's time.
+pub(crate) fn job_columns(text: fn(&str) -> String, ms: fn(&str) -> String, now: &str) -> String {
+    format!(
+        "id, {task}, state, attempts, max_attempts, {created}, {run_at}, {finished}, {error}, \
+         run_at <= {now}, {started}, {worker}, {lease}, cancel_requested, {payload}",
+        task = text("task"),
+        error = text("last_error"),
+        worker = text("worker"),
+        payload = text("payload"),
+        created = ms("created_at"),
+        run_at = ms("run_at"),
+        finished = ms("finished_at"),
+        started = ms("started_at"),
+        lease = ms("lease_until"),
+    )
+}
+
+/// A row of [`job_columns`], as a listing shows it.
+pub(crate) fn job_summary(id: JobId, row: &impl StoredRow) -> JobSummary {
+    let attempts = row.count(3, "attempts").unwrap_or(0);
+    let state = row.text(2, "state").unwrap_or_default();
+    JobSummary {
+        id,
+        task: row.shown(1),
+        state: JobState::of_row(&state, row.flag(9), attempts),
+        attempts,
+        max_attempts: row.count(4, "max_attempts").unwrap_or(0),
+        created_at: from_millis(row.millis(5).unwrap_or(0)),
+        run_at: from_millis(row.millis(6).unwrap_or(0)),
+        finished_at: row.millis(7).map(from_millis),
+        last_error: row.text(8, "last_error").ok(),
+    }
+}
+
+/// A row of [`job_columns`], with all it holds.
+pub(crate) fn job_detail(id: JobId, row: &impl StoredRow) -> JobDetail {
+    JobDetail {
+        summary: job_summary(id, row),
+        started_at: row.millis(10).map(from_millis),
+        node: row.text(11, "worker").ok(),
+        lease_until: row.millis(12).map(from_millis),
+        cancel_requested: row.flag(13),
+        arguments: row.shown(14),
+    }
 }
 
 /// The job of a row of the claim's `RETURNING id, task, payload, attempts, max_attempts`, whose
@@ -94,6 +148,12 @@ mod tests {
                 Ok(text) => text.to_owned(),
                 Err(kind) => format!("(not text: {kind})"),
             }
+        }
+        fn millis(&self, index: usize) -> Option<i64> {
+            self.0[index].ok()?.parse().ok()
+        }
+        fn flag(&self, index: usize) -> bool {
+            self.0[index] == Ok("true")
         }
     }
 

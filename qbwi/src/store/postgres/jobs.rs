@@ -1,5 +1,8 @@
-//! The jobs: the statements behind each [`Backend`] method, one round trip each. Claims lease
-//! with `FOR UPDATE SKIP LOCKED`; every due time and lease is compared with the server's `now()`.
+//! The jobs' life: the statements behind each [`Backend`] method the host's worker calls (enqueue,
+//! claim, finish, heartbeat, next due), one round trip each. Claims lease with `FOR UPDATE SKIP
+//! LOCKED`; every due time and lease is compared with the server's `now()`. The operator's
+//! statements are in [`admin`](super::admin); this file also holds the one `Backend` impl, which
+//! calls both.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -9,8 +12,9 @@ use tokio_postgres::types::Type;
 
 use super::{PostgresStore, rows};
 use crate::store::{
-    Backend, BoxFuture, ClaimRequest, ClaimedJob, DeadJob, Finished, JobCounts, JobId, NewJob,
-    StoreError,
+    Action, Backend, BoxFuture, ClaimRequest, ClaimedJob, DeadJob, Finished, JobCounts, JobDetail,
+    JobId, JobQuery, JobSummary, Leases, MinuteCounts, NewJob, Node, NodeReport, Selection,
+    StoreError, TaskCounts,
 };
 
 /// Inserts jobs, in order, and notifies [`CHANNEL`](super::listener::CHANNEL) (at commit); one
@@ -28,10 +32,10 @@ const INSERT: &str = "WITH inserted AS (
      ORDER BY inserted.id";
 
 /// Leases up to `$2` due jobs of the tasks `$1` to worker `$3` for `$4` milliseconds: jobs whose
-/// worker died (lease expired) first, then ready ones, oldest first. Two branches, each walking
-/// its own partial index and stopping at `$2` rows: one query with `OR` sorts every ready row
-/// (22 ms instead of 1.3 ms at 20,000 ready jobs). Rows a branch locks beyond the limit are
-/// unlocked at the statement's commit, untouched.
+/// worker died (lease expired) first, then ready ones, oldest first; paused tasks' jobs are left.
+/// Two branches, each walking its own partial index and stopping at `$2` rows: one query with `OR`
+/// sorts every ready row (22 ms instead of 1.3 ms at 20,000 ready jobs). Rows a branch locks
+/// beyond the limit are unlocked at the statement's commit, untouched.
 ///
 /// The payload is returned as its bytes, checked by `rows::claimed_job`: a `SQL_ASCII` database
 /// keeps text that is not UTF-8, and the server refuses to send such text to a UTF-8 client,
@@ -41,17 +45,19 @@ const INSERT: &str = "WITH inserted AS (
 const CLAIM: &str = "WITH expired AS (
         SELECT id FROM qbwi_jobs
          WHERE state = 'running' AND lease_until < now() AND task = ANY($1::text[])
+           AND task NOT IN (SELECT task FROM qbwi_paused)
          ORDER BY lease_until
          LIMIT $2
            FOR UPDATE SKIP LOCKED),
     ready AS (
         SELECT id FROM qbwi_jobs
          WHERE state = 'ready' AND run_at <= now() AND task = ANY($1::text[])
+           AND task NOT IN (SELECT task FROM qbwi_paused)
          ORDER BY run_at, id
          LIMIT $2
            FOR UPDATE SKIP LOCKED)
     UPDATE qbwi_jobs AS job
-       SET state = 'running', attempts = job.attempts + 1, worker = $3,
+       SET state = 'running', attempts = job.attempts + 1, worker = $3, started_at = now(),
            lease_until = now() + $4::float8 * interval '1 millisecond'
      WHERE job.id = ANY(ARRAY(
            SELECT id FROM (SELECT id, 0 AS branch FROM expired
@@ -61,18 +67,64 @@ const CLAIM: &str = "WITH expired AS (
  RETURNING job.id, job.task, convert_to(job.payload, current_setting('server_encoding')),
            job.attempts, job.max_attempts";
 
-/// Deletes the completed jobs `$1` that worker `$2` still holds.
-const COMPLETE: &str = "DELETE FROM qbwi_jobs
-     WHERE id = ANY($1::int8[]) AND state = 'running' AND worker = $2";
+/// Adds the runs of `ended` (`task` of each) to this minute's counts of node `$2`, as completed or
+/// failed: one statement with the change it counts.
+macro_rules! counted {
+    ($statement:literal, completed) => {
+        concat!(
+            "WITH ended AS (",
+            $statement,
+            ") INSERT INTO qbwi_minutes (minute, task, node, completed, failed)
+               SELECT date_trunc('minute', now()), task, $2, count(*), 0 FROM ended GROUP BY task
+             ON CONFLICT (minute, task, node)
+             DO UPDATE SET completed = qbwi_minutes.completed + excluded.completed"
+        )
+    };
+    ($statement:literal, failed) => {
+        concat!(
+            "WITH ended AS (",
+            $statement,
+            ") INSERT INTO qbwi_minutes (minute, task, node, completed, failed)
+               SELECT date_trunc('minute', now()), task, $2, 0, count(*) FROM ended GROUP BY task
+             ON CONFLICT (minute, task, node)
+             DO UPDATE SET failed = qbwi_minutes.failed + excluded.failed"
+        )
+    };
+}
 
-/// Records failures (ids `$1`, errors `$2`, retry times `$3`) of jobs worker `$4` still holds.
-const FAIL: &str = "UPDATE qbwi_jobs AS job
-       SET state = CASE WHEN failure.retry_at IS NOT NULL AND job.attempts < job.max_attempts
-                        THEN 'ready' ELSE 'dead' END,
-           run_at = COALESCE(to_timestamp(failure.retry_at / 1000), job.run_at),
-           last_error = failure.error, worker = NULL, lease_until = NULL
-      FROM unnest($1::int8[], $2::text[], $3::float8[]) AS failure (id, error, retry_at)
-     WHERE job.id = failure.id AND job.state = 'running' AND job.worker = $4";
+/// Completes the jobs `$1` that worker `$2` still holds, kept for the retention, and counts them.
+const COMPLETE_KEEP: &str = counted!(
+    "UPDATE qbwi_jobs
+        SET state = 'completed', finished_at = now(), worker = NULL, lease_until = NULL
+      WHERE id = ANY($1::int8[]) AND state = 'running' AND worker = $2
+  RETURNING task",
+    completed
+);
+
+/// Deletes the completed jobs `$1` that worker `$2` still holds (no retention), and counts them.
+const COMPLETE_DELETE: &str = counted!(
+    "DELETE FROM qbwi_jobs
+      WHERE id = ANY($1::int8[]) AND state = 'running' AND worker = $2
+  RETURNING task",
+    completed
+);
+
+/// Records failures (ids `$1`, errors `$3`, retry times `$4`) of jobs worker `$2` still holds, and
+/// counts them.
+const FAIL: &str = counted!(
+    "UPDATE qbwi_jobs AS job
+        SET state = CASE WHEN failure.retry_at IS NOT NULL AND job.attempts < job.max_attempts
+                         THEN 'ready' ELSE 'dead' END,
+            finished_at = CASE WHEN failure.retry_at IS NOT NULL
+                                    AND job.attempts < job.max_attempts
+                               THEN NULL ELSE now() END,
+            run_at = COALESCE(to_timestamp(failure.retry_at / 1000), job.run_at),
+            last_error = failure.error, worker = NULL, lease_until = NULL
+       FROM unnest($1::int8[], $3::text[], $4::float8[]) AS failure (id, error, retry_at)
+      WHERE job.id = failure.id AND job.state = 'running' AND job.worker = $2
+  RETURNING job.task",
+    failed
+);
 
 /// Hands back the jobs `$1` that worker `$2` still holds, their attempt given back; notifies other
 /// hosts if there were any.
@@ -83,46 +135,27 @@ const RELEASE: &str = "WITH released AS (
         RETURNING id)
     SELECT pg_notify('qbwi_jobs', '') WHERE EXISTS (SELECT FROM released)";
 
-/// Extends to `$3` milliseconds from now the leases that worker `$2` holds on the jobs `$1`.
+/// The jobs `$1` that worker `$2` ran were cancelled by an operator: finished now.
+const CANCELLED: &str = "UPDATE qbwi_jobs
+       SET state = 'cancelled', finished_at = now(), worker = NULL, lease_until = NULL
+     WHERE id = ANY($1::int8[]) AND state = 'running' AND worker = $2";
+
+/// Extends to `$3` milliseconds from now the leases that worker `$2` holds on the jobs `$1`; the
+/// ids it holds, and whether an operator asked to cancel each.
 const HEARTBEAT: &str = "UPDATE qbwi_jobs
        SET lease_until = now() + $3::float8 * interval '1 millisecond'
      WHERE id = ANY($1::int8[]) AND state = 'running' AND worker = $2
- RETURNING id";
+ RETURNING id, cancel_requested";
 
 /// Seconds until the next job of the tasks `$1` is due (negative if one is overdue), or NULL.
 const NEXT_DUE: &str = "SELECT EXTRACT(EPOCH FROM (min(next.due) - now()))::float8 FROM (
         SELECT min(run_at) AS due FROM qbwi_jobs
          WHERE state = 'ready' AND task = ANY($1::text[])
+           AND task NOT IN (SELECT task FROM qbwi_paused)
         UNION ALL
         SELECT min(lease_until) FROM qbwi_jobs
-         WHERE state = 'running' AND task = ANY($1::text[])) AS next";
-
-/// Up to `$1` dead jobs, oldest first; their text as bytes (see [`CLAIM`]), shown as well as it
-/// can be by `rows::dead_job`.
-const DEAD_JOBS: &str = "SELECT id,
-           convert_to(task, current_setting('server_encoding')),
-           convert_to(payload, current_setting('server_encoding')),
-           attempts,
-           convert_to(COALESCE(last_error, ''), current_setting('server_encoding'))
-      FROM qbwi_jobs WHERE state = 'dead' ORDER BY id LIMIT $1";
-
-/// Makes the dead job `$1` ready now with a fresh set of attempts (its last error kept), and
-/// notifies; one row if it was dead.
-const RETRY_DEAD: &str = "WITH retried AS (
-        UPDATE qbwi_jobs SET state = 'ready', attempts = 0, run_at = now()
-         WHERE id = $1 AND state = 'dead'
-        RETURNING id)
-    SELECT pg_notify('qbwi_jobs', '') FROM retried";
-
-/// Deletes the dead job `$1`.
-const DELETE_DEAD: &str = "DELETE FROM qbwi_jobs WHERE id = $1 AND state = 'dead'";
-
-/// Jobs by state, due or not by the server's clock.
-const COUNTS: &str = "SELECT count(*) FILTER (WHERE state = 'ready' AND run_at <= now()),
-           count(*) FILTER (WHERE state = 'ready' AND run_at > now()),
-           count(*) FILTER (WHERE state = 'running'),
-           count(*) FILTER (WHERE state = 'dead')
-      FROM qbwi_jobs";
+         WHERE state = 'running' AND task = ANY($1::text[])
+           AND task NOT IN (SELECT task FROM qbwi_paused)) AS next";
 
 impl Backend for PostgresStore {
     fn describe(&self) -> &str {
@@ -166,9 +199,10 @@ impl Backend for PostgresStore {
         &self,
         worker: Arc<str>,
         finished: Vec<Finished>,
+        retain: bool,
     ) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
-            let reports = Reports::sort(finished);
+            let reports = Reports::sort(finished, retain);
             let mut client = self.client().await?;
             if reports.kinds() > 1 {
                 let transaction = client
@@ -198,18 +232,23 @@ impl Backend for PostgresStore {
         worker: Arc<str>,
         ids: Vec<JobId>,
         lease: Duration,
-    ) -> BoxFuture<'_, Result<Vec<JobId>, StoreError>> {
+    ) -> BoxFuture<'_, Result<Leases, StoreError>> {
         Box::pin(async move {
             let raw: Vec<i64> = ids.iter().map(|id| id.0).collect();
             let rows = self
                 .query(HEARTBEAT, &[&raw, &&*worker, &millis_f64(lease)])
                 .await?;
-            let held = rows
-                .iter()
-                .map(|row| row.try_get(0))
-                .collect::<Result<HashSet<i64>, _>>()
-                .map_err(|error| self.error(&error))?;
-            Ok(ids.into_iter().filter(|id| !held.contains(&id.0)).collect())
+            let mut held = HashSet::new();
+            let mut leases = Leases::default();
+            for row in &rows {
+                let id: i64 = row.try_get(0).map_err(|error| self.error(&error))?;
+                held.insert(id);
+                if row.try_get(1).unwrap_or(false) {
+                    leases.cancel.push(JobId(id));
+                }
+            }
+            leases.lost = ids.into_iter().filter(|id| !held.contains(&id.0)).collect();
+            Ok(leases)
         })
     }
 
@@ -239,45 +278,77 @@ impl Backend for PostgresStore {
     }
 
     fn dead_jobs(&self, limit: usize) -> BoxFuture<'_, Result<Vec<DeadJob>, StoreError>> {
-        Box::pin(async move {
-            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-            let rows = self.query(DEAD_JOBS, &[&limit]).await?;
-            Ok(rows.iter().filter_map(rows::dead_job).collect())
-        })
-    }
-
-    fn retry_dead(&self, id: JobId) -> BoxFuture<'_, Result<bool, StoreError>> {
-        Box::pin(async move { Ok(self.execute(RETRY_DEAD, &[&id.0]).await? == 1) })
-    }
-
-    fn delete_dead(&self, id: JobId) -> BoxFuture<'_, Result<bool, StoreError>> {
-        Box::pin(async move { Ok(self.execute(DELETE_DEAD, &[&id.0]).await? == 1) })
+        Box::pin(self.dead_jobs_page(limit))
     }
 
     fn counts(&self) -> BoxFuture<'_, Result<JobCounts, StoreError>> {
-        Box::pin(async move {
-            let rows = self.query(COUNTS, &[]).await?;
-            let row = rows.first().ok_or_else(|| StoreError::Database {
-                store: self.describe.clone(),
-                reason: "counting the jobs returned no row".to_owned(),
-            })?;
-            let column = |index| -> Result<u64, StoreError> {
-                let value: i64 = row.try_get(index).map_err(|error| self.error(&error))?;
-                Ok(u64::try_from(value).unwrap_or(0))
-            };
-            Ok(JobCounts {
-                ready: column(0)?,
-                scheduled: column(1)?,
-                running: column(2)?,
-                dead: column(3)?,
-            })
-        })
+        Box::pin(self.job_counts())
+    }
+
+    fn jobs(&self, query: JobQuery) -> BoxFuture<'_, Result<Vec<JobSummary>, StoreError>> {
+        Box::pin(async move { self.list(&query).await })
+    }
+
+    fn job(&self, id: JobId) -> BoxFuture<'_, Result<Option<JobDetail>, StoreError>> {
+        Box::pin(self.one_job(id))
+    }
+
+    fn act(
+        &self,
+        action: Action,
+        selection: Selection,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(async move { self.act_on(action, &selection, limit).await })
+    }
+
+    fn pause(&self, task: String, paused: bool) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async move { self.set_paused(&task, paused).await })
+    }
+
+    fn paused(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>> {
+        Box::pin(self.paused_tasks())
+    }
+
+    fn report_node(&self, node: NodeReport) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move { self.upsert_node(&node).await })
+    }
+
+    fn remove_node(&self, id: Arc<str>) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move { self.delete_node(&id).await })
+    }
+
+    fn nodes(&self) -> BoxFuture<'_, Result<Vec<Node>, StoreError>> {
+        Box::pin(self.live_nodes())
+    }
+
+    fn counts_by_task(&self) -> BoxFuture<'_, Result<Vec<TaskCounts>, StoreError>> {
+        Box::pin(self.task_counts())
+    }
+
+    fn finished_per_minute(
+        &self,
+        since: i64,
+    ) -> BoxFuture<'_, Result<Vec<MinuteCounts>, StoreError>> {
+        Box::pin(self.minutes(since))
+    }
+
+    fn prune(
+        &self,
+        retention: Duration,
+        since: i64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(self.prune_finished(retention, since, limit))
     }
 }
 
 /// A batch of reports, sorted by kind so each kind is one statement.
 struct Reports {
+    /// Whether completed jobs are kept for the retention.
+    retain: bool,
     completed: Vec<i64>,
+    cancelled: Vec<i64>,
     released: Vec<i64>,
     failed_ids: Vec<i64>,
     failed_errors: Vec<String>,
@@ -285,9 +356,11 @@ struct Reports {
 }
 
 impl Reports {
-    fn sort(finished: Vec<Finished>) -> Reports {
+    fn sort(finished: Vec<Finished>, retain: bool) -> Reports {
         let mut reports = Reports {
+            retain,
             completed: Vec::new(),
+            cancelled: Vec::new(),
             released: Vec::new(),
             failed_ids: Vec::new(),
             failed_errors: Vec::new(),
@@ -297,6 +370,7 @@ impl Reports {
             match report {
                 Finished::Completed(id) => reports.completed.push(id.0),
                 Finished::Released(id) => reports.released.push(id.0),
+                Finished::Cancelled(id) => reports.cancelled.push(id.0),
                 Finished::Failed {
                     id,
                     error,
@@ -314,10 +388,15 @@ impl Reports {
 
     /// How many statements recording these takes.
     fn kinds(&self) -> usize {
-        [&self.completed, &self.released, &self.failed_ids]
-            .into_iter()
-            .filter(|ids| !ids.is_empty())
-            .count()
+        [
+            &self.completed,
+            &self.released,
+            &self.failed_ids,
+            &self.cancelled,
+        ]
+        .into_iter()
+        .filter(|ids| !ids.is_empty())
+        .count()
     }
 
     /// Records the reports of `worker` (dropping those for leases it lost).
@@ -327,7 +406,12 @@ impl Reports {
         worker: &str,
     ) -> Result<(), tokio_postgres::Error> {
         if !self.completed.is_empty() {
-            let statement = client.prepare_cached(COMPLETE).await?;
+            let complete = if self.retain {
+                COMPLETE_KEEP
+            } else {
+                COMPLETE_DELETE
+            };
+            let statement = client.prepare_cached(complete).await?;
             client
                 .execute(&statement, &[&self.completed, &worker])
                 .await?;
@@ -339,9 +423,9 @@ impl Reports {
                     &statement,
                     &[
                         &self.failed_ids,
+                        &worker,
                         &self.failed_errors,
                         &self.failed_retry_at,
-                        &worker,
                     ],
                 )
                 .await?;
@@ -350,6 +434,12 @@ impl Reports {
             let statement = client.prepare_cached(RELEASE).await?;
             client
                 .execute(&statement, &[&self.released, &worker])
+                .await?;
+        }
+        if !self.cancelled.is_empty() {
+            let statement = client.prepare_cached(CANCELLED).await?;
+            client
+                .execute(&statement, &[&self.cancelled, &worker])
                 .await?;
         }
         Ok(())
@@ -401,6 +491,6 @@ fn storable(tasks: &[&'static str]) -> Vec<&'static str> {
 }
 
 /// A duration in milliseconds, for `$n::float8 * interval '1 millisecond'`.
-fn millis_f64(duration: Duration) -> f64 {
+pub(super) fn millis_f64(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
 }

@@ -25,6 +25,7 @@
 //! [`errors`] (what each failure is called, with what to check). Its `tests` run against a
 //! throwaway server (see `tests/mod.rs`).
 
+mod admin;
 mod config;
 mod enqueue_in;
 mod errors;

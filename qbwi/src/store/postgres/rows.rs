@@ -12,7 +12,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::{FromSql, Type};
 
 use crate::store::rows::{self as shared, StoredRow};
-use crate::store::{ClaimedJob, DeadJob, JobId};
+use crate::store::{ClaimedJob, DeadJob, JobDetail, JobId, JobSummary};
 
 /// A row of the claim's `RETURNING id, task, payload, attempts, max_attempts`; `None` if even its
 /// id cannot be read (a changed schema: nothing can be reported for such a row, and it is logged).
@@ -24,6 +24,16 @@ pub(super) fn claimed_job(row: &Row) -> Option<ClaimedJob> {
 /// cannot be read.
 pub(super) fn dead_job(row: &Row) -> Option<DeadJob> {
     Some(shared::dead_job(job_id(row)?, &Columns(row)))
+}
+
+/// A row of [`job_columns`](crate::store::rows::job_columns), as a listing shows it.
+pub(super) fn job_summary(row: &Row) -> Option<JobSummary> {
+    Some(shared::job_summary(job_id(row)?, &Columns(row)))
+}
+
+/// A row of [`job_columns`](crate::store::rows::job_columns), with all it holds.
+pub(super) fn job_detail(row: &Row) -> Option<JobDetail> {
+    Some(shared::job_detail(job_id(row)?, &Columns(row)))
 }
 
 /// A PostgreSQL row, read column by column.
@@ -40,6 +50,18 @@ impl StoredRow for Columns<'_> {
 
     fn shown(&self, index: usize) -> String {
         shown(self.0, index)
+    }
+
+    fn millis(&self, index: usize) -> Option<i64> {
+        self.0.try_get::<_, Option<i64>>(index).ok().flatten()
+    }
+
+    fn flag(&self, index: usize) -> bool {
+        self.0
+            .try_get::<_, Option<bool>>(index)
+            .ok()
+            .flatten()
+            .unwrap_or(false)
     }
 }
 

@@ -8,7 +8,7 @@ use super::StoreError;
 use super::errors::store_error;
 
 /// The schema migrations, in order: `qbwi_schema.version` counts how many have run.
-const MIGRATIONS: [&str; 1] = [
+const MIGRATIONS: [&str; 2] = [
     // 1: jobs, with the partial indexes the claim, the due-time and the dead-job queries walk.
     "CREATE TABLE qbwi_jobs (
         id           bigserial   PRIMARY KEY,
@@ -26,6 +26,45 @@ const MIGRATIONS: [&str; 1] = [
     CREATE INDEX qbwi_jobs_ready ON qbwi_jobs (run_at, id) WHERE state = 'ready';
     CREATE INDEX qbwi_jobs_leased ON qbwi_jobs (lease_until) WHERE state = 'running';
     CREATE INDEX qbwi_jobs_dead ON qbwi_jobs (id) WHERE state = 'dead';",
+    // 2: history and operations. Finished jobs stay (`completed`, `cancelled`) with their times;
+    // a running job can be asked to stop; tasks can be paused; hosts register as nodes; runs
+    // that ended are counted by minute. Listings walk the partial indexes by id (newest first),
+    // and the pruning of finished jobs walks `qbwi_jobs_finished`.
+    "ALTER TABLE qbwi_jobs DROP CONSTRAINT qbwi_jobs_state_check;
+    ALTER TABLE qbwi_jobs ADD CONSTRAINT qbwi_jobs_state_check
+        CHECK (state IN ('ready', 'running', 'dead', 'completed', 'cancelled'));
+    ALTER TABLE qbwi_jobs
+        ADD COLUMN started_at       timestamptz,
+        ADD COLUMN finished_at      timestamptz,
+        ADD COLUMN cancel_requested boolean NOT NULL DEFAULT false;
+    CREATE INDEX qbwi_jobs_live ON qbwi_jobs (id) WHERE state IN ('ready', 'running');
+    CREATE INDEX qbwi_jobs_completed ON qbwi_jobs (id) WHERE state = 'completed';
+    CREATE INDEX qbwi_jobs_cancelled ON qbwi_jobs (id) WHERE state = 'cancelled';
+    CREATE INDEX qbwi_jobs_finished ON qbwi_jobs (finished_at)
+     WHERE state IN ('completed', 'cancelled');
+    CREATE INDEX qbwi_jobs_task ON qbwi_jobs (task, id);
+    CREATE TABLE qbwi_paused (
+        task      text        PRIMARY KEY,
+        paused_at timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE TABLE qbwi_nodes (
+        id           text        PRIMARY KEY,
+        hostname     text        NOT NULL,
+        pid          bigint      NOT NULL,
+        started_at   timestamptz NOT NULL,
+        heartbeat_at timestamptz NOT NULL,
+        expires_at   timestamptz NOT NULL,
+        tasks        text[]      NOT NULL,
+        running      bigint      NOT NULL DEFAULT 0
+    );
+    CREATE TABLE qbwi_minutes (
+        minute    timestamptz NOT NULL,
+        task      text        NOT NULL,
+        node      text        NOT NULL, -- a row per node: hosts never wait on each other's counts
+        completed bigint      NOT NULL DEFAULT 0,
+        failed    bigint      NOT NULL DEFAULT 0,
+        PRIMARY KEY (minute, task, node)
+    );",
 ];
 
 /// The schema version this code writes and reads.

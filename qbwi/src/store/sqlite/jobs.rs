@@ -1,17 +1,22 @@
-//! The jobs: the statements behind each [`Backend`] method, each one transaction on the store's
-//! connection (the `Backend` methods run them on the blocking pool). A claim takes SQLite's write
-//! lock first (`BEGIN IMMEDIATE`), so two processes never lease the same row.
+//! The jobs' life: the statements behind each [`Backend`] method the host's worker calls (enqueue,
+//! claim, finish, heartbeat, next due), each one transaction on the store's connection, run on the
+//! blocking pool. A claim takes SQLite's write lock first (`BEGIN IMMEDIATE`), so two processes
+//! never lease the same row. The operator's statements are in [`admin`](super::admin); this file
+//! also holds the one `Backend` impl, which calls both.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::{Connection, TransactionBehavior, params, params_from_iter};
+use std::collections::BTreeMap;
+
+use rusqlite::{OptionalExtension, TransactionBehavior, params, params_from_iter};
 
 use super::errors::DbResult;
 use super::{Db, SqliteStore, rows};
 use crate::store::{
-    Backend, BoxFuture, ClaimRequest, ClaimedJob, DeadJob, Finished, JobCounts, JobId, NewJob,
-    StoreError, now_millis,
+    Action, Backend, BoxFuture, ClaimRequest, ClaimedJob, DeadJob, Finished, JobCounts, JobDetail,
+    JobId, JobQuery, JobSummary, Leases, MinuteCounts, NewJob, Node, NodeReport, Selection,
+    StoreError, TaskCounts, now_millis,
 };
 
 impl Backend for SqliteStore {
@@ -39,8 +44,9 @@ impl Backend for SqliteStore {
         &self,
         worker: Arc<str>,
         finished: Vec<Finished>,
+        retain: bool,
     ) -> BoxFuture<'_, Result<(), StoreError>> {
-        self.run(move |db| db.finish(&worker, &finished))
+        self.run(move |db| db.finish(&worker, &finished, retain, now_millis()))
     }
 
     fn heartbeat(
@@ -48,7 +54,7 @@ impl Backend for SqliteStore {
         worker: Arc<str>,
         ids: Vec<JobId>,
         lease: Duration,
-    ) -> BoxFuture<'_, Result<Vec<JobId>, StoreError>> {
+    ) -> BoxFuture<'_, Result<Leases, StoreError>> {
         self.run(move |db| db.heartbeat(&ids, &worker, now_millis() + millis_of(lease)))
     }
 
@@ -72,20 +78,72 @@ impl Backend for SqliteStore {
         self.run(move |db| db.dead_jobs(limit))
     }
 
-    fn retry_dead(&self, id: JobId) -> BoxFuture<'_, Result<bool, StoreError>> {
-        self.run(move |db| db.retry_dead(id, now_millis()))
-    }
-
-    fn delete_dead(&self, id: JobId) -> BoxFuture<'_, Result<bool, StoreError>> {
-        self.run(move |db| db.delete_dead(id))
-    }
-
     fn counts(&self) -> BoxFuture<'_, Result<JobCounts, StoreError>> {
         self.run(move |db| db.counts(now_millis()))
     }
+
+    fn jobs(&self, query: JobQuery) -> BoxFuture<'_, Result<Vec<JobSummary>, StoreError>> {
+        self.run(move |db| db.jobs(&query, now_millis()))
+    }
+
+    fn job(&self, id: JobId) -> BoxFuture<'_, Result<Option<JobDetail>, StoreError>> {
+        self.run(move |db| db.job(id, now_millis()))
+    }
+
+    fn act(
+        &self,
+        action: Action,
+        selection: Selection,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<u64, StoreError>> {
+        self.run(move |db| db.act(action, &selection, limit, now_millis()))
+    }
+
+    fn pause(&self, task: String, paused: bool) -> BoxFuture<'_, Result<bool, StoreError>> {
+        self.run(move |db| db.pause(&task, paused, now_millis()))
+    }
+
+    fn paused(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>> {
+        self.run(move |db| db.paused())
+    }
+
+    fn report_node(&self, node: NodeReport) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.run(move |db| db.report_node(&node, now_millis()))
+    }
+
+    fn remove_node(&self, id: Arc<str>) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.run(move |db| db.remove_node(&id))
+    }
+
+    fn nodes(&self) -> BoxFuture<'_, Result<Vec<Node>, StoreError>> {
+        self.run(move |db| db.nodes(now_millis()))
+    }
+
+    fn counts_by_task(&self) -> BoxFuture<'_, Result<Vec<TaskCounts>, StoreError>> {
+        self.run(move |db| db.counts_by_task(now_millis()))
+    }
+
+    fn finished_per_minute(
+        &self,
+        since: i64,
+    ) -> BoxFuture<'_, Result<Vec<MinuteCounts>, StoreError>> {
+        self.run(move |db| db.finished_per_minute(since))
+    }
+
+    fn prune(
+        &self,
+        retention: Duration,
+        since: i64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<u64, StoreError>> {
+        self.run(move |db| {
+            let now = now_millis();
+            db.prune(now.saturating_sub(millis_of(retention)), since, now, limit)
+        })
+    }
 }
 
-fn millis_of(duration: Duration) -> i64 {
+pub(super) fn millis_of(duration: Duration) -> i64 {
     duration.as_millis().try_into().unwrap_or(i64::MAX)
 }
 
@@ -98,12 +156,18 @@ impl Db {
         let mut ids = Vec::with_capacity(jobs.len());
         {
             let mut insert = transaction.prepare_cached(
-                "INSERT INTO qbwi_jobs (task, payload, state, max_attempts, run_at)
-                 VALUES (?1, ?2, 'ready', ?3, ?4)",
+                "INSERT INTO qbwi_jobs (task, payload, state, max_attempts, run_at, created_at)
+                 VALUES (?1, ?2, 'ready', ?3, ?4, ?5)",
             )?;
             for job in jobs {
                 let run_at = job.run_at.unwrap_or(now);
-                insert.execute(params![job.task, job.payload, job.max_attempts, run_at])?;
+                insert.execute(params![
+                    job.task,
+                    job.payload,
+                    job.max_attempts,
+                    run_at,
+                    now
+                ])?;
                 ids.push(JobId(transaction.last_insert_rowid()));
             }
         }
@@ -113,9 +177,9 @@ impl Db {
 
     /// Claims up to `limit` jobs of the given tasks that are due at `now`: running under a lease
     /// that has expired (their worker died) first, then ready ones, oldest first; for `worker`
-    /// until `now + lease`. Each claim counts an attempt. Two branches, each walking the index
-    /// and stopping at `limit` rows: one `OR` query sorts every ready row (5.6 ms instead of
-    /// 0.6 ms at 20,000 ready jobs).
+    /// until `now + lease`. Each claim counts an attempt. Paused tasks' jobs are left. Two
+    /// branches, each walking the index and stopping at `limit` rows: one `OR` query sorts every
+    /// ready row (5.6 ms instead of 0.6 ms at 20,000 ready jobs).
     fn claim(
         &self,
         tasks: &[&str],
@@ -127,16 +191,19 @@ impl Db {
         let lease_until = now.saturating_add(millis_of(lease));
         let sql = format!(
             "UPDATE qbwi_jobs
-                SET state = 'running', attempts = attempts + 1, worker = ?1, lease_until = ?2
+                SET state = 'running', attempts = attempts + 1, worker = ?1, lease_until = ?2,
+                    started_at = ?3
               WHERE id IN (
                     SELECT id FROM (
                         SELECT id FROM qbwi_jobs
                          WHERE state = 'running' AND lease_until < ?3 AND task IN ({names})
+                           AND task NOT IN (SELECT task FROM qbwi_paused)
                          LIMIT ?4)
                     UNION ALL
                     SELECT id FROM (
                         SELECT id FROM qbwi_jobs
                          WHERE state = 'ready' AND run_at <= ?3 AND task IN ({names})
+                           AND task NOT IN (SELECT task FROM qbwi_paused)
                          ORDER BY run_at, id
                          LIMIT ?4)
                     LIMIT ?4)
@@ -161,89 +228,82 @@ impl Db {
         Ok(jobs)
     }
 
-    /// Records how runs ended, in one transaction; reports for leases `worker` no longer holds
-    /// are ignored.
-    fn finish(&self, worker: &str, finished: &[Finished]) -> DbResult<()> {
+    /// Records how runs ended, in one transaction, and counts them in this minute's row of
+    /// `qbwi_minutes`; reports for leases `worker` no longer holds are ignored.
+    fn finish(&self, worker: &str, finished: &[Finished], retain: bool, now: i64) -> DbResult<()> {
         let mut connection = self.connection();
         let transaction = connection.transaction()?;
+        // (completed, failed) by task, of the reports that applied.
+        let mut ended: BTreeMap<String, (i64, i64)> = BTreeMap::new();
         for finished in finished {
-            match finished {
-                Finished::Completed(id) => Self::complete(&transaction, *id, worker)?,
+            let (id, statement) = match finished {
+                Finished::Completed(id) if retain => (id, COMPLETE_KEEP),
+                Finished::Completed(id) => (id, COMPLETE_DELETE),
                 Finished::Failed {
                     id,
                     error,
                     retry_at,
-                } => Self::fail(&transaction, *id, worker, error, *retry_at)?,
-                Finished::Released(id) => Self::release(&transaction, *id, worker)?,
+                } => {
+                    let task = transaction
+                        .prepare_cached(FAIL)?
+                        .query_row(params![id.0, worker, retry_at, error, now], |row| {
+                            row.get::<_, String>(0)
+                        })
+                        .optional()?;
+                    if let Some(task) = task {
+                        ended.entry(task).or_default().1 += 1;
+                    }
+                    continue;
+                }
+                Finished::Released(id) => (id, RELEASE),
+                Finished::Cancelled(id) => (id, CANCELLED),
             };
+            let task = transaction
+                .prepare_cached(statement)?
+                .query_row(params![id.0, worker, now], |row| row.get::<_, String>(0))
+                .optional()?;
+            if let (Some(task), Finished::Completed(_)) = (task, finished) {
+                ended.entry(task).or_default().0 += 1;
+            }
+        }
+        if !ended.is_empty() {
+            let minute = now.div_euclid(60_000) * 60_000;
+            let mut count = transaction.prepare_cached(COUNT_MINUTE)?;
+            for (task, (completed, failed)) in &ended {
+                count.execute(params![minute, task, completed, failed, worker])?;
+            }
         }
         transaction.commit()?;
         Ok(())
     }
 
-    /// The job completed: deletes it. `false` if `worker` no longer holds its lease (it expired
-    /// and another worker claimed the job).
-    fn complete(connection: &Connection, id: JobId, worker: &str) -> DbResult<bool> {
-        let deleted = connection
-            .prepare_cached(
-                "DELETE FROM qbwi_jobs WHERE id = ?1 AND state = 'running' AND worker = ?2",
-            )?
-            .execute(params![id.0, worker])?;
-        Ok(deleted == 1)
-    }
-
-    /// The run failed: the job is ready again at `retry_at`, or dead (with `error`) if `None` or
-    /// out of attempts. `false` if `worker` no longer holds its lease.
-    fn fail(
-        connection: &Connection,
-        id: JobId,
-        worker: &str,
-        error: &str,
-        retry_at: Option<i64>,
-    ) -> DbResult<bool> {
-        let updated = connection
-            .prepare_cached(
-                "UPDATE qbwi_jobs
-                    SET state = CASE WHEN ?3 IS NOT NULL AND attempts < max_attempts
-                                     THEN 'ready' ELSE 'dead' END,
-                        run_at = COALESCE(?3, run_at),
-                        last_error = ?4, worker = NULL, lease_until = NULL
-                  WHERE id = ?1 AND state = 'running' AND worker = ?2",
-            )?
-            .execute(params![id.0, worker, retry_at, error])?;
-        Ok(updated == 1)
-    }
-
-    /// Hands a claimed job back without using up an attempt (graceful shutdown).
-    fn release(connection: &Connection, id: JobId, worker: &str) -> DbResult<bool> {
-        let updated = connection
-            .prepare_cached(
-                "UPDATE qbwi_jobs
-                    SET state = 'ready', attempts = attempts - 1, worker = NULL, lease_until = NULL
-                  WHERE id = ?1 AND state = 'running' AND worker = ?2",
-            )?
-            .execute(params![id.0, worker])?;
-        Ok(updated == 1)
-    }
-
-    /// Extends `worker`'s leases on `ids` to `lease_until`. Returns the ids it no longer holds.
-    fn heartbeat(&self, ids: &[JobId], worker: &str, lease_until: i64) -> DbResult<Vec<JobId>> {
+    /// Extends `worker`'s leases on `ids` to `lease_until`: which it no longer holds, and which
+    /// an operator asked to cancel.
+    fn heartbeat(&self, ids: &[JobId], worker: &str, lease_until: i64) -> DbResult<Leases> {
         let mut connection = self.connection();
         let transaction = connection.transaction()?;
-        let mut lost = Vec::new();
+        let mut leases = Leases::default();
         {
             let mut extend = transaction.prepare_cached(
                 "UPDATE qbwi_jobs SET lease_until = ?3
-                  WHERE id = ?1 AND state = 'running' AND worker = ?2",
+                  WHERE id = ?1 AND state = 'running' AND worker = ?2
+              RETURNING cancel_requested",
             )?;
             for id in ids {
-                if extend.execute(params![id.0, worker, lease_until])? == 0 {
-                    lost.push(*id);
+                match extend
+                    .query_row(params![id.0, worker, lease_until], |row| {
+                        row.get::<_, bool>(0)
+                    })
+                    .optional()?
+                {
+                    None => leases.lost.push(*id),
+                    Some(true) => leases.cancel.push(*id),
+                    Some(false) => {}
                 }
             }
         }
         transaction.commit()?;
-        Ok(lost)
+        Ok(leases)
     }
 
     /// When the next of these tasks' jobs is due (ms since the epoch): a ready job's `run_at` or
@@ -252,70 +312,61 @@ impl Db {
         let sql = format!(
             "SELECT MIN(CASE state WHEN 'ready' THEN run_at ELSE lease_until + 1 END)
                FROM qbwi_jobs
-              WHERE task IN ({names}) AND state IN ('ready', 'running')",
+              WHERE task IN ({names}) AND state IN ('ready', 'running')
+                AND task NOT IN (SELECT task FROM qbwi_paused)",
             names = placeholders(1, tasks.len()),
         );
         let connection = self.connection();
         let mut select = connection.prepare_cached(&sql)?;
         Ok(select.query_row(params_from_iter(tasks), |row| row.get(0))?)
     }
-
-    /// Dead jobs, oldest first.
-    fn dead_jobs(&self, limit: usize) -> DbResult<Vec<DeadJob>> {
-        let connection = self.connection();
-        let mut select = connection.prepare_cached(
-            "SELECT id, task, payload, attempts, COALESCE(last_error, '')
-               FROM qbwi_jobs WHERE state = 'dead' ORDER BY id LIMIT ?1",
-        )?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let jobs = select
-            .query_map([limit], rows::dead_job)?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(jobs)
-    }
-
-    /// Gives a dead job a fresh set of attempts, due at `now`. `false` if it is not dead.
-    fn retry_dead(&self, id: JobId, now: i64) -> DbResult<bool> {
-        let updated = self.connection().execute(
-            "UPDATE qbwi_jobs SET state = 'ready', attempts = 0, run_at = ?2
-              WHERE id = ?1 AND state = 'dead'",
-            params![id.0, now],
-        )?;
-        Ok(updated == 1)
-    }
-
-    /// Deletes a dead job. `false` if it is not dead.
-    fn delete_dead(&self, id: JobId) -> DbResult<bool> {
-        let deleted = self.connection().execute(
-            "DELETE FROM qbwi_jobs WHERE id = ?1 AND state = 'dead'",
-            params![id.0],
-        )?;
-        Ok(deleted == 1)
-    }
-
-    /// Jobs by state at `now`.
-    fn counts(&self, now: i64) -> DbResult<JobCounts> {
-        let connection = self.connection();
-        let mut select = connection.prepare_cached(
-            "SELECT COALESCE(SUM(state = 'ready' AND run_at <= ?1), 0),
-                    COALESCE(SUM(state = 'ready' AND run_at > ?1), 0),
-                    COALESCE(SUM(state = 'running'), 0),
-                    COALESCE(SUM(state = 'dead'), 0)
-               FROM qbwi_jobs",
-        )?;
-        Ok(select.query_row([now], |row| {
-            Ok(JobCounts {
-                ready: row.get::<_, i64>(0)? as u64,
-                scheduled: row.get::<_, i64>(1)? as u64,
-                running: row.get::<_, i64>(2)? as u64,
-                dead: row.get::<_, i64>(3)? as u64,
-            })
-        })?)
-    }
 }
 
 /// `?from, ?from+1, ..`: `count` numbered parameters.
-fn placeholders(from: usize, count: usize) -> String {
+pub(super) fn placeholders(from: usize, count: usize) -> String {
     let names: Vec<String> = (from..from + count).map(|n| format!("?{n}")).collect();
     names.join(", ")
 }
+
+/// Completes job `?1` that worker `?2` holds, kept for the retention; its task.
+const COMPLETE_KEEP: &str = "UPDATE qbwi_jobs
+        SET state = 'completed', finished_at = ?3, worker = NULL, lease_until = NULL
+      WHERE id = ?1 AND state = 'running' AND worker = ?2
+  RETURNING task";
+
+/// Completes job `?1` that worker `?2` holds, deleting it (no retention); its task. (`?3`, the
+/// time, is not needed: every report statement takes the same three parameters.)
+const COMPLETE_DELETE: &str = "DELETE FROM qbwi_jobs
+      WHERE id = ?1 AND state = 'running' AND worker = ?2 AND ?3 IS NOT NULL
+  RETURNING task";
+
+/// Records a failure of job `?1` that worker `?2` holds: ready again at `?3` if it has attempts
+/// left, else dead (at `?5`) with the error `?4`; its task.
+const FAIL: &str = "UPDATE qbwi_jobs
+        SET state = CASE WHEN ?3 IS NOT NULL AND attempts < max_attempts
+                         THEN 'ready' ELSE 'dead' END,
+            finished_at = CASE WHEN ?3 IS NOT NULL AND attempts < max_attempts
+                               THEN NULL ELSE ?5 END,
+            run_at = COALESCE(?3, run_at),
+            last_error = ?4, worker = NULL, lease_until = NULL
+      WHERE id = ?1 AND state = 'running' AND worker = ?2
+  RETURNING task";
+
+/// Hands job `?1` back from worker `?2` without using up an attempt (graceful shutdown).
+const RELEASE: &str = "UPDATE qbwi_jobs
+        SET state = 'ready', attempts = attempts - 1, worker = NULL, lease_until = NULL
+      WHERE id = ?1 AND state = 'running' AND worker = ?2 AND ?3 IS NOT NULL
+  RETURNING task";
+
+/// Job `?1`, which worker `?2` ran, was cancelled by an operator: finished at `?3`.
+const CANCELLED: &str = "UPDATE qbwi_jobs
+        SET state = 'cancelled', finished_at = ?3, worker = NULL, lease_until = NULL
+      WHERE id = ?1 AND state = 'running' AND worker = ?2
+  RETURNING task";
+
+/// Adds `?3` completed and `?4` failed runs of task `?2` on node `?5` to the minute starting at
+/// `?1`.
+const COUNT_MINUTE: &str = "INSERT INTO qbwi_minutes (minute, task, completed, failed, node)
+     VALUES (?1, ?2, ?3, ?4, ?5)
+     ON CONFLICT (minute, task, node)
+     DO UPDATE SET completed = completed + excluded.completed, failed = failed + excluded.failed";

@@ -13,6 +13,7 @@
 //! (what each failure is called, with what to check). Its `tests` run the conformance suite and
 //! what is SQLite's own.
 
+mod admin;
 mod errors;
 mod jobs;
 mod path;

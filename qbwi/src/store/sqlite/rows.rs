@@ -8,7 +8,7 @@ use rusqlite::Row;
 use rusqlite::types::ValueRef;
 
 use crate::store::rows::{self as shared, StoredRow};
-use crate::store::{ClaimedJob, DeadJob, JobId};
+use crate::store::{ClaimedJob, DeadJob, JobDetail, JobId, JobSummary};
 
 /// A row of the claim's `RETURNING id, task, payload, attempts, max_attempts` (`id` is the rowid:
 /// always an integer).
@@ -19,6 +19,16 @@ pub(super) fn claimed_job(row: &Row<'_>) -> rusqlite::Result<ClaimedJob> {
 /// A row of `SELECT id, task, payload, attempts, COALESCE(last_error, '')`.
 pub(super) fn dead_job(row: &Row<'_>) -> rusqlite::Result<DeadJob> {
     Ok(shared::dead_job(JobId(row.get(0)?), &Columns(row)))
+}
+
+/// A row of [`job_columns`](crate::store::rows::job_columns), as a listing shows it.
+pub(super) fn job_summary(row: &Row<'_>) -> rusqlite::Result<JobSummary> {
+    Ok(shared::job_summary(JobId(row.get(0)?), &Columns(row)))
+}
+
+/// A row of [`job_columns`](crate::store::rows::job_columns), with all it holds.
+pub(super) fn job_detail(row: &Row<'_>) -> rusqlite::Result<JobDetail> {
+    Ok(shared::job_detail(JobId(row.get(0)?), &Columns(row)))
 }
 
 /// A SQLite row, read column by column.
@@ -38,6 +48,17 @@ impl StoredRow for Columns<'_, '_> {
             Ok(value) => shown(value),
             Err(_) => "(not text: no such column)".to_owned(),
         }
+    }
+
+    fn millis(&self, index: usize) -> Option<i64> {
+        match self.0.get_ref(index) {
+            Ok(ValueRef::Integer(millis)) => Some(millis),
+            _ => None,
+        }
+    }
+
+    fn flag(&self, index: usize) -> bool {
+        matches!(self.0.get_ref(index), Ok(ValueRef::Integer(value)) if value != 0)
     }
 }
 

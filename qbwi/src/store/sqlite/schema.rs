@@ -5,10 +5,8 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use super::errors::{DbError, DbResult};
 
-/// The schema version this code writes and reads.
-pub(super) const SCHEMA_VERSION: i64 = 1;
-
-const MIGRATIONS: [&str; 1] = [
+/// The schema migrations, in order: `PRAGMA user_version` counts how many have run.
+pub(super) const MIGRATIONS: [&str; 2] = [
     // 1: jobs, with the index the claim query walks. AUTOINCREMENT: completed jobs are deleted,
     // and a new job must not take the id of one that just finished.
     "CREATE TABLE qbwi_jobs (
@@ -24,7 +22,73 @@ const MIGRATIONS: [&str; 1] = [
         last_error   TEXT
     );
     CREATE INDEX qbwi_jobs_due ON qbwi_jobs (state, run_at, id);",
+    // 2: history and operations. Finished jobs stay (`completed`, `cancelled`) with their times;
+    // a running job can be asked to stop; tasks can be paused; hosts register as nodes; runs
+    // that ended are counted by minute. SQLite cannot change a CHECK constraint, so the jobs
+    // table is made anew and its rows copied, ids and the id sequence kept (a new job must not
+    // take the id of one deleted before the migration).
+    "CREATE TABLE qbwi_jobs_v2 (
+        id               INTEGER PRIMARY KEY AUTOINCREMENT,
+        task             TEXT    NOT NULL,
+        payload          TEXT    NOT NULL,
+        state            TEXT    NOT NULL
+                         CHECK (state IN ('ready', 'running', 'dead', 'completed', 'cancelled')),
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        max_attempts     INTEGER NOT NULL CHECK (max_attempts >= 1),
+        run_at           INTEGER NOT NULL,
+        lease_until      INTEGER,
+        worker           TEXT,
+        last_error       TEXT,
+        created_at       INTEGER NOT NULL -- ms since the epoch, for rows another program adds
+                         DEFAULT (CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
+        started_at       INTEGER,
+        finished_at      INTEGER,
+        cancel_requested INTEGER NOT NULL DEFAULT 0
+    );
+    INSERT INTO qbwi_jobs_v2 (id, task, payload, state, attempts, max_attempts, run_at,
+                              lease_until, worker, last_error, created_at)
+         SELECT id, task, payload, state, attempts, max_attempts, run_at, lease_until, worker,
+                last_error, run_at
+           FROM qbwi_jobs;
+    INSERT INTO sqlite_sequence (name, seq)
+         SELECT 'qbwi_jobs_v2', 0
+          WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'qbwi_jobs_v2');
+    UPDATE sqlite_sequence
+       SET seq = max(seq, COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'qbwi_jobs'), 0))
+     WHERE name = 'qbwi_jobs_v2';
+    DROP TABLE qbwi_jobs;
+    ALTER TABLE qbwi_jobs_v2 RENAME TO qbwi_jobs;
+    CREATE INDEX qbwi_jobs_due ON qbwi_jobs (state, run_at, id);
+    CREATE INDEX qbwi_jobs_state ON qbwi_jobs (state, id);
+    CREATE INDEX qbwi_jobs_task ON qbwi_jobs (task, id);
+    CREATE INDEX qbwi_jobs_finished ON qbwi_jobs (finished_at)
+     WHERE state IN ('completed', 'cancelled');
+    CREATE TABLE qbwi_paused (
+        task      TEXT    PRIMARY KEY,
+        paused_at INTEGER NOT NULL
+    );
+    CREATE TABLE qbwi_nodes (
+        id           TEXT    PRIMARY KEY,
+        hostname     TEXT    NOT NULL,
+        pid          INTEGER NOT NULL,
+        started_at   INTEGER NOT NULL,
+        heartbeat_at INTEGER NOT NULL,
+        expires_at   INTEGER NOT NULL,
+        tasks        TEXT    NOT NULL, -- a JSON array of names
+        running      INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE qbwi_minutes (
+        minute    INTEGER NOT NULL, -- its start, in ms since the epoch
+        task      TEXT    NOT NULL,
+        node      TEXT    NOT NULL, -- a row per node: hosts never wait for each other's counts
+        completed INTEGER NOT NULL DEFAULT 0,
+        failed    INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (minute, task, node)
+    ) WITHOUT ROWID;",
 ];
+
+/// The schema version this code writes and reads.
+pub(super) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Applies the migrations the file has not seen, under SQLite's write lock.
 pub(super) fn migrate(connection: &mut Connection) -> DbResult<()> {

@@ -10,6 +10,7 @@
 
 mod bad_rows;
 mod connections;
+mod plans;
 
 use std::time::{Duration, Instant};
 
@@ -60,6 +61,7 @@ async fn postgres_backend() {
         bad_rows::a_row_that_cannot_be_read_is_claimed_alone_and_listed_dead,
         bad_rows::a_task_name_postgresql_cannot_hold_does_not_break_the_claim,
         bad_rows::an_error_with_a_nul_byte_is_kept_with_a_replacement,
+        plans::every_listing_walks_an_index_in_id_order,
     ];
     let cases: Vec<(&str, Case)> = conformance.chain(own).collect();
     let total = cases.len();

@@ -153,8 +153,10 @@ async fn unreadable_and_undecodable_rows_die_alone_and_every_other_job_runs() {
         store.counts().await.unwrap(),
         JobCounts {
             dead: 4,
+            completed: 10,
             ..JobCounts::default()
-        }
+        },
+        "the good jobs are kept, completed, for the retention"
     );
 
     let dead = store.dead_jobs(10).await.unwrap();

@@ -7,7 +7,7 @@ use std::path::Path;
 use rusqlite::Connection;
 
 use super::super::errors::{DbError, store_error};
-use super::super::schema::SCHEMA_VERSION;
+use super::super::schema::{MIGRATIONS, SCHEMA_VERSION};
 use super::super::{Db, SqliteStore};
 use super::{open, temp_path};
 use crate::store::conformance::{LEASE, claim, ids_of, job, one, payloads_of};
@@ -90,5 +90,37 @@ fn an_unwritable_place_is_a_clear_error() {
     assert!(
         text.contains("/nonexistent-dir/qbwi.db") && text.contains("writable"),
         "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_store_of_the_first_schema_keeps_its_jobs_and_ids_when_migrated() {
+    let path = temp_path("migrate-v1");
+    {
+        let connection = Connection::open(&path).unwrap();
+        connection.execute_batch(MIGRATIONS[0]).unwrap();
+        connection
+            .execute_batch(
+                "INSERT INTO qbwi_jobs (id, task, payload, state, attempts, max_attempts, run_at)
+                 VALUES (7, 'mail', '{\"to\":1}', 'ready', 0, 3, 1000),
+                        (8, 'mail', '{\"to\":2}', 'dead', 3, 3, 1000);
+                 UPDATE sqlite_sequence SET seq = 41 WHERE name = 'qbwi_jobs';
+                 PRAGMA user_version = 1;",
+            )
+            .unwrap();
+    }
+    let store = open(&path);
+    let jobs = store.jobs(&crate::JobQuery::new()).await.unwrap();
+    assert_eq!(
+        jobs.iter()
+            .map(|job| (job.id.as_i64(), job.state))
+            .collect::<Vec<_>>(),
+        [(8, crate::JobState::Dead), (7, crate::JobState::Ready)]
+    );
+    let id = one(&store, job("mail", "new", None, 1)).await;
+    assert_eq!(
+        id.as_i64(),
+        42,
+        "the id sequence went on from the first schema's"
     );
 }

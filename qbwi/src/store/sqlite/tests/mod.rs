@@ -4,6 +4,7 @@
 
 mod bad_rows;
 mod connections;
+mod plans;
 
 use std::path::PathBuf;
 
