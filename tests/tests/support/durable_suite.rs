@@ -19,6 +19,9 @@ use qbwi::{
     RetryPolicy, Store, TaskError, background_task,
 };
 
+#[path = "operations.rs"]
+mod operations;
+
 /// One case: an async fn of a fresh store.
 pub type Case = (
     &'static str,
@@ -84,6 +87,18 @@ pub fn cases() -> Vec<Case> {
             "cancel_after_lets_runs_finish_and_claims_nothing_new",
             |store| Box::pin(cancel_after_lets_runs_finish_and_claims_nothing_new(store)),
         ),
+        ("completed_jobs_are_kept_for_the_retention", |store| {
+            Box::pin(operations::completed_jobs_are_kept_for_the_retention(store))
+        }),
+        ("an_operator_cancels_a_running_job", |store| {
+            Box::pin(operations::an_operator_cancels_a_running_job(store))
+        }),
+        ("a_paused_task_waits_until_resumed", |store| {
+            Box::pin(operations::a_paused_task_waits_until_resumed(store))
+        }),
+        ("a_host_is_a_node_while_it_runs", |store| {
+            Box::pin(operations::a_host_is_a_node_while_it_runs(store))
+        }),
     ]
 }
 
