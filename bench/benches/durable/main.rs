@@ -21,6 +21,7 @@
 
 #[cfg(feature = "apalis")]
 mod apalis_child;
+mod listing;
 #[path = "../common/machine.rs"]
 mod machine;
 mod qbwi_durable;
@@ -48,6 +49,9 @@ struct Config {
     modes: Vec<Mode>,
     /// `qbwi`, `apalis`: the contenders to run (all if empty).
     contenders: Vec<String>,
+    /// `listing`: only the listings at a million jobs; `no-listing`: everything but them.
+    listing: bool,
+    no_listing: bool,
 }
 
 impl Config {
@@ -99,6 +103,8 @@ fn config() -> Result<Config, String> {
         stores: Vec::new(),
         modes: Vec::new(),
         contenders: Vec::new(),
+        listing: false,
+        no_listing: false,
     };
     for arg in std::env::args().skip(1) {
         let word = arg.to_lowercase();
@@ -112,10 +118,14 @@ fn config() -> Result<Config, String> {
             config.modes.push(mode);
         } else if word == "qbwi" || word == "apalis" {
             config.contenders.push(word);
+        } else if word == "listing" {
+            config.listing = true;
+        } else if word == "no-listing" {
+            config.no_listing = true;
         } else {
             return Err(format!(
                 "unknown argument `{arg}`: expected stores (sqlite, postgres), modes (single, \
-                 concurrent, batched), contenders (qbwi, apalis), or --quick"
+                 concurrent, batched), contenders (qbwi, apalis), listing, no-listing, or --quick"
             ));
         }
     }
@@ -131,6 +141,9 @@ fn config() -> Result<Config, String> {
 /// Who runs the jobs.
 enum Contender {
     Qbwi,
+    /// qbwi with `retention(Duration::ZERO)`: completed jobs deleted at once, as before the
+    /// history existed; beside `Qbwi`, it shows what keeping the history costs.
+    QbwiWithoutHistory,
     #[cfg(feature = "apalis")]
     Apalis(apalis_child::ApalisChild),
 }
@@ -139,6 +152,7 @@ impl Contender {
     fn name(&self) -> &'static str {
         match self {
             Contender::Qbwi => "qbwi",
+            Contender::QbwiWithoutHistory => "qbwi, retention 0",
             #[cfg(feature = "apalis")]
             Contender::Apalis(_) => "apalis",
         }
@@ -154,7 +168,14 @@ impl Contender {
         jobs: u64,
     ) -> Result<Measurement, String> {
         match self {
-            Contender::Qbwi => qbwi_durable::run(&runtime(), target, mode, jobs),
+            Contender::Qbwi => qbwi_durable::run(&runtime(), target, mode, jobs, None),
+            Contender::QbwiWithoutHistory => qbwi_durable::run(
+                &runtime(),
+                target,
+                mode,
+                jobs,
+                Some(std::time::Duration::ZERO),
+            ),
             #[cfg(feature = "apalis")]
             Contender::Apalis(child) => child.run(kind, target, mode, jobs),
         }
@@ -175,6 +196,7 @@ fn contenders(config: &Config) -> Result<Vec<Contender>, String> {
     let mut all = Vec::new();
     if config.runs("qbwi") {
         all.push(Contender::Qbwi);
+        all.push(Contender::QbwiWithoutHistory);
     }
     #[cfg(feature = "apalis")]
     if config.runs("apalis") {
@@ -242,9 +264,13 @@ impl Scenario {
     }
 
     fn qbwi(&self) -> Option<&Summary> {
+        self.of("qbwi")
+    }
+
+    fn of(&self, contender: &str) -> Option<&Summary> {
         self.results
             .iter()
-            .find(|(name, _)| *name == "qbwi")
+            .find(|(name, _)| *name == contender)
             .and_then(|(_, result)| result.as_ref().ok())
     }
 }
@@ -369,6 +395,7 @@ fn print_summary(scenarios: &[Scenario]) {
         "qbwi ÷ apalis",
         "qbwi p50 / p99",
         "apalis p50 / p99",
+        "history's cost",
     ];
     let mut table = Table::new(&header);
     let rate = |s: Option<&Summary>| s.map_or("n/a".to_owned(), |s| thousands(s.per_second));
@@ -394,6 +421,11 @@ fn print_summary(scenarios: &[Scenario]) {
             }),
             latency(qbwi),
             latency(apalis),
+            // qbwi (history kept) ÷ qbwi (retention 0): below 1 is what the history costs.
+            match (qbwi, scenario.of("qbwi, retention 0")) {
+                (Some(kept), Some(none)) => format!("{:.2}×", kept.per_second / none.per_second),
+                _ => "-".to_owned(),
+            },
         ]);
     }
     table.print();
@@ -430,7 +462,7 @@ fn print_header(config: &Config, stores: &Stores, contenders: &[Contender]) {
     }
     println!(
         "  job       one u64; its body records when it started. Timed from the first enqueue \
-         to the store holding every job as completed (polled every 1 ms once all started)"
+         to the store holding every job as completed (qbwi: `wait_idle`; apalis: polled every 1 ms once all started)"
     );
     println!();
 }
@@ -460,13 +492,26 @@ fn main() -> ExitCode {
     print_header(&config, &stores, &contenders);
     let mut scenarios = Vec::new();
     for &kind in &config.stores {
-        if kind == Kind::Postgres && stores.postgres_missing().is_some() {
+        if kind == Kind::Postgres && stores.postgres_missing().is_some() || config.listing {
             continue;
         }
         for &mode in &config.modes {
             scenarios.push(scenario(&config, &mut stores, &contenders, kind, mode));
         }
     }
-    print_summary(&scenarios);
+    if !config.listing {
+        print_summary(&scenarios);
+    }
+    if !config.no_listing {
+        let rows = ((1_000_000.0 * config.scale) as u64).max(1_000);
+        for &kind in &config.stores {
+            if kind == Kind::Postgres && stores.postgres_missing().is_some() {
+                continue;
+            }
+            if let Err(why) = listing::run(&runtime(), &mut stores, kind, rows) {
+                eprintln!("   {} listing: {why}", kind.key());
+            }
+        }
+    }
     ExitCode::SUCCESS
 }

@@ -1,5 +1,7 @@
 //! qbwi: a `#[background_task(durable)]` job, enqueued on a host with a store that also runs it.
 
+use std::time::Duration;
+
 use qbwi::{Host, Store, background_task};
 use tokio::runtime::Runtime;
 
@@ -12,27 +14,32 @@ async fn bench_job(n: u64) {
     workload::job_started(n);
 }
 
-/// Runs `jobs` jobs through a fresh qbwi host on `target`, handed over as `mode` says.
-pub fn run(rt: &Runtime, target: &Target, mode: Mode, jobs: u64) -> Result<Measurement, String> {
+/// Runs `jobs` jobs through a fresh qbwi host on `target`, handed over as `mode` says; with the
+/// default retention unless `retention` says otherwise.
+pub fn run(
+    rt: &Runtime,
+    target: &Target,
+    mode: Mode,
+    jobs: u64,
+    retention: Option<Duration>,
+) -> Result<Measurement, String> {
     rt.block_on(async {
         let store = match target {
             Target::Sqlite(path) => Store::sqlite(path),
             Target::Postgres(url) => Store::postgres(url).await,
         }
         .map_err(|error| error.to_string())?;
-        let host = Host::builder()
-            .store(store.clone())
-            .build()
-            .map_err(|error| error.to_string())?;
+        let mut builder = Host::builder().store(store.clone());
+        if let Some(retention) = retention {
+            builder = builder.retention(retention);
+        }
+        let host = builder.build().map_err(|error| error.to_string())?;
         let run = Run::begin(jobs);
         hand_over(&host, &run, mode, jobs).await?;
         run.all_started().await;
-        workload::until(async || {
-            let counts = store.counts().await?;
-            Ok::<_, qbwi::StoreError>(counts.ready + counts.scheduled + counts.running == 0)
-        })
-        .await
-        .map_err(|error| error.to_string())?;
+        // Returns once the store has recorded every run's end (polling `counts` instead would
+        // take the store from the runs, the more so as the history grows).
+        host.wait_idle().await;
         let measurement = run.finish();
         let report = host.shutdown().await;
         let counts = store.counts().await.map_err(|error| error.to_string())?;

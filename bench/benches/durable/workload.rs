@@ -4,8 +4,9 @@
 //!
 //! A job is one `u64`, its number. [`Run::enqueued`] records when the bench hands job `n` to the
 //! contender; the job's body calls [`job_started`] first thing. A run's time goes from
-//! [`Run::begin`] (just before the first hand-over) to the moment the store says every job is
-//! completed (polled once every jobs' bodies have started, see [`until`]).
+//! [`Run::begin`] (just before the first hand-over) to the moment the store has every job
+//! completed: for qbwi, `wait_idle` (which returns once the store recorded every run's end); for
+//! apalis, polled once every jobs' bodies have started (see [`until`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -201,6 +202,7 @@ pub fn job_started(n: u64) {
 
 /// Polls `done` every millisecond until it says yes: how the bench learns that the store has
 /// recorded every job as completed (neither contender announces that).
+#[cfg_attr(not(feature = "apalis"), allow(dead_code))] // the apalis child's
 pub async fn until<E>(mut done: impl AsyncFnMut() -> Result<bool, E>) -> Result<(), E> {
     while !done().await? {
         tokio::time::sleep(Duration::from_millis(1)).await;

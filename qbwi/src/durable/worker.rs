@@ -33,7 +33,9 @@ use crate::host::{Host, HostInner};
 use crate::outcome::Outcome;
 use crate::reconnect::Reconnect;
 use crate::report::ShutdownReport;
-use crate::store::{ClaimRequest, ClaimedJob, Finished, JobId, NodeReport, Store, now_millis};
+use crate::store::{
+    ClaimRequest, ClaimedJob, Finished, JobId, MinuteTally, NodeReport, Store, now_millis,
+};
 use crate::wait::wait_until;
 
 /// At most this many jobs per claim.
@@ -47,6 +49,10 @@ const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 /// How many finished jobs one prune transaction deletes at most.
 const PRUNE_BATCH: usize = 1_000;
+
+/// How often a host adds the runs that ended to the store's per-minute counts: counted here and
+/// written together, they cost the runs nothing.
+const TALLY_EVERY: Duration = Duration::from_secs(5);
 
 /// How a host works with its store; from the builder.
 #[derive(Debug, Clone)]
@@ -97,11 +103,17 @@ pub(crate) struct Worker {
     reports: mpsc::UnboundedSender<Finished>,
     /// Runs interrupted by shutdown and released, by how their run ended.
     requeued: Requeued,
+    /// Runs that ended, by minute (ms since the epoch) and task: (completed, failed), not yet
+    /// added to the store's counts.
+    tallies: Mutex<Tallies>,
     /// The host's tasks' token: a run that fails once it is cancelled was most likely cut short by
     /// the shutdown, and goes back to the store.
     cancelled: CancellationToken,
     stop: CancellationToken,
 }
+
+/// Runs that ended, by (minute, task): (completed, failed).
+type Tallies = HashMap<(i64, &'static str), (u64, u64)>;
 
 /// The jobs a host holds, and how many of each task.
 #[derive(Default)]
@@ -227,6 +239,7 @@ impl Durable {
             room: Notify::new(),
             reports,
             requeued: Requeued::default(),
+            tallies: Mutex::default(),
             cancelled: host.tasks_token().clone(),
             stop: stop.clone(),
         });
@@ -686,6 +699,7 @@ impl Worker {
             }
             RunEnd::Undecodable(error) => {
                 tracing::error!(%error, "dead at once: the stored job cannot be run");
+                self.tally(&job.task, false);
                 return Finished::Failed {
                     id: job.id,
                     error,
@@ -708,6 +722,7 @@ impl Worker {
         match outcome {
             Outcome::Completed => {
                 tracing::debug!(?elapsed, "completed");
+                self.tally(&job.task, true);
                 Finished::Completed(job.id)
             }
             Outcome::Abandoned => {
@@ -741,6 +756,7 @@ impl Worker {
                     outcome => ("timed out", outcome.to_string()),
                 };
                 let retry_at = now_millis().saturating_add(wait.as_millis() as i64);
+                self.tally(&job.task, false);
                 if job.attempt < job.max_attempts {
                     tracing::warn!(?elapsed, %error, retry_in = ?wait, "{what}: will retry");
                 } else {
@@ -756,6 +772,51 @@ impl Worker {
     }
 }
 
+impl Worker {
+    /// Counts a run of `task` that ended, in this minute.
+    fn tally(&self, task: &str, completed: bool) {
+        let Some((&task, _)) = self.entries.get_key_value(task) else {
+            return;
+        };
+        let minute = now_millis().div_euclid(60_000) * 60_000;
+        let mut tallies = self.tallies.lock().unwrap_or_else(PoisonError::into_inner);
+        let counts = tallies.entry((minute, task)).or_default();
+        if completed {
+            counts.0 += 1;
+        } else {
+            counts.1 += 1;
+        }
+    }
+
+    /// Adds the tallies to the store's per-minute counts; keeps them for the next time if the
+    /// store cannot take them.
+    async fn write_tallies(&self) {
+        let taken =
+            std::mem::take(&mut *self.tallies.lock().unwrap_or_else(PoisonError::into_inner));
+        if taken.is_empty() {
+            return;
+        }
+        let tallies: Vec<MinuteTally> = taken
+            .iter()
+            .map(|(&(minute, task), &(completed, failed))| MinuteTally {
+                minute,
+                task,
+                completed,
+                failed,
+            })
+            .collect();
+        if let Err(error) = self.store.count_minutes(self.name.clone(), tallies).await {
+            tracing::debug!(%error, "cannot add the runs that ended to the store's counts yet");
+            let mut tallies = self.tallies.lock().unwrap_or_else(PoisonError::into_inner);
+            for (key, (completed, failed)) in taken {
+                let counts = tallies.entry(key).or_default();
+                counts.0 += completed;
+                counts.1 += failed;
+            }
+        }
+    }
+}
+
 impl Finished {
     fn id(&self) -> JobId {
         match self {
@@ -766,8 +827,9 @@ impl Finished {
 }
 
 /// Registers the host as a node of the store, reports it every third of the lease (with how many
-/// durable jobs it runs), prunes the jobs finished past the retention every minute, and removes
-/// the node when the host stops. The store being unreachable is logged and tried again at the
+/// durable jobs it runs), adds the runs that ended to the per-minute counts every few seconds,
+/// prunes the jobs finished past the retention every minute, and removes the node when the host
+/// stops. The store being unreachable is logged and tried again at the
 /// next tick.
 async fn node_loop(worker: Arc<Worker>) {
     let mut report = tokio::time::interval(worker.lease / 3);
@@ -776,9 +838,12 @@ async fn node_loop(worker: Arc<Worker>) {
     let first = Duration::from_secs_f64(super::random_fraction() * 10.0);
     let mut prune = tokio::time::interval_at(tokio::time::Instant::now() + first, PRUNE_EVERY);
     prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut tally = tokio::time::interval(TALLY_EVERY);
+    tally.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let hostname = hostname();
     loop {
         tokio::select! {
+            _ = tally.tick() => worker.write_tallies().await,
             _ = report.tick() => {
                 let node = NodeReport {
                     id: worker.name.clone(),
@@ -803,6 +868,7 @@ async fn node_loop(worker: Arc<Worker>) {
             () = worker.stop.cancelled() => break,
         }
     }
+    worker.write_tallies().await;
     if let Err(error) = worker.store.remove_node(worker.name.clone()).await {
         tracing::debug!(%error, "cannot remove this host's node from the store");
     }

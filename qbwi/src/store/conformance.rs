@@ -850,9 +850,30 @@ pub(crate) async fn runs_that_ended_are_counted_by_minute_and_jobs_by_task(store
         ],
     )
     .await;
-    // A report for a lease the worker no longer holds counts nothing.
-    finish(&store, "a", vec![Finished::Completed(ids[0])]).await;
 
+    // Two nodes' tallies, of this minute and of two hours ago (past what is shown), added twice.
+    let minute = now_millis().div_euclid(60_000) * 60_000;
+    let tally = |minute, task, completed, failed| super::MinuteTally {
+        minute,
+        task,
+        completed,
+        failed,
+    };
+    for node in ["a", "b"] {
+        for _ in 0..2 {
+            store
+                .count_minutes(
+                    node.into(),
+                    vec![
+                        tally(minute, "mail", 2, 1),
+                        tally(minute, "report", 1, 0),
+                        tally(minute - 7_200_000, "mail", 100, 100),
+                    ],
+                )
+                .await
+                .unwrap();
+        }
+    }
     let minutes = store.finished_per_minute().await.unwrap();
     assert_eq!(minutes.len(), 60);
     assert!(
@@ -860,15 +881,19 @@ pub(crate) async fn runs_that_ended_are_counted_by_minute_and_jobs_by_task(store
             .windows(2)
             .all(|pair| pair[0].minute < pair[1].minute)
     );
-    let (completed, failed): (u64, u64) = minutes
-        .iter()
-        .fold((0, 0), |(c, f), m| (c + m.completed, f + m.failed));
-    assert_eq!((completed, failed), (2, 2));
-    let last = minutes.last().unwrap();
+    assert_eq!(super::millis(minutes[59].minute), minute);
+    assert_eq!((minutes[59].completed, minutes[59].failed), (12, 4));
     assert!(
-        last.completed + minutes[58].completed == 2,
-        "counted in this minute (or the one before, across a minute's turn): {minutes:?}"
+        minutes[..59]
+            .iter()
+            .all(|counts| counts.completed == 0 && counts.failed == 0)
     );
+    // Pruning drops the minutes older than the hour shown.
+    store.prune(LEASE, 1000).await.unwrap();
+    store
+        .count_minutes("a".into(), vec![tally(minute - 7_200_000, "mail", 0, 0)])
+        .await
+        .unwrap();
 
     let by_task = store.counts_by_task().await.unwrap();
     assert_eq!(

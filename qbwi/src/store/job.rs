@@ -16,6 +16,12 @@ impl JobId {
     pub fn as_i64(self) -> i64 {
         self.0
     }
+
+    /// The job whose id the store keeps as `id` (as [`as_i64`](JobId::as_i64) gave it, or as an
+    /// operator typed it).
+    pub fn from_i64(id: i64) -> JobId {
+        JobId(id)
+    }
 }
 
 impl fmt::Display for JobId {
@@ -191,6 +197,16 @@ pub(crate) struct NodeReport {
     pub(crate) running: u64,
     /// How long its report holds: it is gone from the list if it has not reported again by then.
     pub(crate) lease: Duration,
+}
+
+/// How many runs of one task ended in one minute on one node, as its worker counted them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MinuteTally {
+    /// The minute's start, in ms since the epoch.
+    pub(crate) minute: i64,
+    pub(crate) task: &'static str,
+    pub(crate) completed: u64,
+    pub(crate) failed: u64,
 }
 
 /// What a heartbeat learns of the jobs a worker runs.

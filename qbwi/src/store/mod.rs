@@ -35,7 +35,9 @@ mod rows;
 pub(crate) mod sqlite;
 
 pub use error::StoreError;
-pub(crate) use job::{Action, ClaimRequest, ClaimedJob, Finished, Leases, NodeReport, Selection};
+pub(crate) use job::{
+    Action, ClaimRequest, ClaimedJob, Finished, Leases, MinuteTally, NodeReport, Selection,
+};
 pub use job::{DeadJob, JobCounts, JobId, NewJob};
 pub use query::{
     JobDetail, JobQuery, JobState, JobSummary, MinuteCounts, Node, ParseJobStateError, TaskCounts,
@@ -59,13 +61,20 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// Claims up to `limit` due jobs (ready and due by the store's clock, or running under an
     /// expired lease), the expired first, then the oldest `run_at`; each claim counts an attempt.
     fn claim(&self, request: ClaimRequest) -> BoxFuture<'_, Result<Vec<ClaimedJob>, StoreError>>;
-    /// Records how runs ended, in one transaction, and counts them in this minute's
-    /// [`MinuteCounts`]. Completed jobs are kept as `completed` if `retain`, else deleted.
+    /// Records how runs ended, in one transaction. Completed jobs are kept as `completed` if
+    /// `retain`, else deleted.
     fn finish(
         &self,
         worker: Arc<str>,
         finished: Vec<Finished>,
         retain: bool,
+    ) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// Adds a node's tallies of ended runs to the per-minute counts ([`MinuteCounts`]), in one
+    /// transaction. Each node has rows of its own, so hosts never wait for each other here.
+    fn count_minutes(
+        &self,
+        node: Arc<str>,
+        tallies: Vec<MinuteTally>,
     ) -> BoxFuture<'_, Result<(), StoreError>>;
     /// Extends `worker`'s leases on `ids` by `lease` from now; which it no longer holds, and which
     /// an operator asked to cancel.
@@ -282,6 +291,18 @@ impl Store {
     /// Resolves when another process may have added jobs (see [`Backend::notified`]).
     pub(crate) async fn notified(&self) {
         self.backend().notified().await;
+    }
+
+    /// Adds a node's tallies of ended runs to the per-minute counts.
+    pub(crate) async fn count_minutes(
+        &self,
+        node: Arc<str>,
+        tallies: Vec<MinuteTally>,
+    ) -> Result<(), StoreError> {
+        if tallies.is_empty() {
+            return Ok(());
+        }
+        self.backend().count_minutes(node, tallies).await
     }
 
     /// Records what a host reports of itself.

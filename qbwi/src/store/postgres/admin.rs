@@ -67,15 +67,22 @@ const MINUTES: &str = "SELECT (extract(epoch FROM minute) * 1000)::int8, sum(com
       FROM qbwi_minutes WHERE minute >= to_timestamp($1::float8 / 1000)
      GROUP BY minute ORDER BY minute";
 
-/// Deletes at most `$2` jobs that finished more than `$1` milliseconds ago, the minutes before
-/// `$3` and the expired nodes, in one statement; how many jobs.
-const PRUNE: &str = "WITH pruned AS (
+/// Deletes at most `$2` jobs of each finished state that finished more than `$1` milliseconds ago,
+/// among the `$4` oldest of that state, the minutes before `$3` and the expired nodes, in one
+/// statement; how many jobs. Each state's part walks its partial index from the oldest id and
+/// reads no further than the window (no index on `finished_at`, which every completion would have
+/// to write); jobs finish roughly in the order of their ids.
+const PRUNE: &str = "WITH completed AS (
+        SELECT id, finished_at FROM qbwi_jobs WHERE state = 'completed' ORDER BY id LIMIT $4),
+    cancelled AS (
+        SELECT id, finished_at FROM qbwi_jobs WHERE state = 'cancelled' ORDER BY id LIMIT $4),
+    pruned AS (
         DELETE FROM qbwi_jobs WHERE id IN (
-            SELECT id FROM qbwi_jobs
-             WHERE state IN ('completed', 'cancelled')
-               AND finished_at < now() - $1::float8 * interval '1 millisecond'
-             LIMIT $2
-               FOR UPDATE SKIP LOCKED)
+            (SELECT id FROM completed
+              WHERE finished_at < now() - $1::float8 * interval '1 millisecond' LIMIT $2)
+            UNION ALL
+            (SELECT id FROM cancelled
+              WHERE finished_at < now() - $1::float8 * interval '1 millisecond' LIMIT $2))
         RETURNING 1),
     minutes AS (DELETE FROM qbwi_minutes WHERE minute < to_timestamp($3::float8 / 1000)),
     nodes AS (DELETE FROM qbwi_nodes WHERE expires_at <= now())
@@ -371,8 +378,12 @@ impl PostgresStore {
         limit: usize,
     ) -> Result<u64, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let window = limit.saturating_mul(10);
         let rows = self
-            .query(PRUNE, &[&millis_f64(retention), &limit, &(since as f64)])
+            .query(
+                PRUNE,
+                &[&millis_f64(retention), &limit, &(since as f64), &window],
+            )
             .await?;
         let deleted: i64 = match rows.first() {
             Some(row) => row.try_get(0).map_err(|error| self.error(&error))?,

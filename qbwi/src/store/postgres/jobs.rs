@@ -13,8 +13,8 @@ use tokio_postgres::types::Type;
 use super::{PostgresStore, rows};
 use crate::store::{
     Action, Backend, BoxFuture, ClaimRequest, ClaimedJob, DeadJob, Finished, JobCounts, JobDetail,
-    JobId, JobQuery, JobSummary, Leases, MinuteCounts, NewJob, Node, NodeReport, Selection,
-    StoreError, TaskCounts,
+    JobId, JobQuery, JobSummary, Leases, MinuteCounts, MinuteTally, NewJob, Node, NodeReport,
+    Selection, StoreError, TaskCounts,
 };
 
 /// Inserts jobs, in order, and notifies [`CHANNEL`](super::listener::CHANNEL) (at commit); one
@@ -67,52 +67,17 @@ const CLAIM: &str = "WITH expired AS (
  RETURNING job.id, job.task, convert_to(job.payload, current_setting('server_encoding')),
            job.attempts, job.max_attempts";
 
-/// Adds the runs of `ended` (`task` of each) to this minute's counts of node `$2`, as completed or
-/// failed: one statement with the change it counts.
-macro_rules! counted {
-    ($statement:literal, completed) => {
-        concat!(
-            "WITH ended AS (",
-            $statement,
-            ") INSERT INTO qbwi_minutes (minute, task, node, completed, failed)
-               SELECT date_trunc('minute', now()), task, $2, count(*), 0 FROM ended GROUP BY task
-             ON CONFLICT (minute, task, node)
-             DO UPDATE SET completed = qbwi_minutes.completed + excluded.completed"
-        )
-    };
-    ($statement:literal, failed) => {
-        concat!(
-            "WITH ended AS (",
-            $statement,
-            ") INSERT INTO qbwi_minutes (minute, task, node, completed, failed)
-               SELECT date_trunc('minute', now()), task, $2, 0, count(*) FROM ended GROUP BY task
-             ON CONFLICT (minute, task, node)
-             DO UPDATE SET failed = qbwi_minutes.failed + excluded.failed"
-        )
-    };
-}
-
-/// Completes the jobs `$1` that worker `$2` still holds, kept for the retention, and counts them.
-const COMPLETE_KEEP: &str = counted!(
-    "UPDATE qbwi_jobs
+/// Completes the jobs `$1` that worker `$2` still holds, kept for the retention.
+const COMPLETE_KEEP: &str = "UPDATE qbwi_jobs
         SET state = 'completed', finished_at = now(), worker = NULL, lease_until = NULL
-      WHERE id = ANY($1::int8[]) AND state = 'running' AND worker = $2
-  RETURNING task",
-    completed
-);
+      WHERE id = ANY($1::int8[]) AND state = 'running' AND worker = $2";
 
-/// Deletes the completed jobs `$1` that worker `$2` still holds (no retention), and counts them.
-const COMPLETE_DELETE: &str = counted!(
-    "DELETE FROM qbwi_jobs
-      WHERE id = ANY($1::int8[]) AND state = 'running' AND worker = $2
-  RETURNING task",
-    completed
-);
+/// Deletes the completed jobs `$1` that worker `$2` still holds (no retention).
+const COMPLETE_DELETE: &str = "DELETE FROM qbwi_jobs
+      WHERE id = ANY($1::int8[]) AND state = 'running' AND worker = $2";
 
-/// Records failures (ids `$1`, errors `$3`, retry times `$4`) of jobs worker `$2` still holds, and
-/// counts them.
-const FAIL: &str = counted!(
-    "UPDATE qbwi_jobs AS job
+/// Records failures (ids `$1`, errors `$3`, retry times `$4`) of jobs worker `$2` still holds.
+const FAIL: &str = "UPDATE qbwi_jobs AS job
         SET state = CASE WHEN failure.retry_at IS NOT NULL AND job.attempts < job.max_attempts
                          THEN 'ready' ELSE 'dead' END,
             finished_at = CASE WHEN failure.retry_at IS NOT NULL
@@ -121,10 +86,7 @@ const FAIL: &str = counted!(
             run_at = COALESCE(to_timestamp(failure.retry_at / 1000), job.run_at),
             last_error = failure.error, worker = NULL, lease_until = NULL
        FROM unnest($1::int8[], $3::text[], $4::float8[]) AS failure (id, error, retry_at)
-      WHERE job.id = failure.id AND job.state = 'running' AND job.worker = $2
-  RETURNING job.task",
-    failed
-);
+      WHERE job.id = failure.id AND job.state = 'running' AND job.worker = $2";
 
 /// Hands back the jobs `$1` that worker `$2` still holds, their attempt given back; notifies other
 /// hosts if there were any.
@@ -134,6 +96,16 @@ const RELEASE: &str = "WITH released AS (
          WHERE id = ANY($1::int8[]) AND state = 'running' AND worker = $2
         RETURNING id)
     SELECT pg_notify('qbwi_jobs', '') WHERE EXISTS (SELECT FROM released)";
+
+/// Adds node `$1`'s tallies (minutes `$2` in ms since the epoch, tasks `$3`, completed `$4`, failed
+/// `$5`) to the per-minute counts.
+const COUNT_MINUTES: &str = "INSERT INTO qbwi_minutes (minute, task, node, completed, failed)
+    SELECT to_timestamp(tally.minute / 1000), tally.task, $1, tally.completed, tally.failed
+      FROM unnest($2::float8[], $3::text[], $4::int8[], $5::int8[])
+           AS tally (minute, task, completed, failed)
+    ON CONFLICT (minute, task, node)
+    DO UPDATE SET completed = qbwi_minutes.completed + excluded.completed,
+                  failed = qbwi_minutes.failed + excluded.failed";
 
 /// The jobs `$1` that worker `$2` ran were cancelled by an operator: finished now.
 const CANCELLED: &str = "UPDATE qbwi_jobs
@@ -224,6 +196,26 @@ impl Backend for PostgresStore {
                     .await
                     .map_err(|error| self.error(&error))
             }
+        })
+    }
+
+    fn count_minutes(
+        &self,
+        node: Arc<str>,
+        tallies: Vec<MinuteTally>,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            let minutes: Vec<f64> = tallies.iter().map(|tally| tally.minute as f64).collect();
+            let tasks: Vec<&str> = tallies.iter().map(|tally| tally.task).collect();
+            let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+            let completed: Vec<i64> = tallies.iter().map(|tally| count(tally.completed)).collect();
+            let failed: Vec<i64> = tallies.iter().map(|tally| count(tally.failed)).collect();
+            self.execute(
+                COUNT_MINUTES,
+                &[&&*node, &minutes, &tasks, &completed, &failed],
+            )
+            .await
+            .map(drop)
         })
     }
 

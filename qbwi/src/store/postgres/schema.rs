@@ -29,7 +29,7 @@ const MIGRATIONS: [&str; 2] = [
     // 2: history and operations. Finished jobs stay (`completed`, `cancelled`) with their times;
     // a running job can be asked to stop; tasks can be paused; hosts register as nodes; runs
     // that ended are counted by minute. Listings walk the partial indexes by id (newest first),
-    // and the pruning of finished jobs walks `qbwi_jobs_finished`.
+    // and so does the pruning of finished jobs (oldest first).
     "ALTER TABLE qbwi_jobs DROP CONSTRAINT qbwi_jobs_state_check;
     ALTER TABLE qbwi_jobs ADD CONSTRAINT qbwi_jobs_state_check
         CHECK (state IN ('ready', 'running', 'dead', 'completed', 'cancelled'));
@@ -40,8 +40,6 @@ const MIGRATIONS: [&str; 2] = [
     CREATE INDEX qbwi_jobs_live ON qbwi_jobs (id) WHERE state IN ('ready', 'running');
     CREATE INDEX qbwi_jobs_completed ON qbwi_jobs (id) WHERE state = 'completed';
     CREATE INDEX qbwi_jobs_cancelled ON qbwi_jobs (id) WHERE state = 'cancelled';
-    CREATE INDEX qbwi_jobs_finished ON qbwi_jobs (finished_at)
-     WHERE state IN ('completed', 'cancelled');
     CREATE INDEX qbwi_jobs_task ON qbwi_jobs (task, id);
     CREATE TABLE qbwi_paused (
         task      text        PRIMARY KEY,

@@ -64,6 +64,20 @@ impl Filter {
     }
 }
 
+/// Deletes at most `?3` jobs in state `?1` that finished before `?2`, among the `?4` oldest of
+/// that state: it walks `qbwi_jobs_state` from the oldest id and reads no further than the window
+/// (no index on `finished_at`, which every completion would have to write). Jobs finish roughly
+/// in the order of their ids; one that finished late (a delayed job) holds back no more than its
+/// own place in the window.
+const PRUNE: &str = "DELETE FROM qbwi_jobs WHERE id IN (
+        SELECT id FROM (
+            SELECT id, finished_at FROM qbwi_jobs WHERE state = ?1 ORDER BY id LIMIT ?4)
+         WHERE finished_at < ?2
+         LIMIT ?3)";
+
+/// How many of the oldest finished jobs a prune looks at, per job it may delete.
+const PRUNE_WINDOW: i64 = 10;
+
 impl Db {
     /// Dead jobs, oldest first.
     pub(super) fn dead_jobs(&self, limit: usize) -> DbResult<Vec<DeadJob>> {
@@ -316,14 +330,14 @@ impl Db {
     pub(super) fn prune(&self, cutoff: i64, since: i64, now: i64, limit: usize) -> DbResult<u64> {
         let mut connection = self.connection();
         let transaction = connection.transaction()?;
-        let deleted = transaction
-            .prepare_cached(
-                "DELETE FROM qbwi_jobs WHERE id IN (
-                    SELECT id FROM qbwi_jobs
-                     WHERE state IN ('completed', 'cancelled') AND finished_at < ?1
-                     LIMIT ?2)",
-            )?
-            .execute(params![cutoff, i64::try_from(limit).unwrap_or(i64::MAX)])?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let window = limit.saturating_mul(PRUNE_WINDOW);
+        let mut deleted = 0;
+        for state in ["completed", "cancelled"] {
+            deleted += transaction
+                .prepare_cached(PRUNE)?
+                .execute(params![state, cutoff, limit, window])?;
+        }
         transaction
             .prepare_cached("DELETE FROM qbwi_minutes WHERE minute < ?1")?
             .execute([since])?;

@@ -7,16 +7,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use std::collections::BTreeMap;
-
 use rusqlite::{OptionalExtension, TransactionBehavior, params, params_from_iter};
 
 use super::errors::DbResult;
 use super::{Db, SqliteStore, rows};
 use crate::store::{
     Action, Backend, BoxFuture, ClaimRequest, ClaimedJob, DeadJob, Finished, JobCounts, JobDetail,
-    JobId, JobQuery, JobSummary, Leases, MinuteCounts, NewJob, Node, NodeReport, Selection,
-    StoreError, TaskCounts, now_millis,
+    JobId, JobQuery, JobSummary, Leases, MinuteCounts, MinuteTally, NewJob, Node, NodeReport,
+    Selection, StoreError, TaskCounts, now_millis,
 };
 
 impl Backend for SqliteStore {
@@ -47,6 +45,14 @@ impl Backend for SqliteStore {
         retain: bool,
     ) -> BoxFuture<'_, Result<(), StoreError>> {
         self.run(move |db| db.finish(&worker, &finished, retain, now_millis()))
+    }
+
+    fn count_minutes(
+        &self,
+        node: Arc<str>,
+        tallies: Vec<MinuteTally>,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.run(move |db| db.count_minutes(&node, &tallies))
     }
 
     fn heartbeat(
@@ -179,7 +185,9 @@ impl Db {
     /// that has expired (their worker died) first, then ready ones, oldest first; for `worker`
     /// until `now + lease`. Each claim counts an attempt. Paused tasks' jobs are left. Two
     /// branches, each walking the index and stopping at `limit` rows: one `OR` query sorts every
-    /// ready row (5.6 ms instead of 0.6 ms at 20,000 ready jobs).
+    /// ready row (5.6 ms instead of 0.6 ms at 20,000 ready jobs). `+task` keeps SQLite off the
+    /// task index, which would walk every job of the task, the finished ones kept for the
+    /// retention included.
     fn claim(
         &self,
         tasks: &[&str],
@@ -189,27 +197,7 @@ impl Db {
         lease: Duration,
     ) -> DbResult<Vec<ClaimedJob>> {
         let lease_until = now.saturating_add(millis_of(lease));
-        let sql = format!(
-            "UPDATE qbwi_jobs
-                SET state = 'running', attempts = attempts + 1, worker = ?1, lease_until = ?2,
-                    started_at = ?3
-              WHERE id IN (
-                    SELECT id FROM (
-                        SELECT id FROM qbwi_jobs
-                         WHERE state = 'running' AND lease_until < ?3 AND task IN ({names})
-                           AND task NOT IN (SELECT task FROM qbwi_paused)
-                         LIMIT ?4)
-                    UNION ALL
-                    SELECT id FROM (
-                        SELECT id FROM qbwi_jobs
-                         WHERE state = 'ready' AND run_at <= ?3 AND task IN ({names})
-                           AND task NOT IN (SELECT task FROM qbwi_paused)
-                         ORDER BY run_at, id
-                         LIMIT ?4)
-                    LIMIT ?4)
-          RETURNING id, task, payload, attempts, max_attempts",
-            names = placeholders(5, tasks.len()),
-        );
+        let sql = claim_sql(tasks.len());
         let mut connection = self.connection();
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let jobs = {
@@ -228,13 +216,11 @@ impl Db {
         Ok(jobs)
     }
 
-    /// Records how runs ended, in one transaction, and counts them in this minute's row of
-    /// `qbwi_minutes`; reports for leases `worker` no longer holds are ignored.
+    /// Records how runs ended, in one transaction; reports for leases `worker` no longer holds
+    /// are ignored.
     fn finish(&self, worker: &str, finished: &[Finished], retain: bool, now: i64) -> DbResult<()> {
         let mut connection = self.connection();
         let transaction = connection.transaction()?;
-        // (completed, failed) by task, of the reports that applied.
-        let mut ended: BTreeMap<String, (i64, i64)> = BTreeMap::new();
         for finished in finished {
             let (id, statement) = match finished {
                 Finished::Completed(id) if retain => (id, COMPLETE_KEEP),
@@ -244,33 +230,36 @@ impl Db {
                     error,
                     retry_at,
                 } => {
-                    let task = transaction
+                    transaction
                         .prepare_cached(FAIL)?
-                        .query_row(params![id.0, worker, retry_at, error, now], |row| {
-                            row.get::<_, String>(0)
-                        })
-                        .optional()?;
-                    if let Some(task) = task {
-                        ended.entry(task).or_default().1 += 1;
-                    }
+                        .execute(params![id.0, worker, retry_at, error, now])?;
                     continue;
                 }
                 Finished::Released(id) => (id, RELEASE),
                 Finished::Cancelled(id) => (id, CANCELLED),
             };
-            let task = transaction
+            transaction
                 .prepare_cached(statement)?
-                .query_row(params![id.0, worker, now], |row| row.get::<_, String>(0))
-                .optional()?;
-            if let (Some(task), Finished::Completed(_)) = (task, finished) {
-                ended.entry(task).or_default().0 += 1;
-            }
+                .execute(params![id.0, worker, now])?;
         }
-        if !ended.is_empty() {
-            let minute = now.div_euclid(60_000) * 60_000;
+        transaction.commit()?;
+        Ok(())
+    }
+
+    /// Adds `node`'s tallies to the per-minute counts, in one transaction.
+    fn count_minutes(&self, node: &str, tallies: &[MinuteTally]) -> DbResult<()> {
+        let mut connection = self.connection();
+        let transaction = connection.transaction()?;
+        {
             let mut count = transaction.prepare_cached(COUNT_MINUTE)?;
-            for (task, (completed, failed)) in &ended {
-                count.execute(params![minute, task, completed, failed, worker])?;
+            for tally in tallies {
+                count.execute(params![
+                    tally.minute,
+                    tally.task,
+                    i64::try_from(tally.completed).unwrap_or(i64::MAX),
+                    i64::try_from(tally.failed).unwrap_or(i64::MAX),
+                    node
+                ])?;
             }
         }
         transaction.commit()?;
@@ -307,19 +296,50 @@ impl Db {
     }
 
     /// When the next of these tasks' jobs is due (ms since the epoch): a ready job's `run_at` or
-    /// a running job's lease expiry.
+    /// a running job's lease expiry. Walks the due index (`+task`: not the task index, which
+    /// holds the finished jobs too).
     fn next_due(&self, tasks: &[&str]) -> DbResult<Option<i64>> {
-        let sql = format!(
-            "SELECT MIN(CASE state WHEN 'ready' THEN run_at ELSE lease_until + 1 END)
-               FROM qbwi_jobs
-              WHERE task IN ({names}) AND state IN ('ready', 'running')
-                AND task NOT IN (SELECT task FROM qbwi_paused)",
-            names = placeholders(1, tasks.len()),
-        );
+        let sql = next_due_sql(tasks.len());
         let connection = self.connection();
         let mut select = connection.prepare_cached(&sql)?;
         Ok(select.query_row(params_from_iter(tasks), |row| row.get(0))?)
     }
+}
+
+/// The claim of [`Db::claim`] for `tasks` task names (`?5` on).
+pub(super) fn claim_sql(tasks: usize) -> String {
+    format!(
+        "UPDATE qbwi_jobs
+            SET state = 'running', attempts = attempts + 1, worker = ?1, lease_until = ?2,
+                started_at = ?3
+          WHERE id IN (
+                SELECT id FROM (
+                    SELECT id FROM qbwi_jobs
+                     WHERE state = 'running' AND lease_until < ?3 AND +task IN ({names})
+                       AND task NOT IN (SELECT task FROM qbwi_paused)
+                     LIMIT ?4)
+                UNION ALL
+                SELECT id FROM (
+                    SELECT id FROM qbwi_jobs
+                     WHERE state = 'ready' AND run_at <= ?3 AND +task IN ({names})
+                       AND task NOT IN (SELECT task FROM qbwi_paused)
+                     ORDER BY run_at, id
+                     LIMIT ?4)
+                LIMIT ?4)
+      RETURNING id, task, payload, attempts, max_attempts",
+        names = placeholders(5, tasks),
+    )
+}
+
+/// The query of [`Db::next_due`] for `tasks` task names.
+pub(super) fn next_due_sql(tasks: usize) -> String {
+    format!(
+        "SELECT MIN(CASE state WHEN 'ready' THEN run_at ELSE lease_until + 1 END)
+           FROM qbwi_jobs
+          WHERE +task IN ({names}) AND state IN ('ready', 'running')
+            AND task NOT IN (SELECT task FROM qbwi_paused)",
+        names = placeholders(1, tasks),
+    )
 }
 
 /// `?from, ?from+1, ..`: `count` numbered parameters.
@@ -328,20 +348,18 @@ pub(super) fn placeholders(from: usize, count: usize) -> String {
     names.join(", ")
 }
 
-/// Completes job `?1` that worker `?2` holds, kept for the retention; its task.
+/// Completes job `?1` that worker `?2` holds, kept for the retention.
 const COMPLETE_KEEP: &str = "UPDATE qbwi_jobs
         SET state = 'completed', finished_at = ?3, worker = NULL, lease_until = NULL
-      WHERE id = ?1 AND state = 'running' AND worker = ?2
-  RETURNING task";
+      WHERE id = ?1 AND state = 'running' AND worker = ?2";
 
-/// Completes job `?1` that worker `?2` holds, deleting it (no retention); its task. (`?3`, the
+/// Completes job `?1` that worker `?2` holds, deleting it (no retention). (`?3`, the
 /// time, is not needed: every report statement takes the same three parameters.)
 const COMPLETE_DELETE: &str = "DELETE FROM qbwi_jobs
-      WHERE id = ?1 AND state = 'running' AND worker = ?2 AND ?3 IS NOT NULL
-  RETURNING task";
+      WHERE id = ?1 AND state = 'running' AND worker = ?2 AND ?3 IS NOT NULL";
 
 /// Records a failure of job `?1` that worker `?2` holds: ready again at `?3` if it has attempts
-/// left, else dead (at `?5`) with the error `?4`; its task.
+/// left, else dead (at `?5`) with the error `?4`.
 const FAIL: &str = "UPDATE qbwi_jobs
         SET state = CASE WHEN ?3 IS NOT NULL AND attempts < max_attempts
                          THEN 'ready' ELSE 'dead' END,
@@ -349,20 +367,17 @@ const FAIL: &str = "UPDATE qbwi_jobs
                                THEN NULL ELSE ?5 END,
             run_at = COALESCE(?3, run_at),
             last_error = ?4, worker = NULL, lease_until = NULL
-      WHERE id = ?1 AND state = 'running' AND worker = ?2
-  RETURNING task";
+      WHERE id = ?1 AND state = 'running' AND worker = ?2";
 
 /// Hands job `?1` back from worker `?2` without using up an attempt (graceful shutdown).
 const RELEASE: &str = "UPDATE qbwi_jobs
         SET state = 'ready', attempts = attempts - 1, worker = NULL, lease_until = NULL
-      WHERE id = ?1 AND state = 'running' AND worker = ?2 AND ?3 IS NOT NULL
-  RETURNING task";
+      WHERE id = ?1 AND state = 'running' AND worker = ?2 AND ?3 IS NOT NULL";
 
 /// Job `?1`, which worker `?2` ran, was cancelled by an operator: finished at `?3`.
 const CANCELLED: &str = "UPDATE qbwi_jobs
         SET state = 'cancelled', finished_at = ?3, worker = NULL, lease_until = NULL
-      WHERE id = ?1 AND state = 'running' AND worker = ?2
-  RETURNING task";
+      WHERE id = ?1 AND state = 'running' AND worker = ?2";
 
 /// Adds `?3` completed and `?4` failed runs of task `?2` on node `?5` to the minute starting at
 /// `?1`.

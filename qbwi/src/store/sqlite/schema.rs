@@ -61,8 +61,6 @@ pub(super) const MIGRATIONS: [&str; 2] = [
     CREATE INDEX qbwi_jobs_due ON qbwi_jobs (state, run_at, id);
     CREATE INDEX qbwi_jobs_state ON qbwi_jobs (state, id);
     CREATE INDEX qbwi_jobs_task ON qbwi_jobs (task, id);
-    CREATE INDEX qbwi_jobs_finished ON qbwi_jobs (finished_at)
-     WHERE state IN ('completed', 'cancelled');
     CREATE TABLE qbwi_paused (
         task      TEXT    PRIMARY KEY,
         paused_at INTEGER NOT NULL
