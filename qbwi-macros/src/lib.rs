@@ -6,6 +6,7 @@ use proc_macro::TokenStream;
 
 mod arg_type;
 mod attr;
+mod contract;
 mod docs;
 mod durable;
 mod duration;
