@@ -3,11 +3,12 @@
 //!
 //! These checks are syntactic and catch what can be named in the message with a fix (`&str` ->
 //! `String`). Whatever they cannot see (a type that is not `Send`, a struct hiding a borrow) is
-//! caught by the type checker on the generated `assert_arg_is_send::<T>()`, spanned on the type.
+//! caught by the type checker on the generated `<T as TaskArgument<task>>::__CHECK`, spanned on
+//! the type (`contract.rs`).
 //!
 //! A durable task's arguments are also read back from the store into new values, so there even a
 //! `'static` borrow is an error (with the same fix); whether serde can handle the type is left to
-//! the type checker (`assert_arg_is_durable::<T>()`).
+//! the type checker (`DurableArgument`, through which `durable.rs` writes and reads each one).
 
 use quote::ToTokens;
 use syn::punctuated::Punctuated;

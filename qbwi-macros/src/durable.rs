@@ -1,6 +1,6 @@
 //! What `durable` adds to a task: the `DurableTask` impl (retry policy, arguments written and read
-//! by name, and the assertion that each argument can be stored) and `enqueue` / `enqueue_at` /
-//! `enqueue_after` / `enqueue_in`.
+//! by name through `DurableArgument`, which checks that each can be stored) and `enqueue` /
+//! `enqueue_at` / `enqueue_after` / `enqueue_in`.
 //!
 //! The rest of the expansion (`expand.rs`) is shared with in-memory tasks; it asks this module
 //! for these pieces when `durable` is given.
@@ -12,28 +12,29 @@ use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 
 use crate::attr::Retry;
+use crate::contract;
 use crate::docs::{self, Enqueue};
 use crate::expand::{free_name, respan};
 use crate::validate::TaskFn;
 
-/// `assert_arg_is_durable::<T>()` for one argument, spanned on its type: an argument that serde
-/// cannot store (no `Serialize` or `Deserialize`) is reported where it is written.
-fn assert_arg(ty: &syn::Type, krate: &TokenStream) -> TokenStream {
-    let span = ty.span();
-    let krate = respan(krate, span);
-    quote_spanned! {span=> #krate::__private::assert_arg_is_durable::<#ty>(); }
-}
-
 /// `impl DurableTask`: the retry policy, and each argument written and read under its name (a raw
 /// identifier's name without `r#`), in the order the fn declares them.
 ///
-/// `encode` and `decode` call two closures that one const, `__QBWI_CODEC`, defines beside the
-/// per-argument `assert_arg_is_durable` calls, all spanned on the argument's type: the type checker
-/// reports an unsatisfied bound once per place and span, so a type serde cannot handle gets one
-/// error per missing trait (from the assertion), not one more from each of `encode` and
-/// `decode`, which as separate fns would each report it again.
-pub(crate) fn impl_durable_task(task: &TaskFn, retry: Retry, krate: &TokenStream) -> TokenStream {
+/// Each argument is written and read through `DurableArgument<task>`, spanned on its type, so
+/// that a type serde cannot store is reported there in qbwi's words. `encode` and `decode` call
+/// two closures that one const, `__QBWI_CODEC`, defines: the type checker reports an unsatisfied
+/// bound once per place and span, so such a type gets one error (the write and the read are one
+/// bound on one span), not one more from each of `encode` and `decode`, which as separate fns
+/// would each report it again. The impl has the task's `assumptions`, which `DurableTask`'s
+/// supertrait `BackgroundTask` needs.
+pub(crate) fn impl_durable_task(
+    task: &TaskFn,
+    retry: Retry,
+    krate: &TokenStream,
+    assumptions: &TokenStream,
+) -> TokenStream {
     let ident = &task.item.sig.ident;
+    let task_ident = ident;
     let Retry {
         retries,
         backoff,
@@ -42,42 +43,32 @@ pub(crate) fn impl_durable_task(task: &TaskFn, retry: Retry, krate: &TokenStream
     let retries = Literal::u32_unsuffixed(retries);
     let backoff = format_ident!("{}", backoff.variant());
     let delay_millis = Literal::u64_unsuffixed(delay_millis);
-    let asserts = task.fields.iter().map(|field| assert_arg(&field.ty, krate));
     let (writes, reads): (Vec<TokenStream>, Vec<TokenStream>) = task
         .fields
         .iter()
         .map(|field| {
             let name = field.ident.unraw().to_string();
-            let span = field.ty.span();
+            let ty = &field.ty;
+            let span = ty.span();
+            let krate = respan(krate, span);
             // The field access too, so that the whole call is on the type.
             let mut ident = field.ident.clone();
             ident.set_span(span);
+            let argument = quote_spanned!(span=> <#ty as #krate::DurableArgument<#task_ident>>);
             let write = quote_spanned! {span=>
-                __qbwi_encoder.field(#name, &__qbwi_task.#ident)?;
+                #argument::__write(&__qbwi_task.#ident, __qbwi_encoder, #name)?;
             };
             let read = quote_spanned! {span=>
-                #ident: __qbwi_decoder.field(#name)?,
+                #ident: #argument::__read(__qbwi_decoder, #name)?,
             };
             (write, read)
         })
         .unzip();
     let result = quote!(::core::result::Result);
-    quote! {
-        const __QBWI_CODEC: (
-            fn(&#ident, &mut #krate::JobEncoder) -> #result<(), #krate::PayloadError>,
-            fn(&mut #krate::JobDecoder) -> #result<#ident, #krate::PayloadError>,
-        ) = {
-            #(#asserts)*
-            (
-                |__qbwi_task, __qbwi_encoder| {
-                    #(#writes)*
-                    #result::Ok(())
-                },
-                |__qbwi_decoder| #result::Ok(#ident { #(#reads)* }),
-            )
-        };
-
-        impl #krate::DurableTask for #ident {
+    let impl_durable_task = contract::assuming(
+        quote!(#krate::DurableTask for #ident),
+        assumptions,
+        quote! {
             const RETRY: #krate::RetryPolicy = #krate::RetryPolicy::new(
                 #retries,
                 #krate::Backoff::#backoff,
@@ -98,7 +89,23 @@ pub(crate) fn impl_durable_task(task: &TaskFn, retry: Retry, krate: &TokenStream
             ) -> #result<Self, #krate::PayloadError> {
                 (__QBWI_CODEC.1)(__qbwi_decoder)
             }
-        }
+        },
+    );
+    quote! {
+        const __QBWI_CODEC: (
+            fn(&#ident, &mut #krate::JobEncoder) -> #result<(), #krate::PayloadError>,
+            fn(&mut #krate::JobDecoder) -> #result<#ident, #krate::PayloadError>,
+        ) = {
+            (
+                |__qbwi_task, __qbwi_encoder| {
+                    #(#writes)*
+                    #result::Ok(())
+                },
+                |__qbwi_decoder| #result::Ok(#ident { #(#reads)* }),
+            )
+        };
+
+        #impl_durable_task
     }
 }
 

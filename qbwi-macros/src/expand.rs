@@ -1,6 +1,6 @@
-//! Emits the task: the fn unchanged, a struct of its arguments, `queue` / `queue_on`, the
-//! `BackgroundTask` impl, the registry entry and the per-argument assertions; for a durable task
-//! also what `durable.rs` adds.
+//! Emits the task: the fn unchanged, the checks of its arguments (`contract.rs`), a struct of its
+//! arguments, `queue` / `queue_on`, the `BackgroundTask` impl and the registry entry; for a
+//! durable task also what `durable.rs` adds.
 //!
 //! Every path is absolute (`::core::..`, `<crate>::..`) and every generated local has a `__qbwi`
 //! name, so nothing the user's module defines (a `Result`, a `mod qbwi`) can change what the
@@ -13,6 +13,7 @@ use syn::spanned::Spanned;
 use syn::{Attribute, Error, Ident, Item, ItemFn, LitStr, ReturnType};
 
 use crate::attr::Options;
+use crate::contract;
 use crate::docs;
 use crate::durable;
 use crate::errors;
@@ -66,24 +67,16 @@ fn expand(options: &Options, task: &TaskFn) -> TokenStream {
     let queue_doc = docs::queue(ident, &krate_text, None, durable);
     let queue_on_doc = docs::queue(ident, &krate_text, Some(&host), durable);
     // A durable task's `queue` hands the job to the host's writer instead of running it.
-    let (queue_current, queue_on) = match retry {
-        Some(_) => (quote!(queue_durable_current), quote!(queue_durable_on)),
-        None => (quote!(queue_current), quote!(queue_on)),
+    // Through the public method, so that a task that is not a `BackgroundTask` (an argument that
+    // is not `Send`) is reported in its words, once for both fns.
+    let queue_method = match retry {
+        Some(_) => quote!(#krate::Host::queue_durable),
+        None => quote!(#krate::Host::queue),
     };
 
-    let assert_args = task.fields.iter().map(|field| {
-        let span = field.ty.span();
-        let krate = respan(&krate, span);
-        let ty = &field.ty;
-        quote_spanned! {span=> #krate::__private::assert_arg_is_send::<#ty>(); }
-    });
-    // A `State<T>`'s `T` must be `Send + Sync`: reported on `T`, with a sentence.
-    let assert_states = task.states.iter().map(|state| {
-        let span = state.inner.span();
-        let krate = respan(&krate, span);
-        let inner = &state.inner;
-        quote_spanned! {span=> #krate::__private::assert_state_is_shareable::<#inner>(); }
-    });
+    // Each contract of the signature checked on its type, and assumed by the impls.
+    let checks = contract::checks(task, &krate);
+    let assumptions = contract::assumptions(task);
     // The registry lists the states, so that a host checks at start that it has them.
     let (state_types, states_entry) = if task.states.is_empty() {
         (None, None)
@@ -96,7 +89,8 @@ fn expand(options: &Options, task: &TaskFn) -> TokenStream {
         (Some(types), Some(quote!(.__states(__QBWI_STATES))))
     };
     let enqueue_fns = retry.map(|retry| durable::enqueue_fns(task, retry, &krate, &krate_text));
-    let impl_durable_task = retry.map(|retry| durable::impl_durable_task(task, retry, &krate));
+    let impl_durable_task =
+        retry.map(|retry| durable::impl_durable_task(task, retry, &krate, &assumptions));
     let durable_entry =
         durable.then(|| quote!(.__durable(#krate::__private::DurableEntry::of::<#ident>())));
     let name = match &options.name {
@@ -109,9 +103,26 @@ fn expand(options: &Options, task: &TaskFn) -> TokenStream {
     let task_options = task_options(options, &krate);
     let run = run_fn(task, &krate);
     let blocking = task.is_blocking();
+    let impl_background_task = contract::assuming(
+        quote!(#krate::BackgroundTask for #ident),
+        &assumptions,
+        quote! {
+            const NAME: &'static str = #name;
+            const OPTIONS: #krate::TaskOptions = #task_options;
+
+            #run
+        },
+    );
 
     quote! {
         #item
+
+        // First, so that a broken contract is the first error.
+        #(#cfgs)*
+        #[allow(deprecated)]
+        const _: () = {
+            #checks
+        };
 
         #(#docs)*
         #(#deprecated)*
@@ -133,7 +144,9 @@ fn expand(options: &Options, task: &TaskFn) -> TokenStream {
             #vis fn queue(
                 #(#field_idents: #field_tys),*
             ) -> ::core::result::Result<#krate::TaskHandle, #krate::QueueError> {
-                #krate::__private::#queue_current(Self { #(#field_idents),* })
+                #krate::__private::on_current(|__qbwi_host| {
+                    #queue_method(__qbwi_host, Self { #(#field_idents),* })
+                })
             }
 
             #[doc = #queue_on_doc]
@@ -142,7 +155,7 @@ fn expand(options: &Options, task: &TaskFn) -> TokenStream {
                 #host: &#krate::Host,
                 #(#field_idents: #field_tys),*
             ) -> ::core::result::Result<#krate::TaskHandle, #krate::QueueError> {
-                #krate::__private::#queue_on(#host, Self { #(#field_idents),* })
+                #queue_method(#host, Self { #(#field_idents),* })
             }
 
             #enqueue_fns
@@ -151,8 +164,6 @@ fn expand(options: &Options, task: &TaskFn) -> TokenStream {
         #(#cfgs)*
         #[allow(deprecated)]
         const _: () = {
-            #(#assert_args)*
-            #(#assert_states)*
             #state_types
 
             // A registered task is in use even if this binary never queues it: the registry lists
@@ -160,12 +171,7 @@ fn expand(options: &Options, task: &TaskFn) -> TokenStream {
             // call the fn unused.
             let _ = #ident;
 
-            impl #krate::BackgroundTask for #ident {
-                const NAME: &'static str = #name;
-                const OPTIONS: #krate::TaskOptions = #task_options;
-
-                #run
-            }
+            #impl_background_task
 
             #impl_durable_task
 
@@ -222,23 +228,14 @@ fn task_options(options: &Options, krate: &TokenStream) -> TokenStream {
 /// in scope (a thread-local, for that call only), so a blocking fn's closure, which runs later on
 /// another thread, gets them as values. A task without states fetches nothing.
 ///
-/// Spans make the type checker's errors land on the user's tokens: the whole fn is spanned on
-/// the fn's name, so a future (or blocking body) that is not `Send` is reported on the fn; the
-/// `task_future` (async) or `into_task_result` (blocking) call and its argument are spanned on
-/// the return type, so a return type that is not `()` or `Result<T, E: Display>` is reported there.
+/// The impl assumes the signature's contracts (`contract::assumptions`), so nothing here fails
+/// for an argument, a state or a return type, which `contract::checks` reports on their types.
+/// What is left: a `State` that is not qbwi's, reported on its type by `StateArgument` (the fetch
+/// is the check), and an async fn's future that is not `Send`, reported on the fn's name by
+/// `TaskFuture`.
 fn run_fn(task: &TaskFn, krate: &TokenStream) -> TokenStream {
     let ident = &task.item.sig.ident;
     let name_span = ident.span();
-    // The first and last token of the return type: an expression spanned from one to the other
-    // underlines all of `Result<(), MailError>` (a single span would cover `Result` only).
-    let (output_first, output_last) = match &task.item.sig.output {
-        ReturnType::Type(_, ty) => {
-            let mut tokens = ty.to_token_stream().into_iter();
-            let first = tokens.next().map_or(name_span, |token| token.span());
-            (first, tokens.last().map_or(first, |token| token.span()))
-        }
-        ReturnType::Default => (name_span, name_span),
-    };
     let token = if task.takes_token() {
         quote!(__qbwi_token)
     } else {
@@ -265,28 +262,36 @@ fn run_fn(task: &TaskFn, krate: &TokenStream) -> TokenStream {
         let krate = respan(krate, span);
         let (local, ty) = (state_local(index), &state.ty);
         quote_spanned! {span=>
-            let #local = #krate::__private::state::<#ty>(<Self as #krate::BackgroundTask>::NAME);
+            let #local = <#ty as #krate::StateArgument<#ident>>::__from_host(
+                <Self as #krate::BackgroundTask>::NAME,
+            );
         }
     });
     let call = quote!(#ident(#(#args),*));
-    // The callee and its argument each cover the whole type, so rustc's labels for the two
-    // coincide instead of splitting the underline.
-    let (convert, argument) = if task.is_blocking() {
-        (quote!(#krate::__private::into_task_result), quote!((#call)))
-    } else {
-        // The fn's own future, adapted: no `async` block holding a second copy of the arguments.
-        (quote!(#krate::__private::task_future), quote!((#call)))
+    // The result's conversion, spanned on the return type: a type that is not `()` or
+    // `Result<T, E: Display>` is reported there, by `TaskReturn` or `TaskErrorDisplay`.
+    let into_result = match &task.item.sig.output {
+        ReturnType::Type(_, ty) => {
+            let span = ty.span();
+            let krate = respan(krate, span);
+            quote_spanned!(span=> <#ty as #krate::TaskReturn<#ident>>::__into_result)
+        }
+        ReturnType::Default => quote!(<() as #krate::TaskReturn<#ident>>::__into_result),
     };
-    let callee = respan_range(&convert, output_first, output_last);
-    let argument = respan_range(&argument, output_first, output_last);
-    let result = quote!(#callee #argument);
-    // `quote_spanned!` spans the tokens it writes; interpolated ones (`result`) keep theirs.
+    // `quote_spanned!` spans the tokens it writes; interpolated ones keep theirs.
     let krate = respan(krate, name_span);
+    // The run's future, checked on the fn's name: `TaskFuture` (`Send + 'static`) reports one that
+    // is not `Send` (a value held across an `.await`, a `State` whose type is not `Sync`) there.
+    let checked = quote_spanned!(name_span=> <_ as #krate::TaskFuture<#ident>>::__checked);
     let body = if task.is_blocking() {
-        quote_spanned!(name_span=> #krate::__private::run_blocking(move || #result))
-    } else {
         quote_spanned! {name_span=>
-            #krate::__private::assert_future_is_send(#result)
+            #checked(#krate::__private::run_blocking(move || #into_result(#call)))
+        }
+    } else {
+        // The fn's own future, checked, then adapted: no `async` block holding a second copy of
+        // the arguments.
+        quote_spanned! {name_span=>
+            #krate::__private::task_future(#checked(#call), #into_result)
         }
     };
     quote_spanned! {name_span=>
@@ -319,27 +324,16 @@ pub(crate) fn free_name(taken: &[&Ident], candidates: [&str; 3]) -> Ident {
 /// `tokens` with every span set to `span`, so that an error on the generated expression points
 /// at `span` alone.
 pub(crate) fn respan(tokens: &TokenStream, span: Span) -> TokenStream {
-    respan_range(tokens, span, span)
-}
-
-/// `tokens` spanned from `first` to `last`: every token gets `first` except the last one (and,
-/// inside it, its own last one, and so on), which gets `last`. An expression made of them then
-/// covers everything from `first` to `last`, like the user's tokens they stand for.
-fn respan_range(tokens: &TokenStream, first: Span, last: Span) -> TokenStream {
-    let count = tokens.clone().into_iter().count();
     tokens
         .clone()
         .into_iter()
-        .enumerate()
-        .map(|(index, mut token)| {
-            let end = if index + 1 == count { last } else { first };
+        .map(|mut token| {
             if let TokenTree::Group(group) = &token {
-                let stream = respan_range(&group.stream(), first, end);
-                let mut respanned = Group::new(group.delimiter(), stream);
-                respanned.set_span(end);
+                let mut respanned = Group::new(group.delimiter(), respan(&group.stream(), span));
+                respanned.set_span(span);
                 token = respanned.into();
             } else {
-                token.set_span(end);
+                token.set_span(span);
             }
             token
         })
@@ -381,8 +375,9 @@ mod tests {
                 _ => "other",
             })
             .collect();
-        assert_eq!(kinds, ["fn", "struct", "impl", "const"]);
-        let Item::Struct(generated) = &file.items[1] else {
+        // The checks first, so that a broken contract is the first error.
+        assert_eq!(kinds, ["fn", "const", "struct", "impl", "const"]);
+        let Item::Struct(generated) = &file.items[2] else {
             unreachable!()
         };
         assert_eq!(generated.fields.len(), 1);
@@ -403,7 +398,7 @@ mod tests {
             ),
         );
         assert!(
-            text.contains("task_future (f (self . a , __qbwi_token , self . b))"),
+            text.contains("__checked (f (self . a , __qbwi_token , self . b))"),
             "{text}"
         );
         let text = expand(
@@ -446,14 +441,19 @@ mod tests {
             "impl :: qbwi :: DurableTask for f",
             "RetryPolicy :: new (5 , :: qbwi :: Backoff :: Linear , :: core :: time :: Duration \
              :: from_millis (90000) ,)",
-            "__qbwi_encoder . field (\"email\" , & __qbwi_task . email) ? ;",
-            "__qbwi_encoder . field (\"type\" , & __qbwi_task . r#type) ? ;",
-            "email : __qbwi_decoder . field (\"email\") ? , r#type : __qbwi_decoder . field \
-             (\"type\") ? ,",
-            ":: qbwi :: __private :: assert_arg_is_durable :: < String > () ;",
-            ":: qbwi :: __private :: assert_arg_is_durable :: < Option < u8 > > () ;",
-            ":: qbwi :: __private :: queue_durable_current (Self { email , r#type })",
-            ":: qbwi :: __private :: queue_durable_on (host , Self { email , r#type })",
+            "< String as :: qbwi :: DurableArgument < f >> :: __write (& __qbwi_task . email , \
+             __qbwi_encoder , \"email\") ? ;",
+            "< Option < u8 > as :: qbwi :: DurableArgument < f >> :: __write (& __qbwi_task . \
+             r#type , __qbwi_encoder , \"type\") ? ;",
+            "email : < String as :: qbwi :: DurableArgument < f >> :: __read (__qbwi_decoder , \
+             \"email\") ? , r#type : < Option < u8 > as :: qbwi :: DurableArgument < f >> :: \
+             __read (__qbwi_decoder , \"type\") ? ,",
+            "const _ : () = < String as :: qbwi :: TaskArgument < f >> :: __CHECK ;",
+            "const _ : () = < Option < u8 > as :: qbwi :: TaskArgument < f >> :: __CHECK ;",
+            "impl :: qbwi :: DurableTask for f where for < '__qbwi > String : :: core :: marker \
+             :: Send , for < '__qbwi > Option < u8 > : :: core :: marker :: Send {",
+            ":: qbwi :: Host :: queue_durable (__qbwi_host , Self { email , r#type })",
+            ":: qbwi :: Host :: queue_durable (host , Self { email , r#type })",
             "pub async fn enqueue (email : String , r#type : Option < u8 >)",
             "pub async fn enqueue_at (at : :: std :: time :: SystemTime ,",
             "pub async fn enqueue_after (delay : :: core :: time :: Duration ,",
@@ -463,7 +463,7 @@ mod tests {
         ] {
             assert!(text.contains(expected), "{expected}\n\nnot in\n\n{text}");
         }
-        assert!(!text.contains("__private :: queue_current"), "{text}");
+        assert!(!text.contains("Host :: queue ("), "{text}");
     }
 
     #[test]
@@ -495,12 +495,14 @@ mod tests {
             ),
         );
         for expected in [
-            "let __qbwi_state_0 = :: qbwi :: __private :: state :: < State < Pool > > (< Self as \
-             :: qbwi :: BackgroundTask > :: NAME) ;",
-            "let __qbwi_state_1 = :: qbwi :: __private :: state :: < qbwi :: State < Q > > (",
-            "task_future (f (self . a , __qbwi_state_0 , __qbwi_token , __qbwi_state_1))",
-            ":: qbwi :: __private :: assert_state_is_shareable :: < Pool > () ;",
-            ":: qbwi :: __private :: assert_state_is_shareable :: < Q > () ;",
+            "let __qbwi_state_0 = < State < Pool > as :: qbwi :: StateArgument < f >> :: \
+             __from_host (< Self as :: qbwi :: BackgroundTask > :: NAME ,) ;",
+            "let __qbwi_state_1 = < qbwi :: State < Q > as :: qbwi :: StateArgument < f >> :: \
+             __from_host (",
+            "__checked (f (self . a , __qbwi_state_0 , __qbwi_token , __qbwi_state_1))",
+            // A state is no field: neither checked as an argument nor assumed `Send`.
+            "impl :: qbwi :: BackgroundTask for f where for < '__qbwi > u8 : :: core :: marker \
+             :: Send {",
             "const __QBWI_STATES : & [:: qbwi :: __private :: StateType] = & [:: qbwi :: \
              __private :: StateType :: of :: < Pool > () , :: qbwi :: __private :: StateType :: \
              of :: < Q > ()] ;",

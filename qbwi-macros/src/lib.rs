@@ -6,6 +6,7 @@ use proc_macro::TokenStream;
 
 mod arg_type;
 mod attr;
+mod contract;
 mod docs;
 mod durable;
 mod duration;
@@ -202,7 +203,7 @@ mod validate;
 ///
 /// - The host keeps one value per type, in an `Arc`; each run gets a clone of it. `T` must be
 ///   `Send + Sync + 'static` (runs on many threads share it): `State<Cell<u8>>` is an error on
-///   `Cell<u8>` that says so. `State<&Mailer>` is an error too: write `State<Mailer>`.
+///   that argument's type that says so. `State<&Mailer>` is an error too: write `State<Mailer>`.
 /// - A host whose binary has a task taking a `State<T>` that the host was not given does not
 ///   start (`HostError::MissingState`, naming the task and the type), so no run lacks its state.
 /// - Any `State<T>` is taken for `qbwi::State`: in a fn that also sees another `State` (axum's
@@ -219,6 +220,12 @@ mod validate;
 ///     // unchanged
 /// }
 ///
+/// // First, so that a broken contract is the first error. One per argument, spanned on its type:
+/// // `Rc<u8>` would be reported there, in the words of `qbwi::TaskArgument`.
+/// const _: () = {
+///     const _: () = <String as ::qbwi::TaskArgument<send_mail>>::__CHECK;
+/// };
+///
 /// /// Sends the welcome mail.
 /// ///
 /// /// The background task made by `#[background_task]` from the fn [`send_mail`](fn@send_mail); ...
@@ -232,7 +239,9 @@ mod validate;
 ///     /// Queues a run of [`send_mail`](fn@send_mail) on the current host ... # Errors ...
 ///     #[allow(clippy::too_many_arguments)]
 ///     pub fn queue(email: String) -> ::core::result::Result<::qbwi::TaskHandle, ::qbwi::QueueError> {
-///         ::qbwi::__private::queue_current(Self { email })
+///         // Through the public method, so that a task that is not a `BackgroundTask` (an argument
+///         // that is not `Send`) is reported once for `queue` and `queue_on`, in its words.
+///         ::qbwi::__private::on_current(|__qbwi_host| ::qbwi::Host::queue(__qbwi_host, Self { email }))
 ///     }
 ///
 ///     /// Queues a run of [`send_mail`](fn@send_mail) on `host` ... # Errors ...
@@ -241,18 +250,23 @@ mod validate;
 ///         host: &::qbwi::Host, // named otherwise if an argument is called `host`
 ///         email: String,
 ///     ) -> ::core::result::Result<::qbwi::TaskHandle, ::qbwi::QueueError> {
-///         ::qbwi::__private::queue_on(host, Self { email })
+///         ::qbwi::Host::queue(host, Self { email })
 ///     }
 /// }
 ///
 /// const _: () = {
-///     // One per argument, spanned on its type: `Rc<u8>` would be reported there.
-///     ::qbwi::__private::assert_arg_is_send::<String>();
-///
 ///     // Registered means used, even if this binary never queues it: no `dead_code` warning.
 ///     let _ = send_mail;
 ///
-///     impl ::qbwi::BackgroundTask for send_mail {
+///     // The impl assumes what the check above checks (behind an unused `for<'__qbwi>`, which
+///     // keeps rustc from checking the bound here), so that an argument that is not `Send` is not
+///     // reported again by the struct, the future or a blocking closure. rustdoc gets the impl
+///     // without the where clause (`#[cfg(doc)]`).
+///     #[cfg(not(doc))]
+///     impl ::qbwi::BackgroundTask for send_mail
+///     where
+///         for<'__qbwi> String: ::core::marker::Send,
+///     {
 ///         const NAME: &'static str = ::core::concat!(::core::module_path!(), "::send_mail");
 ///         const OPTIONS: ::qbwi::TaskOptions = ::qbwi::TaskOptions::new()
 ///             .with_timeout(::core::time::Duration::from_millis(30000));
@@ -266,19 +280,28 @@ mod validate;
 ///         > + ::core::marker::Send + 'static + use<> {
 ///             // Only a fn that takes the token pays for a clone of it.
 ///             let __qbwi_token = ::core::clone::Clone::clone(__qbwi_token);
-///             ::qbwi::__private::assert_future_is_send(
+///             // The fn's own future, adapted, so a waiting run holds one copy of the arguments.
+///             // Arguments go in the order the fn declares them.
+///             ::qbwi::__private::task_future(
+///                 // Spanned on the fn's name: a future that is not `Send` is reported there, in
+///                 // the words of `qbwi::TaskFuture`.
+///                 <_ as ::qbwi::TaskFuture<send_mail>>::__checked(send_mail(self.email, __qbwi_token)),
 ///                 // Spanned on the return type: a type that is not `()` or
-///                 // `Result<T, E: Display>` is reported there. The fn's own future, adapted,
-///                 // so a waiting run holds one copy of the arguments. Arguments go in the order
-///                 // the fn declares them.
-///                 ::qbwi::__private::task_future(send_mail(self.email, __qbwi_token)),
+///                 // `Result<T, E: Display>` is reported there (`TaskReturn`, `TaskErrorDisplay`).
+///                 <Result<(), std::io::Error> as ::qbwi::TaskReturn<send_mail>>::__into_result,
 ///             )
 ///             // A plain `fn` gets instead:
-///             // ::qbwi::__private::run_blocking(move || {
-///             //     ::qbwi::__private::into_task_result(send_mail(self.email, __qbwi_token))
-///             // })
+///             // <_ as ::qbwi::TaskFuture<send_mail>>::__checked(
+///             //     ::qbwi::__private::run_blocking(move || {
+///             //         <Result<(), std::io::Error> as ::qbwi::TaskReturn<send_mail>>::__into_result(
+///             //             send_mail(self.email, __qbwi_token),
+///             //         )
+///             //     }),
+///             // )
 ///         }
 ///     }
+///     #[cfg(doc)]
+///     impl ::qbwi::BackgroundTask for send_mail { /* the same */ }
 ///
 ///     impl ::core::fmt::Debug for send_mail {
 ///         fn fmt(&self, __qbwi_formatter: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
@@ -303,9 +326,6 @@ mod validate;
 ///
 /// ```text
 /// const _: () = {
-///     // Spanned on `Mailer`: a `T` that is not `Send + Sync` is reported there.
-///     ::qbwi::__private::assert_state_is_shareable::<Mailer>();
-///
 ///     // The registry lists the state types, so that a host checks at start that it has them.
 ///     const __QBWI_STATES: &[::qbwi::__private::StateType] =
 ///         &[::qbwi::__private::StateType::of::<Mailer>()];
@@ -315,14 +335,17 @@ mod validate;
 ///             let __qbwi_token = ::core::clone::Clone::clone(__qbwi_token);
 ///             // One per `State` argument, before the future (or a blocking fn's closure) is
 ///             // built: the host calls `run` with its states in scope, and this is an `Arc`
-///             // clone. Spanned on the argument's type: a `State` that is not qbwi's is
-///             // reported there.
-///             let __qbwi_state_0 = ::qbwi::__private::state::<State<Mailer>>(
+///             // clone. Spanned on the argument's type: a `State` that is not qbwi's, or whose
+///             // `T` is not `Send + Sync`, is reported there (`StateArgument`, `TaskState`).
+///             let __qbwi_state_0 = <State<Mailer> as ::qbwi::StateArgument<send_mail>>::__from_host(
 ///                 <Self as ::qbwi::BackgroundTask>::NAME,
 ///             );
-///             ::qbwi::__private::assert_future_is_send(::qbwi::__private::task_future(
-///                 send_mail(self.email, __qbwi_state_0, __qbwi_token),
-///             ))
+///             ::qbwi::__private::task_future(
+///                 <_ as ::qbwi::TaskFuture<send_mail>>::__checked(
+///                     send_mail(self.email, __qbwi_state_0, __qbwi_token),
+///                 ),
+///                 /* as above */
+///             )
 ///         }
 ///     }
 ///
@@ -333,7 +356,7 @@ mod validate;
 /// ```
 ///
 /// With `durable` (`#[background_task(durable, retries = 5)]` on the same fn), `queue` and
-/// `queue_on` call `queue_durable_current` and `queue_durable_on` instead, and the expansion gains:
+/// `queue_on` call `Host::queue_durable` instead, and the expansion gains:
 ///
 /// ```text
 /// impl send_mail {
@@ -368,27 +391,31 @@ mod validate;
 ///
 /// const _: () = {
 ///     // ... as above, and:
-///     // One body for the assertions and both directions, so that a type serde cannot store is
-///     // reported once per missing trait, on the type (as separate fns, `encode` and `decode`
-///     // would each report it again).
+///     // One body for both directions, so that a type serde cannot store is reported once, on
+///     // the type (as separate fns, `encode` and `decode` would each report it again).
 ///     const __QBWI_CODEC: (
 ///         fn(&send_mail, &mut ::qbwi::JobEncoder) -> ::core::result::Result<(), ::qbwi::PayloadError>,
 ///         fn(&mut ::qbwi::JobDecoder) -> ::core::result::Result<send_mail, ::qbwi::PayloadError>,
 ///     ) = {
-///         // One per argument, spanned on its type.
-///         ::qbwi::__private::assert_arg_is_durable::<String>();
 ///         (
-///             // Each argument under its name (`r#type` as "type"), in the fn's order.
+///             // Each argument under its name (`r#type` as "type"), in the fn's order, through
+///             // `qbwi::DurableArgument`, spanned on its type: one that serde cannot store is
+///             // reported there, in its words.
 ///             |__qbwi_task, __qbwi_encoder| {
-///                 __qbwi_encoder.field("email", &__qbwi_task.email)?;
+///                 <String as ::qbwi::DurableArgument<send_mail>>::__write(
+///                     &__qbwi_task.email,
+///                     __qbwi_encoder,
+///                     "email",
+///                 )?;
 ///                 ::core::result::Result::Ok(())
 ///             },
 ///             |__qbwi_decoder| ::core::result::Result::Ok(send_mail {
-///                 email: __qbwi_decoder.field("email")?,
+///                 email: <String as ::qbwi::DurableArgument<send_mail>>::__read(__qbwi_decoder, "email")?,
 ///             }),
 ///         )
 ///     };
 ///
+///     // With the same where clause as `BackgroundTask`, and the same twin for rustdoc.
 ///     impl ::qbwi::DurableTask for send_mail {
 ///         const RETRY: ::qbwi::RetryPolicy = ::qbwi::RetryPolicy::new(
 ///             5,

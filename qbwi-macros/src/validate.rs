@@ -222,7 +222,7 @@ fn check_args(item: &ItemFn, durable: bool, errors: &mut Errors) -> Args {
 
 /// Checks the `T` of a `State<T>` argument: the host shares one value of it, so it is owned and
 /// concrete. Whether it is `Send + Sync` is left to the type checker
-/// (`assert_state_is_shareable::<T>()`, spanned on `T`).
+/// (`StateArgument` for `State<T>` requires `T: TaskState`, spanned on the argument's type).
 fn check_state(inner: &Type, errors: &mut Errors) {
     if let Type::Reference(reference) = arg_type::strip(inner) {
         let owned = arg_type::owned(&reference.elem);

@@ -12,6 +12,7 @@ use tokio::sync::{Notify, OnceCell};
 use tokio_util::sync::CancellationToken;
 use tracing::Span;
 
+use crate::blocking::run_blocking;
 use crate::cell::{Header, RunRef};
 use crate::counts::{ACCEPTING, Counts, Refused};
 use crate::dispatch::Lanes;
@@ -19,7 +20,7 @@ use crate::durable::worker::{Durable, WorkerConfig};
 use crate::error::{HostError, QueueError};
 use crate::outcome::{TaskHandle, TaskId};
 use crate::report::{ShutdownReport, Stats};
-use crate::run::{Run, Supervision, TaskKind, TaskType, WorkItem, run_blocking};
+use crate::run::{Run, Supervision, TaskKind, TaskType, WorkItem};
 use crate::sched::Sched;
 use crate::state::States;
 use crate::store::Store;

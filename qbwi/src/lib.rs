@@ -51,6 +51,8 @@
 // docs.rs (`[package.metadata.docs.rs]`): label each item that needs a feature with it.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod argument;
+mod blocking;
 mod cell;
 mod counts;
 mod current;
@@ -74,6 +76,10 @@ mod wait;
 #[path = "private.rs"]
 pub mod __private;
 
+pub use argument::{
+    DurableArgument, StateArgument, TaskArgument, TaskErrorDisplay, TaskFuture, TaskReturn,
+    TaskState,
+};
 pub use current::{queue_blocking_work_item, queue_work_item};
 /// The deadpool-postgres that [`Store::postgres`] takes a pool of and [`EnqueueIn`] is
 /// implemented for: use it (or the same version) for the transactions you enqueue in.

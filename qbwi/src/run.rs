@@ -402,21 +402,3 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
         "the task panicked with a value that is not a string".to_owned()
     }
 }
-
-/// See [`crate::__private::run_blocking`].
-pub(crate) async fn run_blocking<F>(body: F) -> Result<(), TaskError>
-where
-    F: FnOnce() -> Result<(), TaskError> + Send + 'static,
-{
-    let span = Span::current();
-    match tokio::task::spawn_blocking(move || span.in_scope(body)).await {
-        Ok(result) => result,
-        Err(error) => match error.try_into_panic() {
-            // Resumed here, caught and counted by `Run::poll_run`.
-            Ok(payload) => std::panic::resume_unwind(payload),
-            Err(_) => Err(TaskError::new(
-                "the tokio runtime shut down before the blocking task ran",
-            )),
-        },
-    }
-}

@@ -278,52 +278,6 @@ impl fmt::Debug for StateType {
     }
 }
 
-/// What a `State<T>` argument's type must be for the generated code to fetch it from the host:
-/// qbwi's [`State`], not another type named `State`.
-#[doc(hidden)]
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` is not `qbwi::State`, yet `#[background_task]` takes it for one",
-    label = "not `qbwi::State<T>`",
-    note = "`#[background_task]` takes every argument whose type is a path ending in `State<T>` for \
-            the host's shared state, `qbwi::State<T>`, and passes it when the run starts",
-    note = "if this is another crate's `State` (such as `axum::extract::State`), import it under \
-            another name (`use axum::extract::State as AxumState;`), or write `qbwi::State<T>` here"
-)]
-pub trait FromHost: Sized {
-    /// The host's state, as this type.
-    fn from_host(task: &'static str) -> Self;
-}
-
-impl<T: 'static> FromHost for State<T> {
-    #[track_caller]
-    fn from_host(task: &'static str) -> Self {
-        match from_scope::<T>() {
-            Some(state) => state,
-            // Only a `run` called outside a host gets here: a host checks at start that it has
-            // every state its binary's tasks take.
-            None => panic!(
-                "the background task `{task}` takes a `State<{}>` and finds none: a task's state \
-                 is passed by the host that runs it (give it with `HostBuilder::state(..)`), so \
-                 queue the task on a host instead of calling its `run` directly",
-                std::any::type_name::<T>()
-            ),
-        }
-    }
-}
-
-/// What a `State<T>` may hold: the host shares one `T` between runs on many threads.
-#[doc(hidden)]
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be a task's shared state: the host shares one value between runs on \
-               many threads at once, so it must be `Send + Sync`",
-    label = "not `Send + Sync`",
-    note = "share what the runs change behind a `std::sync::Mutex` or an atomic (`Mutex<T>` in \
-            place of `RefCell<T>` or `Cell<T>`, `Arc<T>` in place of `Rc<T>`)"
-)]
-pub trait Shareable: Send + Sync + 'static {}
-
-impl<T: Send + Sync + 'static> Shareable for T {}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -403,7 +357,8 @@ mod tests {
 
     #[test]
     fn a_task_run_outside_a_host_says_where_its_state_comes_from() {
-        let panic = std::panic::catch_unwind(|| State::<u8>::from_host("mail::send")).unwrap_err();
+        let fetch = <State<u8> as crate::StateArgument<()>>::__from_host;
+        let panic = std::panic::catch_unwind(|| fetch("mail::send")).unwrap_err();
         let message = crate::run::panic_message(panic.as_ref());
         assert!(message.contains("`mail::send`"), "{message}");
         assert!(message.contains("State<u8>"), "{message}");

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::future::Future;
 use std::num::NonZeroUsize;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::CancellationToken;
@@ -158,5 +160,40 @@ impl IntoTaskResult for () {
 impl<T, E: fmt::Display> IntoTaskResult for Result<T, E> {
     fn into_task_result(self) -> Result<(), TaskError> {
         self.map(drop).map_err(TaskError::new)
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of an `async fn` task's run: the fn's own future, its output turned into the
+    /// run's result ([`TaskReturn`](crate::TaskReturn)). Not exported: the generated `run` returns it as an
+    /// `impl Future`, and it is named only in the compiler's note on a future that is not `Send`.
+    pub struct RunFuture<F: Future> {
+        #[pin]
+        future: F,
+        // Chosen by the generated code, where the return type is written, so that the `Future`
+        // impl needs no bound of its own.
+        convert: fn(F::Output) -> Result<(), TaskError>,
+    }
+}
+
+impl<F: Future> RunFuture<F> {
+    pub(crate) fn new(future: F, convert: fn(F::Output) -> Result<(), TaskError>) -> Self {
+        RunFuture { future, convert }
+    }
+}
+
+impl<F: Future> Future for RunFuture<F> {
+    type Output = Result<(), TaskError>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        this.future.poll(cx).map(*this.convert)
+    }
+}
+
+impl<F: Future> fmt::Debug for RunFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunFuture").finish_non_exhaustive()
     }
 }

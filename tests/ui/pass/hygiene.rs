@@ -36,8 +36,15 @@ mod shadowed {
     struct Deserialize;
     struct State;
     struct StateType;
-    struct FromHost;
-    struct Shareable;
+    struct TaskArgument;
+    struct DurableArgument;
+    struct TaskReturn;
+    struct TaskErrorDisplay;
+    struct StateArgument;
+    struct TaskState;
+    struct TaskFuture;
+    struct RunFuture;
+    struct Blocking;
     struct Arc;
     trait Fn {}
     trait FnOnce {}
@@ -68,16 +75,17 @@ mod shadowed {
     const __QBWI_CODEC: u8 = 0;
     const __QBWI_STATES: u8 = 0;
     struct formatter;
-    fn queue_current() {}
-    fn into_task_result() {}
-    fn queue_durable_current() {}
+    fn on_current() {}
+    fn task_future() {}
+    fn run_blocking() {}
     fn enqueue_current() {}
     fn enqueue_after() {}
     fn enqueue_in() {}
-    fn assert_arg_is_durable() {}
     fn field() {}
     fn state() {}
-    fn assert_state_is_shareable() {}
+    fn __checked() {}
+    fn __into_result() {}
+    fn __from_host() {}
 
     #[::qbwi::background_task(timeout = "1s", concurrency = 2)]
     pub async fn send_mail(
