@@ -129,6 +129,35 @@ pub struct JobCounts {
 }
 
 impl JobCounts {
+    /// Counts as both stores' statements return them, from column `first` on: ready, scheduled,
+    /// retrying, running, dead, then completed and cancelled if `finished` (else 0).
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+    pub(crate) fn from_columns<E>(
+        mut column: impl FnMut(usize) -> Result<u64, E>,
+        first: usize,
+        finished: bool,
+    ) -> Result<JobCounts, E> {
+        let ready = column(first)?;
+        let scheduled = column(first + 1)?;
+        let retrying = column(first + 2)?;
+        let running = column(first + 3)?;
+        let dead = column(first + 4)?;
+        let (completed, cancelled) = if finished {
+            (column(first + 5)?, column(first + 6)?)
+        } else {
+            (0, 0)
+        };
+        Ok(JobCounts {
+            ready,
+            scheduled,
+            retrying,
+            running,
+            dead,
+            completed,
+            cancelled,
+        })
+    }
+
     /// How many jobs are in `state`.
     pub fn get(&self, state: JobState) -> u64 {
         match state {

@@ -33,6 +33,8 @@ mod query;
 mod rows;
 #[cfg(feature = "sqlite")]
 pub(crate) mod sqlite;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod statements;
 
 pub use error::StoreError;
 pub(crate) use job::{

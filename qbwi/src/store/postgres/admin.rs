@@ -10,6 +10,7 @@ use tokio_postgres::types::ToSql;
 use super::jobs::millis_f64;
 use super::{PostgresStore, rows};
 use crate::store::rows::job_columns;
+use crate::store::statements::{self, Dialect, Parameter, Statement};
 use crate::store::{
     Action, DeadJob, JobCounts, JobDetail, JobId, JobQuery, JobSummary, MinuteCounts, Node,
     NodeReport, Selection, StoreError, TaskCounts, from_millis,
@@ -98,77 +99,39 @@ fn ms(column: &str) -> String {
     format!("(extract(epoch FROM {column}) * 1000)::int8")
 }
 
-/// A filter's conditions and their parameters (`$1`, `$2`, ..).
-#[derive(Default)]
-struct Filter {
-    conditions: Vec<String>,
-    values: Vec<Box<dyn ToSql + Sync + Send>>,
+/// PostgreSQL's SQL for the shared statements.
+const POSTGRES: Dialect = Dialect {
+    now: "now()",
+    first: 1,
+    parameter: |n| format!("${n}"),
+    lock: "FOR UPDATE SKIP LOCKED",
+};
+
+/// A shared statement's parameters.
+fn values(statement: &Statement) -> Vec<Box<dyn ToSql + Sync + Send>> {
+    statement
+        .parameters
+        .iter()
+        .map(|parameter| -> Box<dyn ToSql + Sync + Send> {
+            match parameter {
+                Parameter::Integer(value) => Box::new(*value),
+                Parameter::Text(value) => Box::new(value.clone()),
+            }
+        })
+        .collect()
 }
 
-impl Filter {
-    /// Adds `condition`, whose `{}` stands for the next parameter, bound to `value`.
-    fn bind(&mut self, condition: &str, value: Box<dyn ToSql + Sync + Send>) {
-        self.values.push(value);
-        let parameter = format!("${}", self.values.len());
-        self.conditions.push(condition.replace("{}", &parameter));
-    }
-
-    fn of(selection: &Selection) -> Filter {
-        let mut filter = Filter::default();
-        if let Some(id) = selection.id {
-            filter.bind("id = {}", Box::new(id.0));
-        }
-        if let Some(state) = selection.state {
-            filter.conditions.push(state.condition("now()"));
-        }
-        if let Some(task) = &selection.task {
-            filter.bind("task = {}", Box::new(task.clone()));
-        }
-        filter
-    }
-
-    /// Binds `value` as the next parameter; its name.
-    fn parameter(&mut self, value: Box<dyn ToSql + Sync + Send>) -> String {
-        self.values.push(value);
-        format!("${}", self.values.len())
-    }
-
-    /// `WHERE ..` (or nothing).
-    fn clause(&self) -> String {
-        if self.conditions.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", self.conditions.join(" AND "))
-        }
-    }
-
-    fn parameters(&self) -> Vec<&(dyn ToSql + Sync)> {
-        self.values
-            .iter()
-            .map(|value| &**value as &(dyn ToSql + Sync))
-            .collect()
-    }
+/// Borrows boxed parameters as a statement takes them.
+fn borrowed(values: &[Box<dyn ToSql + Sync + Send>]) -> Vec<&(dyn ToSql + Sync)> {
+    values
+        .iter()
+        .map(|value| &**value as &(dyn ToSql + Sync))
+        .collect()
 }
 
-/// The statement of a listing, and its parameters.
-fn listing(query: &JobQuery) -> (String, Filter) {
-    let mut filter = Filter::of(&Selection {
-        id: None,
-        state: query.get_state(),
-        task: query.get_task().map(str::to_owned),
-    });
-    if let Some(before) = query.get_before() {
-        filter.bind("id < {}", Box::new(before.0));
-    }
-    let limit = filter.parameter(Box::new(
-        i64::try_from(query.get_limit()).unwrap_or(i64::MAX),
-    ));
-    let sql = format!(
-        "SELECT {columns} FROM qbwi_jobs {filter} ORDER BY id DESC LIMIT {limit}",
-        columns = job_columns(bytes, ms, "now()"),
-        filter = filter.clause(),
-    );
-    (sql, filter)
+/// A listing's statement.
+fn listing(query: &JobQuery) -> Statement {
+    statements::listing(query, &job_columns(bytes, ms, "now()"), &POSTGRES)
 }
 
 impl PostgresStore {
@@ -188,20 +151,13 @@ impl PostgresStore {
             let value: i64 = row.try_get(index).map_err(|error| self.error(&error))?;
             Ok(u64::try_from(value).unwrap_or(0))
         };
-        Ok(JobCounts {
-            ready: column(0)?,
-            scheduled: column(1)?,
-            retrying: column(2)?,
-            running: column(3)?,
-            dead: column(4)?,
-            completed: column(5)?,
-            cancelled: column(6)?,
-        })
+        JobCounts::from_columns(column, 0, true)
     }
 
     pub(super) async fn list(&self, query: &JobQuery) -> Result<Vec<JobSummary>, StoreError> {
-        let (sql, filter) = listing(query);
-        let rows = self.query(&sql, &filter.parameters()).await?;
+        let statement = listing(query);
+        let values = values(&statement);
+        let rows = self.query(&statement.sql, &borrowed(&values)).await?;
         Ok(rows.iter().filter_map(rows::job_summary).collect())
     }
 
@@ -220,32 +176,9 @@ impl PostgresStore {
         selection: &Selection,
         limit: usize,
     ) -> Result<u64, StoreError> {
-        let mut filter = Filter::of(selection);
-        filter.conditions.push(action.applies_to("now()"));
-        let limit = filter.parameter(Box::new(i64::try_from(limit).unwrap_or(i64::MAX)));
-        // Rows another transaction holds (a worker finishing them) are left for the next batch.
-        let chosen = format!(
-            "id IN (SELECT id FROM qbwi_jobs {filter} ORDER BY id LIMIT {limit}
-                      FOR UPDATE SKIP LOCKED)",
-            filter = filter.clause(),
-        );
-        let sql = match action {
-            Action::Retry => format!(
-                "UPDATE qbwi_jobs
-                    SET attempts = CASE WHEN state = 'ready' THEN attempts ELSE 0 END,
-                        state = 'ready', run_at = now(), finished_at = NULL
-                  WHERE {chosen}"
-            ),
-            Action::Delete => format!("DELETE FROM qbwi_jobs WHERE {chosen}"),
-            Action::Cancel => format!(
-                "UPDATE qbwi_jobs
-                    SET cancel_requested = (state = 'running'),
-                        finished_at = CASE WHEN state = 'running' THEN NULL ELSE now() END,
-                        state = CASE WHEN state = 'running' THEN 'running' ELSE 'cancelled' END
-                  WHERE {chosen}"
-            ),
-        };
-        let changed = self.execute(&sql, &filter.parameters()).await?;
+        let statement = statements::action(action, selection, limit, &POSTGRES);
+        let values = values(&statement);
+        let changed = self.execute(&statement.sql, &borrowed(&values)).await?;
         if changed > 0 && action == Action::Retry {
             self.wake_others().await?;
         }
@@ -339,15 +272,7 @@ impl PostgresStore {
                 let counts = || -> Result<TaskCounts, tokio_postgres::Error> {
                     Ok(TaskCounts {
                         task: row.try_get(0)?,
-                        counts: JobCounts {
-                            ready: count(1)?,
-                            scheduled: count(2)?,
-                            retrying: count(3)?,
-                            running: count(4)?,
-                            dead: count(5)?,
-                            completed: 0,
-                            cancelled: 0,
-                        },
+                        counts: JobCounts::from_columns(count, 1, false)?,
                     })
                 };
                 counts().map_err(|error| self.error(&error))
@@ -395,6 +320,7 @@ impl PostgresStore {
 
 #[cfg(test)]
 pub(super) fn listing_for_plan(query: &JobQuery) -> (String, Vec<Box<dyn ToSql + Sync + Send>>) {
-    let (sql, filter) = listing(query);
-    (sql, filter.values)
+    let statement = listing(query);
+    let values = values(&statement);
+    (statement.sql, values)
 }

@@ -9,6 +9,7 @@ use rusqlite::{OptionalExtension, params, params_from_iter};
 use super::errors::DbResult;
 use super::{Db, rows};
 use crate::store::rows::job_columns;
+use crate::store::statements::{self, Dialect, Parameter, Statement};
 use crate::store::{
     Action, DeadJob, JobCounts, JobDetail, JobId, JobQuery, JobSummary, MinuteCounts, Node,
     NodeReport, Selection, TaskCounts, from_millis,
@@ -19,49 +20,27 @@ fn as_is(column: &str) -> String {
     column.to_owned()
 }
 
-/// A filter's conditions, with their parameters numbered from `?2` (`?1` is the time).
-struct Filter {
-    conditions: Vec<String>,
-    values: Vec<Value>,
-}
+/// SQLite's SQL for the shared statements: the time is bound first, as `?1`.
+const SQLITE: Dialect = Dialect {
+    now: "?1",
+    first: 2,
+    parameter: |n| format!("?{n}"),
+    lock: "",
+};
 
-impl Filter {
-    fn new(now: i64) -> Filter {
-        Filter {
-            conditions: Vec::new(),
-            values: vec![Value::Integer(now)],
-        }
-    }
-
-    /// Adds `condition`, whose `{}` stands for the next parameter, bound to `value`.
-    fn bind(&mut self, condition: &str, value: Value) {
-        self.values.push(value);
-        let parameter = format!("?{}", self.values.len());
-        self.conditions.push(condition.replace("{}", &parameter));
-    }
-
-    fn of(selection: &Selection, now: i64) -> Filter {
-        let mut filter = Filter::new(now);
-        if let Some(id) = selection.id {
-            filter.bind("id = {}", Value::Integer(id.0));
-        }
-        if let Some(state) = selection.state {
-            filter.conditions.push(state.condition("?1"));
-        }
-        if let Some(task) = &selection.task {
-            filter.bind("task = {}", Value::Text(task.clone()));
-        }
-        filter
-    }
-
-    /// `WHERE ..` (or nothing).
-    fn clause(&self) -> String {
-        if self.conditions.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", self.conditions.join(" AND "))
-        }
-    }
+/// A shared statement's parameters at `now`, the time first.
+fn values(statement: &Statement, now: i64) -> Vec<Value> {
+    std::iter::once(Value::Integer(now))
+        .chain(
+            statement
+                .parameters
+                .iter()
+                .map(|parameter| match parameter {
+                    Parameter::Integer(value) => Value::Integer(*value),
+                    Parameter::Text(value) => Value::Text(value.clone()),
+                }),
+        )
+        .collect()
 }
 
 /// Deletes at most `?3` jobs in state `?1` that finished before `?2`, among the `?4` oldest of
@@ -111,15 +90,7 @@ impl Db {
             let count = |index| -> rusqlite::Result<u64> {
                 Ok(u64::try_from(row.get::<_, i64>(index)?).unwrap_or(0))
             };
-            Ok(JobCounts {
-                ready: count(0)?,
-                scheduled: count(1)?,
-                retrying: count(2)?,
-                running: count(3)?,
-                dead: count(4)?,
-                completed: count(5)?,
-                cancelled: count(6)?,
-            })
+            JobCounts::from_columns(count, 0, true)
         })?)
     }
 
@@ -155,36 +126,11 @@ impl Db {
         limit: usize,
         now: i64,
     ) -> DbResult<u64> {
-        let mut filter = Filter::of(selection, now);
-        filter.conditions.push(action.applies_to("?1"));
-        filter
-            .values
-            .push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
-        let chosen = format!(
-            "id IN (SELECT id FROM qbwi_jobs {filter} ORDER BY id LIMIT ?{limit})",
-            filter = filter.clause(),
-            limit = filter.values.len(),
-        );
-        let sql = match action {
-            Action::Retry => format!(
-                "UPDATE qbwi_jobs
-                    SET attempts = CASE WHEN state = 'ready' THEN attempts ELSE 0 END,
-                        state = 'ready', run_at = ?1, finished_at = NULL
-                  WHERE {chosen}"
-            ),
-            Action::Delete => format!("DELETE FROM qbwi_jobs WHERE {chosen}"),
-            Action::Cancel => format!(
-                "UPDATE qbwi_jobs
-                    SET cancel_requested = (state = 'running'),
-                        finished_at = CASE WHEN state = 'running' THEN NULL ELSE ?1 END,
-                        state = CASE WHEN state = 'running' THEN 'running' ELSE 'cancelled' END
-                  WHERE {chosen}"
-            ),
-        };
+        let statement = statements::action(action, selection, limit, &SQLITE);
         let connection = self.connection();
         let changed = connection
-            .prepare_cached(&sql)?
-            .execute(params_from_iter(&filter.values))?;
+            .prepare_cached(&statement.sql)?
+            .execute(params_from_iter(values(&statement, now)))?;
         Ok(changed as u64)
     }
 
@@ -291,15 +237,7 @@ impl Db {
                 };
                 Ok(TaskCounts {
                     task: row.get(0)?,
-                    counts: JobCounts {
-                        ready: count(1)?,
-                        scheduled: count(2)?,
-                        retrying: count(3)?,
-                        running: count(4)?,
-                        dead: count(5)?,
-                        completed: 0,
-                        cancelled: 0,
-                    },
+                    counts: JobCounts::from_columns(count, 1, false)?,
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?;
@@ -367,23 +305,7 @@ impl Db {
 
 /// The statement of a listing at `now`, and its parameters.
 pub(super) fn listing(query: &JobQuery, now: i64) -> (String, Vec<Value>) {
-    let selection = Selection {
-        id: None,
-        state: query.get_state(),
-        task: query.get_task().map(str::to_owned),
-    };
-    let mut filter = Filter::of(&selection, now);
-    if let Some(before) = query.get_before() {
-        filter.bind("id < {}", Value::Integer(before.0));
-    }
-    filter.values.push(Value::Integer(
-        i64::try_from(query.get_limit()).unwrap_or(i64::MAX),
-    ));
-    let sql = format!(
-        "SELECT {columns} FROM qbwi_jobs {filter} ORDER BY id DESC LIMIT ?{limit}",
-        columns = job_columns(as_is, as_is, "?1"),
-        filter = filter.clause(),
-        limit = filter.values.len(),
-    );
-    (sql, filter.values)
+    let statement = statements::listing(query, &job_columns(as_is, as_is, "?1"), &SQLITE);
+    let values = values(&statement, now);
+    (statement.sql, values)
 }
