@@ -75,6 +75,8 @@ mod wait;
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
+#[cfg(feature = "dashboard")]
+pub mod dashboard;
 
 pub use argument::{
     DurableArgument, StateArgument, TaskArgument, TaskErrorDisplay, TaskFuture, TaskReturn,
