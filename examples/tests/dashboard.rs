@@ -1,8 +1,6 @@
 //! The dashboard over real HTTP (axum serving it, reqwest asking): who it answers, the security
 //! headers, the CSRF token writes need, read-only access, and store strings shown as text.
 
-#![cfg(all(feature = "dashboard", feature = "sqlite"))]
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
