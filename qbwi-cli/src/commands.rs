@@ -84,6 +84,7 @@ pub async fn run(store: &Store, command: Command, json: bool) -> Result<(), Comm
                 format!("{task} was paused already")
             })
         }
+        Command::Dashboard { listen, token } => dashboard(store, listen, token).await,
         Command::Resume { task } => {
             let done = store.resume(&task).await?;
             applied(
@@ -94,6 +95,44 @@ pub async fn run(store: &Store, command: Command, json: bool) -> Result<(), Comm
             )
         }
     }
+}
+
+/// Serves the store's dashboard at `listen` until Ctrl-C.
+async fn dashboard(
+    store: &Store,
+    listen: std::net::SocketAddr,
+    token: Option<String>,
+) -> Result<(), CommandError> {
+    let mut dashboard = qbwi::dashboard::Dashboard::for_store(store.clone());
+    dashboard = match &token {
+        Some(token) => dashboard.bearer_token(token),
+        None => dashboard.read_only(true),
+    };
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|error| CommandError::NotApplied(format!("cannot listen on {listen}: {error}")))?;
+    let address = listener
+        .local_addr()
+        .map_err(|error| CommandError::NotApplied(error.to_string()))?;
+    println!(
+        "qbwi dashboard for {} on http://{address}/ ({})",
+        store.describe(),
+        if token.is_some() {
+            "bearer token"
+        } else {
+            "read-only, this machine only"
+        }
+    );
+    let app = axum::Router::new().merge(dashboard.router());
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+    .map_err(|error| CommandError::NotApplied(format!("the dashboard stopped: {error}")))
 }
 
 /// Says what an action did, or fails saying why it did nothing.

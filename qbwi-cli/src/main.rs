@@ -85,6 +85,16 @@ enum Command {
         /// The task's registered name.
         task: String,
     },
+    /// Serve the dashboard for this store, without the app: read-only, to this machine only,
+    /// unless `--token` is given (then anyone with the token may act).
+    Dashboard {
+        /// Where to listen, such as `127.0.0.1:8080`.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Requests must carry `Authorization: Bearer <TOKEN>`, and may act.
+        #[arg(long, env = "QBWI_DASHBOARD_TOKEN")]
+        token: Option<String>,
+    },
 }
 
 #[tokio::main]

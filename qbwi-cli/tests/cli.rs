@@ -212,3 +212,174 @@ async fn every_command_on_postgres() {
         unreachable.stderr
     );
 }
+
+/// `qbwi dashboard`: read-only and loopback-only without a token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_serves_a_store_read_only_without_a_token() {
+    let dir = std::env::temp_dir().join(format!("qbwi-cli-dashboard-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("qbwi.db");
+    fill(&Store::sqlite(&path).unwrap()).await;
+    let dashboard = Dashboard::start(&path, &[]);
+    assert!(
+        dashboard.banner.contains("read-only"),
+        "{}",
+        dashboard.banner
+    );
+    let client = client();
+
+    let page = client
+        .get(dashboard.url("/jobs?state=dead"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("smtp 550: no mailbox for"), "{page}");
+    assert!(
+        !page.contains(r#"method="post""#),
+        "read-only: no actions: {page}"
+    );
+    let write = client
+        .post(dashboard.url("/jobs/1/retry"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(write.status(), 403);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `qbwi dashboard --token T`: every request must carry the token, and may act.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_with_a_token_asks_for_it_and_may_act() {
+    let dir = std::env::temp_dir().join(format!("qbwi-cli-token-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("qbwi.db");
+    let store = Store::sqlite(&path).unwrap();
+    fill(&store).await;
+    let dashboard = Dashboard::start(&path, &["--token", "s3cret"]);
+    assert!(
+        dashboard.banner.contains("bearer token"),
+        "{}",
+        dashboard.banner
+    );
+    assert!(
+        !dashboard.banner.contains("s3cret"),
+        "never printed: {}",
+        dashboard.banner
+    );
+    let client = client();
+
+    let anonymous = client.get(dashboard.url("/")).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let wrong = client
+        .get(dashboard.url("/"))
+        .bearer_auth("guess")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+
+    let dead = store
+        .jobs(&qbwi::JobQuery::new().state(JobState::Dead))
+        .await
+        .unwrap();
+    let id = dead[0].id;
+    let page = client
+        .get(dashboard.url(&format!("/jobs/{id}")))
+        .bearer_auth("s3cret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let cookie = page
+        .headers()
+        .get("set-cookie")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .expect("the page sets the CSRF cookie")
+        .to_owned();
+    let page = page.text().await.unwrap();
+    assert!(page.contains(r#"method="post""#), "may act: {page}");
+    let token = page
+        .split(r#"name="qbwi-csrf" content=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the page carries its CSRF token")
+        .to_owned();
+    let retried = client
+        .post(dashboard.url(&format!("/jobs/{id}/delete")))
+        .bearer_auth("s3cret")
+        .header("cookie", cookie)
+        .header("x-qbwi-csrf", token)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        retried.status().is_success() || retried.status().is_redirection(),
+        "{}",
+        retried.status()
+    );
+    assert!(store.job(id).await.unwrap().is_none(), "deleted");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A client that never waits long and never follows redirects.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// `qbwi dashboard` running as a child process, killed on drop.
+struct Dashboard {
+    child: std::process::Child,
+    address: String,
+    banner: String,
+}
+
+impl Dashboard {
+    /// Starts `qbwi --store PATH dashboard --listen 127.0.0.1:0 ARGS` and reads where it listens.
+    fn start(path: &std::path::Path, args: &[&str]) -> Dashboard {
+        use std::io::BufRead;
+
+        let mut child = Command::new(env!("CARGO_BIN_EXE_qbwi"))
+            .arg("--store")
+            .arg(path)
+            .args(["dashboard", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut banner = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut banner)
+            .unwrap();
+        let address = banner
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or_else(|| panic!("prints where it listens: {banner}"))
+            .to_owned();
+        Dashboard {
+            child,
+            address,
+            banner,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+}
+
+impl Drop for Dashboard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
