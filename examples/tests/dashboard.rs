@@ -276,3 +276,61 @@ async fn authentication_is_asked_for_and_a_peer_unknown_is_refused() {
 async fn state_of(store: &Store, id: qbwi::JobId) -> JobState {
     store.job(id).await.unwrap().unwrap().summary.state
 }
+
+/// The JSON twins of the tasks and nodes pages: the registry with pause state and counts, and the
+/// host that registered itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_lists_tasks_with_their_jobs_and_the_nodes() {
+    let (host, _store, _id) = host_with_a_dead_job("api").await;
+    let base = serve(Dashboard::new(&host), true).await;
+    let client = client();
+    let get = |path: &str| {
+        let request = client.get(format!("{base}{path}"));
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            serde_json::from_str::<serde_json::Value>(&response.text().await.unwrap()).unwrap()
+        }
+    };
+
+    let tasks = get("/api/tasks").await;
+    let name = <hostile as qbwi::BackgroundTask>::NAME;
+    let task = tasks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|task| task["name"] == name)
+        .unwrap_or_else(|| panic!("{name} is listed: {tasks}"));
+    assert_eq!(task["durable"], true);
+    assert_eq!(task["paused"], true, "the setup paused it");
+    assert_eq!(task["jobs"]["dead"], 1);
+    assert_eq!(task["jobs"]["ready"], 0);
+    assert!(task["file"].as_str().unwrap().ends_with("dashboard.rs"));
+
+    let overview = get("/api/overview").await;
+    assert_eq!(overview["jobs"]["dead"], 1);
+    let minutes = overview["per_minute"].as_array().unwrap();
+    assert_eq!(minutes.len(), 60, "an hour of minutes");
+
+    // The host reports itself once it started; give it a generous while.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let nodes = loop {
+        let nodes = get("/api/nodes").await;
+        if !nodes.as_array().unwrap().is_empty() {
+            break nodes;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no node reported");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let node = &nodes[0];
+    assert_eq!(node["pid"], std::process::id());
+    assert!(
+        node["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|task| task == name),
+        "{node}"
+    );
+    host.shutdown().await;
+}

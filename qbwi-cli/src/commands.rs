@@ -2,6 +2,7 @@
 
 use std::time::SystemTime;
 
+use qbwi::dashboard::relative_time as ago;
 use qbwi::{JobId, JobQuery, JobState, JobSummary, Store, StoreError};
 use serde_json::{Value, json};
 
@@ -364,26 +365,4 @@ fn summary(job: &JobSummary) -> Value {
 /// A time as RFC 3339, for scripts.
 fn time(at: SystemTime) -> String {
     humantime::format_rfc3339_millis(at).to_string()
-}
-
-/// A time as people read it near now: `5s ago`, `in 3m`.
-fn ago(at: SystemTime) -> String {
-    let now = SystemTime::now();
-    let (span, past) = match now.duration_since(at) {
-        Ok(span) => (span, true),
-        Err(error) => (error.duration(), false),
-    };
-    let seconds = span.as_secs();
-    let text = match seconds {
-        0 => return "now".to_owned(),
-        1..=59 => format!("{seconds}s"),
-        60..=3_599 => format!("{}m", seconds / 60),
-        3_600..=86_399 => format!("{}h", seconds / 3_600),
-        _ => format!("{}d", seconds / 86_400),
-    };
-    if past {
-        format!("{text} ago")
-    } else {
-        format!("in {text}")
-    }
 }

@@ -23,6 +23,7 @@
 
 mod access;
 mod assets;
+mod cache;
 mod csrf;
 mod pages;
 mod routes;
@@ -32,6 +33,37 @@ use std::sync::Arc;
 use crate::{Host, Store};
 
 pub use access::Access;
+
+/// A time near now as the dashboard (and the `qbwi` command) writes it: `now`, `5s ago`,
+/// `in 3m`, `2h ago`, `4d ago`, rounded down to the largest unit.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+///
+/// let minutes_ago = SystemTime::now() - Duration::from_secs(200);
+/// assert_eq!(qbwi::dashboard::relative_time(minutes_ago), "3m ago");
+/// let tomorrow = SystemTime::now() + Duration::from_secs(86_400 + 60);
+/// assert_eq!(qbwi::dashboard::relative_time(tomorrow), "in 1d");
+/// ```
+pub fn relative_time(at: std::time::SystemTime) -> String {
+    let (span, past) = match std::time::SystemTime::now().duration_since(at) {
+        Ok(span) => (span, true),
+        Err(error) => (error.duration(), false),
+    };
+    let seconds = span.as_secs();
+    let text = match seconds {
+        0 => return "now".to_owned(),
+        1..=59 => format!("{seconds}s"),
+        60..=3_599 => format!("{}m", seconds / 60),
+        3_600..=86_399 => format!("{}h", seconds / 3_600),
+        _ => format!("{}d", seconds / 86_400),
+    };
+    if past {
+        format!("{text} ago")
+    } else {
+        format!("in {text}")
+    }
+}
 
 /// Decides the access of a request from its parts (the app's own login): see
 /// [`Dashboard::authorize`].
@@ -46,6 +78,7 @@ pub(crate) struct Settings {
     authorize: Option<Arc<Authorize>>,
     read_only: bool,
     show_arguments: bool,
+    counts: cache::Counts,
 }
 
 /// The dashboard of a host (and its store): build it, then mount its [`router`](Self::router).
@@ -89,6 +122,7 @@ impl Dashboard {
                 authorize: None,
                 read_only: false,
                 show_arguments: false,
+                counts: cache::Counts::default(),
             },
         }
     }

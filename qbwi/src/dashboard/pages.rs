@@ -5,6 +5,7 @@ use std::time::SystemTime;
 
 use maud::{DOCTYPE, Markup, html};
 
+use super::relative_time as ago;
 use crate::{JobDetail, JobQuery, JobState, JobSummary, MinuteCounts, Node, Stats};
 
 /// What every page needs: where the dashboard is mounted, the CSRF token, whether it may act.
@@ -68,27 +69,6 @@ pub(super) fn button(frame: &Frame<'_>, path: &str, label: &str, danger: bool) -
                 button type="submit" { (label) }
             }
         }
-    }
-}
-
-/// A time near now, as people read it: `5s ago`, `in 3m`.
-pub(super) fn ago(at: SystemTime) -> String {
-    let (span, past) = match SystemTime::now().duration_since(at) {
-        Ok(span) => (span, true),
-        Err(error) => (error.duration(), false),
-    };
-    let seconds = span.as_secs();
-    let text = match seconds {
-        0 => return "now".to_owned(),
-        1..=59 => format!("{seconds}s"),
-        60..=3_599 => format!("{}m", seconds / 60),
-        3_600..=86_399 => format!("{}h", seconds / 3_600),
-        _ => format!("{}d", seconds / 86_400),
-    };
-    if past {
-        format!("{text} ago")
-    } else {
-        format!("in {text}")
     }
 }
 

@@ -36,6 +36,8 @@ pub(super) fn router(settings: Shared) -> Router {
         .route("/api/overview", get(api_overview))
         .route("/api/jobs", get(api_jobs))
         .route("/api/jobs/{id}", get(api_job))
+        .route("/api/tasks", get(api_tasks))
+        .route("/api/nodes", get(api_nodes))
         .route(
             "/assets/qbwi.css",
             get(|| async { ([(CONTENT_TYPE, "text/css; charset=utf-8")], assets::CSS) }),
@@ -155,30 +157,70 @@ macro_rules! page {
     };
 }
 
+/// Why a handler answers with an error instead of its page: boxed, so that handlers' results
+/// stay small.
+struct Refusal(Box<Response>);
+
+impl Refusal {
+    fn new(status: StatusCode, message: impl Into<String>) -> Refusal {
+        Refusal(Box::new((status, message.into()).into_response()))
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        *self.0
+    }
+}
+
+/// A store error: the store is unreachable or broken, for now.
+impl From<StoreError> for Refusal {
+    fn from(error: StoreError) -> Refusal {
+        Refusal::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string())
+    }
+}
+
+/// What a handler answers.
+type Answer = Result<Response, Refusal>;
+
 /// The store, or the answer that says there is none.
-fn store(settings: &Settings) -> Result<&Store, Box<Response>> {
+fn store(settings: &Settings) -> Result<&Store, Refusal> {
     settings.store.as_ref().ok_or_else(|| {
-        Box::new(
-            (
-                StatusCode::NOT_FOUND,
-                "this host has no store: durable jobs need `HostBuilder::store`",
-            )
-                .into_response(),
+        Refusal::new(
+            StatusCode::NOT_FOUND,
+            "this host has no store: durable jobs need `HostBuilder::store`",
         )
     })
 }
 
-/// A store error as a response.
-fn failed(error: StoreError) -> Response {
-    (StatusCode::SERVICE_UNAVAILABLE, error.to_string()).into_response()
+/// The store a write acts on, once the write proved it came from a dashboard page: its CSRF
+/// token (header `x-qbwi-csrf` or form field `csrf`) matches the page's cookie.
+fn store_to_write<'a>(
+    settings: &'a Settings,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<&'a Store, Refusal> {
+    if !csrf::verified(headers, form_token(body)) {
+        return Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            "this write does not carry the dashboard page's CSRF token: reload the page and try \
+             again",
+        ));
+    }
+    store(settings)
+}
+
+/// 404 for an action the route does not know.
+fn no_such_action(known: &str) -> Refusal {
+    Refusal::new(StatusCode::NOT_FOUND, format!("no such action: {known}"))
 }
 
 /// The job query of `?state=..&task=..&before=..&limit=..`.
-fn query_of(params: &HashMap<String, String>) -> Result<JobQuery, Box<Response>> {
+fn query_of(params: &HashMap<String, String>) -> Result<JobQuery, Refusal> {
     let mut query = JobQuery::new();
     if let Some(state) = params.get("state").filter(|state| !state.is_empty()) {
         let state: JobState = state.parse().map_err(|error: crate::ParseJobStateError| {
-            (StatusCode::BAD_REQUEST, error.to_string()).into_response()
+            Refusal::new(StatusCode::BAD_REQUEST, error.to_string())
         })?;
         query = query.state(state);
     }
@@ -200,18 +242,20 @@ async fn overview(
     original: OriginalUri,
     uri: Uri,
     axum::Extension(allowed): axum::Extension<Allowed>,
-) -> Response {
+) -> Answer {
     let (counts, minutes) = match &settings.store {
-        Some(store) => match (store.counts().await, store.finished_per_minute().await) {
-            (Ok(counts), Ok(minutes)) => (Some(counts), minutes),
-            (Err(error), _) | (_, Err(error)) => return failed(error),
-        },
+        Some(store) => {
+            let read = settings.counts.of(store).await?;
+            (Some(read.counts), read.minutes)
+        }
         None => (None, Vec::new()),
     };
     let stats = settings.host.as_ref().map(crate::Host::stats);
-    page!(headers, original, uri, allowed).render("Overview", "/", |frame| {
-        pages::overview(frame, counts.as_ref(), &minutes, stats)
-    })
+    Ok(
+        page!(headers, original, uri, allowed).render("Overview", "/", |frame| {
+            pages::overview(frame, counts.as_ref(), &minutes, stats)
+        }),
+    )
 }
 
 async fn jobs(
@@ -221,20 +265,11 @@ async fn jobs(
     original: OriginalUri,
     uri: Uri,
     axum::Extension(allowed): axum::Extension<Allowed>,
-) -> Response {
-    let store = match store(&settings) {
-        Ok(store) => store,
-        Err(response) => return *response,
-    };
-    let query = match query_of(&params) {
-        Ok(query) => query,
-        Err(response) => return *response,
-    };
-    match store.jobs(&query).await {
-        Ok(jobs) => page!(headers, original, uri, allowed)
-            .render("Jobs", "/jobs", |frame| pages::jobs(frame, &query, &jobs)),
-        Err(error) => failed(error),
-    }
+) -> Answer {
+    let query = query_of(&params)?;
+    let jobs = store(&settings)?.jobs(&query).await?;
+    Ok(page!(headers, original, uri, allowed)
+        .render("Jobs", "/jobs", |frame| pages::jobs(frame, &query, &jobs)))
 }
 
 async fn job(
@@ -244,20 +279,16 @@ async fn job(
     original: OriginalUri,
     uri: Uri,
     axum::Extension(allowed): axum::Extension<Allowed>,
-) -> Response {
-    let store = match store(&settings) {
-        Ok(store) => store,
-        Err(response) => return *response,
-    };
-    match store.job(JobId::from_i64(id)).await {
-        Ok(Some(job)) => {
-            page!(headers, original, uri, allowed).render(&format!("Job {id}"), "/jobs", |frame| {
-                pages::job(frame, &job, settings.show_arguments)
-            })
-        }
-        Ok(None) => (StatusCode::NOT_FOUND, format!("no job {id}")).into_response(),
-        Err(error) => failed(error),
-    }
+) -> Answer {
+    let job = store(&settings)?
+        .job(JobId::from_i64(id))
+        .await?
+        .ok_or_else(|| Refusal::new(StatusCode::NOT_FOUND, format!("no job {id}")))?;
+    Ok(
+        page!(headers, original, uri, allowed).render(&format!("Job {id}"), "/jobs", |frame| {
+            pages::job(frame, &job, settings.show_arguments)
+        }),
+    )
 }
 
 async fn tasks(
@@ -266,16 +297,13 @@ async fn tasks(
     original: OriginalUri,
     uri: Uri,
     axum::Extension(allowed): axum::Extension<Allowed>,
-) -> Response {
+) -> Answer {
     let paused = match &settings.store {
-        Some(store) => match store.paused_tasks().await {
-            Ok(paused) => paused,
-            Err(error) => return failed(error),
-        },
+        Some(store) => store.paused_tasks().await?,
         None => Vec::new(),
     };
-    page!(headers, original, uri, allowed)
-        .render("Tasks", "/tasks", |frame| pages::tasks(frame, &paused))
+    Ok(page!(headers, original, uri, allowed)
+        .render("Tasks", "/tasks", |frame| pages::tasks(frame, &paused)))
 }
 
 async fn nodes(
@@ -284,16 +312,9 @@ async fn nodes(
     original: OriginalUri,
     uri: Uri,
     axum::Extension(allowed): axum::Extension<Allowed>,
-) -> Response {
-    let store = match store(&settings) {
-        Ok(store) => store,
-        Err(response) => return *response,
-    };
-    match store.nodes().await {
-        Ok(nodes) => page!(headers, original, uri, allowed)
-            .render("Nodes", "/nodes", |_| pages::nodes(&nodes)),
-        Err(error) => failed(error),
-    }
+) -> Answer {
+    let nodes = store(&settings)?.nodes().await?;
+    Ok(page!(headers, original, uri, allowed).render("Nodes", "/nodes", |_| pages::nodes(&nodes)))
 }
 
 /// The `csrf` field of a write's form (`application/x-www-form-urlencoded`); the token is hex, so
@@ -305,19 +326,9 @@ fn form_token(body: &[u8]) -> Option<&str> {
         .find_map(|field| field.strip_prefix("csrf="))
 }
 
-/// Back to the page the write came from (or `to`), as browsers do after a form.
-fn back(headers: &HeaderMap, to: String) -> Response {
-    let _ = headers;
+/// After a write, to the page `to`, as browsers expect after a form.
+fn see(to: String) -> Response {
     (StatusCode::SEE_OTHER, [(LOCATION, to)]).into_response()
-}
-
-/// 403 for a write without the page's token.
-fn forged() -> Response {
-    (
-        StatusCode::FORBIDDEN,
-        "this write does not carry the dashboard page's CSRF token: reload the page and try again",
-    )
-        .into_response()
 }
 
 async fn act(
@@ -327,33 +338,21 @@ async fn act(
     original: OriginalUri,
     uri: Uri,
     body: axum::body::Bytes,
-) -> Response {
-    if !csrf::verified(&headers, form_token(&body)) {
-        return forged();
-    }
-    let store = match store(&settings) {
-        Ok(store) => store,
-        Err(response) => return *response,
-    };
+) -> Answer {
+    let store = store_to_write(&settings, &headers, &body)?;
     let id = JobId::from_i64(id);
-    let done = match action.as_str() {
-        "retry" => store.retry(id).await,
-        "delete" => store.delete(id).await,
-        "cancel" => store.cancel(id).await,
-        _ => {
-            return (
-                StatusCode::NOT_FOUND,
-                "no such action: retry, delete or cancel",
-            )
-                .into_response();
-        }
+    match action.as_str() {
+        "retry" => store.retry(id).await?,
+        "delete" => store.delete(id).await?,
+        "cancel" => store.cancel(id).await?,
+        _ => return Err(no_such_action("retry, delete or cancel")),
     };
     let base = base(&original.0, &uri);
-    match done {
-        Ok(_) if action == "delete" => back(&headers, format!("{base}/jobs")),
-        Ok(_) => back(&headers, format!("{base}/jobs/{id}")),
-        Err(error) => failed(error),
-    }
+    Ok(if action == "delete" {
+        see(format!("{base}/jobs"))
+    } else {
+        see(format!("{base}/jobs/{id}"))
+    })
 }
 
 async fn act_on_all(
@@ -364,37 +363,17 @@ async fn act_on_all(
     original: OriginalUri,
     uri: Uri,
     body: axum::body::Bytes,
-) -> Response {
-    if !csrf::verified(&headers, form_token(&body)) {
-        return forged();
-    }
-    let store = match store(&settings) {
-        Ok(store) => store,
-        Err(response) => return *response,
+) -> Answer {
+    let store = store_to_write(&settings, &headers, &body)?;
+    let query = query_of(&params)?;
+    match action.as_str() {
+        "retry" => store.retry_all(&query).await?,
+        "delete" => store.delete_all(&query).await?,
+        "cancel" => store.cancel_all(&query).await?,
+        _ => return Err(no_such_action("retry, delete or cancel")),
     };
-    let query = match query_of(&params) {
-        Ok(query) => query,
-        Err(response) => return *response,
-    };
-    let done = match action.as_str() {
-        "retry" => store.retry_all(&query).await,
-        "delete" => store.delete_all(&query).await,
-        "cancel" => store.cancel_all(&query).await,
-        _ => {
-            return (
-                StatusCode::NOT_FOUND,
-                "no such action: retry, delete or cancel",
-            )
-                .into_response();
-        }
-    };
-    let base = base(&original.0, &uri)
-        .trim_end_matches("/jobs/bulk")
-        .to_owned();
-    match done {
-        Ok(_) => back(&headers, format!("{base}/jobs")),
-        Err(error) => failed(error),
-    }
+    let base = base(&original.0, &uri);
+    Ok(see(format!("{}/jobs", base.trim_end_matches("/jobs/bulk"))))
 }
 
 async fn pause(
@@ -404,26 +383,22 @@ async fn pause(
     original: OriginalUri,
     uri: Uri,
     body: axum::body::Bytes,
-) -> Response {
-    if !csrf::verified(&headers, form_token(&body)) {
-        return forged();
-    }
-    let store = match store(&settings) {
-        Ok(store) => store,
-        Err(response) => return *response,
+) -> Answer {
+    let store = store_to_write(&settings, &headers, &body)?;
+    match action.as_str() {
+        "pause" => store.pause(&name).await?,
+        "resume" => store.resume(&name).await?,
+        _ => return Err(no_such_action("pause or resume")),
     };
-    let done = match action.as_str() {
-        "pause" => store.pause(&name).await,
-        "resume" => store.resume(&name).await,
-        _ => return (StatusCode::NOT_FOUND, "no such action: pause or resume").into_response(),
-    };
-    match done {
-        Ok(_) => back(&headers, format!("{}/tasks", base(&original.0, &uri))),
-        Err(error) => failed(error),
-    }
+    Ok(see(format!("{}/tasks", base(&original.0, &uri))))
 }
 
-async fn api_overview(State(settings): State<Shared>) -> Response {
+/// A time as milliseconds since the Unix epoch, for scripts.
+fn millis(at: std::time::SystemTime) -> i64 {
+    crate::store::millis(at)
+}
+
+async fn api_overview(State(settings): State<Shared>) -> Answer {
     let mut overview = json!({});
     if let Some(host) = &settings.host {
         let stats = host.stats();
@@ -433,23 +408,28 @@ async fn api_overview(State(settings): State<Shared>) -> Response {
         });
     }
     if let Some(store) = &settings.store {
-        match store.counts().await {
-            Ok(counts) => {
-                let states: serde_json::Map<String, Value> = JobState::ALL
-                    .into_iter()
-                    .map(|state| (state.to_string(), json!(counts.get(state))))
-                    .collect();
-                overview["jobs"] = Value::Object(states);
-            }
-            Err(error) => return failed(error),
-        }
+        let read = settings.counts.of(store).await?;
+        let states: serde_json::Map<String, Value> = JobState::ALL
+            .into_iter()
+            .map(|state| (state.to_string(), json!(read.counts.get(state))))
+            .collect();
+        overview["jobs"] = Value::Object(states);
+        overview["per_minute"] = read
+            .minutes
+            .iter()
+            .map(|minute| {
+                json!({
+                    "minute_ms": millis(minute.minute),
+                    "completed": minute.completed, "failed": minute.failed,
+                })
+            })
+            .collect();
     }
-    axum::Json(overview).into_response()
+    Ok(axum::Json(overview).into_response())
 }
 
 /// A job of a listing, as JSON.
 fn summary(job: &crate::JobSummary) -> Value {
-    let millis = |time| crate::store::millis(time);
     json!({
         "id": job.id.as_i64(), "task": job.task, "state": job.state.to_string(),
         "attempts": job.attempts, "max_attempts": job.max_attempts,
@@ -461,38 +441,76 @@ fn summary(job: &crate::JobSummary) -> Value {
 async fn api_jobs(
     State(settings): State<Shared>,
     Query(params): Query<HashMap<String, String>>,
-) -> Response {
-    let store = match store(&settings) {
-        Ok(store) => store,
-        Err(response) => return *response,
-    };
-    let query = match query_of(&params) {
-        Ok(query) => query,
-        Err(response) => return *response,
-    };
-    match store.jobs(&query).await {
-        Ok(jobs) => axum::Json(jobs.iter().map(summary).collect::<Vec<_>>()).into_response(),
-        Err(error) => failed(error),
-    }
+) -> Answer {
+    let query = query_of(&params)?;
+    let jobs = store(&settings)?.jobs(&query).await?;
+    Ok(axum::Json(jobs.iter().map(summary).collect::<Vec<_>>()).into_response())
 }
 
-async fn api_job(State(settings): State<Shared>, Path(id): Path<i64>) -> Response {
-    let store = match store(&settings) {
-        Ok(store) => store,
-        Err(response) => return *response,
-    };
-    match store.job(JobId::from_i64(id)).await {
-        Ok(Some(job)) => {
-            let mut value = summary(&job.summary);
-            value["node"] = json!(job.node);
-            value["cancel_requested"] = json!(job.cancel_requested);
-            if settings.show_arguments {
-                value["arguments"] = serde_json::from_str(&job.arguments)
-                    .unwrap_or(Value::String(job.arguments.clone()));
-            }
-            axum::Json(value).into_response()
-        }
-        Ok(None) => (StatusCode::NOT_FOUND, format!("no job {id}")).into_response(),
-        Err(error) => failed(error),
+async fn api_job(State(settings): State<Shared>, Path(id): Path<i64>) -> Answer {
+    let job = store(&settings)?
+        .job(JobId::from_i64(id))
+        .await?
+        .ok_or_else(|| Refusal::new(StatusCode::NOT_FOUND, format!("no job {id}")))?;
+    let mut value = summary(&job.summary);
+    value["started_at_ms"] = json!(job.started_at.map(millis));
+    value["node"] = json!(job.node);
+    value["lease_until_ms"] = json!(job.lease_until.map(millis));
+    value["cancel_requested"] = json!(job.cancel_requested);
+    if settings.show_arguments {
+        value["arguments"] =
+            serde_json::from_str(&job.arguments).unwrap_or(Value::String(job.arguments.clone()));
     }
+    Ok(axum::Json(value).into_response())
+}
+
+/// The registry's tasks, each with its place in the source and whether it is paused.
+async fn api_tasks(State(settings): State<Shared>) -> Answer {
+    let paused = match &settings.store {
+        Some(store) => store.paused_tasks().await?,
+        None => Vec::new(),
+    };
+    let counts = match &settings.store {
+        Some(store) => store.counts_by_task().await?,
+        None => Vec::new(),
+    };
+    let mut tasks: Vec<&crate::TaskInfo> = crate::registry().collect();
+    tasks.sort_by_key(|task| task.name);
+    let tasks: Vec<Value> = tasks
+        .into_iter()
+        .map(|task| {
+            let mut value = json!({
+                "name": task.name, "file": task.file, "line": task.line,
+                "durable": task.durable, "blocking": task.blocking,
+                "paused": paused.iter().any(|name| name == task.name),
+            });
+            if let Some(counts) = counts.iter().find(|counts| counts.task == task.name) {
+                value["jobs"] = JobState::ALL
+                    .into_iter()
+                    .map(|state| (state.to_string(), json!(counts.counts.get(state))))
+                    .collect::<serde_json::Map<String, Value>>()
+                    .into();
+            }
+            value
+        })
+        .collect();
+    Ok(axum::Json(tasks).into_response())
+}
+
+/// The hosts running the store's jobs.
+async fn api_nodes(State(settings): State<Shared>) -> Answer {
+    let nodes: Vec<Value> = store(&settings)?
+        .nodes()
+        .await?
+        .iter()
+        .map(|node| {
+            json!({
+                "id": node.id, "hostname": node.hostname, "pid": node.pid,
+                "started_at_ms": millis(node.started_at),
+                "heartbeat_at_ms": millis(node.heartbeat_at),
+                "tasks": node.tasks, "running": node.running,
+            })
+        })
+        .collect();
+    Ok(axum::Json(nodes).into_response())
 }

@@ -23,7 +23,7 @@ use tokio::sync::Notify;
 
 mod admin;
 #[cfg(all(test, any(feature = "sqlite", feature = "postgres")))]
-mod conformance;
+pub(crate) mod conformance;
 mod error;
 mod job;
 #[cfg(feature = "postgres")]
