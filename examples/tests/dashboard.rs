@@ -305,6 +305,8 @@ async fn the_api_lists_tasks_with_their_jobs_and_the_nodes() {
     assert_eq!(task["paused"], true, "the setup paused it");
     assert_eq!(task["jobs"]["dead"], 1);
     assert_eq!(task["jobs"]["ready"], 0);
+    assert_eq!(task["retries"], 0);
+    assert_eq!(task["options"], "no retries");
     assert!(task["file"].as_str().unwrap().ends_with("dashboard.rs"));
 
     let overview = get("/api/overview").await;

@@ -193,6 +193,7 @@ fn expand(options: &Options, task: &TaskFn) -> TokenStream {
                     ::core::line!(),
                     #blocking,
                 )
+                .__options(#task_options)
                 #durable_entry
                 #states_entry
             }

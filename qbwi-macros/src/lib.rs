@@ -317,6 +317,7 @@ mod validate;
 ///             ::core::line!(),
 ///             false, // `true` for a plain `fn`
 ///         )
+///         .__options(::qbwi::TaskOptions::new()) // the same options as `OPTIONS`
 ///     }
 /// };
 /// ```

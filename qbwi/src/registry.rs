@@ -3,6 +3,7 @@
 
 use std::any::TypeId;
 
+use crate::TaskOptions;
 use crate::durable::{DurableEntry, RetryPolicy};
 use crate::state::StateType;
 
@@ -22,6 +23,7 @@ pub struct TaskInfo {
     pub blocking: bool,
     /// `true` for `#[background_task(durable)]`.
     pub durable: bool,
+    options: TaskOptions,
     entry: Option<DurableEntry>,
     /// The `T` of each `State<T>` argument, in the fn's order.
     states: &'static [StateType],
@@ -43,9 +45,16 @@ impl TaskInfo {
             line,
             blocking,
             durable: false,
+            options: TaskOptions::new(),
             entry: None,
             states: &[],
         }
+    }
+
+    #[doc(hidden)]
+    pub const fn __options(mut self, options: TaskOptions) -> Self {
+        self.options = options;
+        self
     }
 
     #[doc(hidden)]
@@ -66,6 +75,12 @@ impl TaskInfo {
     /// given each of them ([`HostBuilder::state`](crate::HostBuilder::state)) to start.
     pub fn state_types(&self) -> impl ExactSizeIterator<Item = &'static str> + use<> {
         self.states.iter().map(StateType::name)
+    }
+
+    /// The task's options (timeout, concurrency), as its
+    /// [`OPTIONS`](crate::BackgroundTask::OPTIONS) say.
+    pub fn options(&self) -> TaskOptions {
+        self.options
     }
 
     /// How a durable task's failed runs are retried; `None` for an in-memory task.

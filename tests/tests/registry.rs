@@ -9,7 +9,7 @@ mod mail {
     }
 }
 
-#[background_task(name = "images.resize")]
+#[background_task(name = "images.resize", timeout = "30s", concurrency = 4)]
 fn resize(width: u32, ct: CancellationToken) {
     let _ = (width, ct);
 }
@@ -29,6 +29,13 @@ fn registry_lists_every_task_with_its_place() {
     assert!(resize.blocking);
     assert_eq!(resize.module_path, "registry");
     assert!(resize.line > welcome.line);
+    assert_eq!(
+        resize.options().timeout,
+        Some(std::time::Duration::from_secs(30))
+    );
+    assert_eq!(resize.options().concurrency.map(|n| n.get()), Some(4));
+    assert_eq!(resize.options(), <resize as qbwi::BackgroundTask>::OPTIONS);
+    assert_eq!(welcome.options(), qbwi::TaskOptions::new());
 
     assert_eq!(qbwi::registry().count(), 2);
     assert_eq!(<resize as qbwi::BackgroundTask>::NAME, "images.resize");

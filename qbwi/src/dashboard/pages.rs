@@ -245,7 +245,7 @@ pub(super) fn tasks(frame: &Frame<'_>, paused: &[String]) -> Markup {
     html! {
         h1 { "Tasks" }
         table {
-            thead { tr { th { "task" } th { "defined at" } th { "kind" } th { "" } } }
+            thead { tr { th { "task" } th { "defined at" } th { "kind" } th { "options" } th { "" } } }
             tbody {
                 @for task in tasks {
                     @let is_paused = paused.iter().any(|name| name == task.name);
@@ -253,6 +253,7 @@ pub(super) fn tasks(frame: &Frame<'_>, paused: &[String]) -> Markup {
                         td { (task.name) }
                         td { (task.file) ":" (task.line) }
                         td { (if task.durable { "durable" } else { "in memory" }) (if task.blocking { ", blocking" } else { "" }) }
+                        td { (options(task)) }
                         td {
                             @if is_paused { "paused " }
                             @if frame.can_act && task.durable {
@@ -267,6 +268,35 @@ pub(super) fn tasks(frame: &Frame<'_>, paused: &[String]) -> Markup {
                 }
             }
         }
+    }
+}
+
+/// A task's options as its attribute would say them: `timeout 30s, concurrency 4, retries 5
+/// (exponential from 1s)`; `-` for none.
+pub(super) fn options(task: &crate::TaskInfo) -> String {
+    let options = task.options();
+    let mut said = Vec::new();
+    if let Some(timeout) = options.timeout {
+        said.push(format!("timeout {timeout:?}"));
+    }
+    if let Some(limit) = options.concurrency {
+        said.push(format!("concurrency {limit}"));
+    }
+    if let Some(policy) = task.retry_policy() {
+        let backoff = match policy.backoff() {
+            crate::Backoff::Linear => "linear",
+            crate::Backoff::Constant => "constant",
+            _ => "exponential",
+        };
+        said.push(match policy.retries() {
+            0 => "no retries".to_owned(),
+            retries => format!("retries {retries} ({backoff} from {:?})", policy.delay()),
+        });
+    }
+    if said.is_empty() {
+        "-".to_owned()
+    } else {
+        said.join(", ")
     }
 }
 

@@ -483,6 +483,10 @@ async fn api_tasks(State(settings): State<Shared>) -> Answer {
                 "name": task.name, "file": task.file, "line": task.line,
                 "durable": task.durable, "blocking": task.blocking,
                 "paused": paused.iter().any(|name| name == task.name),
+                "timeout_ms": task.options().timeout.map(|timeout| timeout.as_millis() as u64),
+                "concurrency": task.options().concurrency,
+                "retries": task.retry_policy().map(|policy| policy.retries()),
+                "options": pages::options(task),
             });
             if let Some(counts) = counts.iter().find(|counts| counts.task == task.name) {
                 value["jobs"] = JobState::ALL
