@@ -28,6 +28,7 @@ td.error, pre { white-space: pre-wrap; word-break: break-word; font-family: ui-m
 .card b { display: block; font-size: 1.4rem; }
 .card span { color: var(--muted); font-size: .85rem; }
 form.inline { display: inline; }
+#actions, .bulk { margin: 1rem 0; }
 button { border: 1px solid var(--line); background: #fff; padding: .3rem .7rem; border-radius: 4px;
          cursor: pointer; }
 button.danger { color: var(--bad); }
