@@ -1,6 +1,8 @@
 //! The HTTP side: the body of `POST /signup` (JSON or form) and its address check, error answers
 //! as `{"error": ".."}`, the host's counters for `GET /stats`, and serving until a signal.
 
+use std::net::SocketAddr;
+
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
@@ -17,6 +19,9 @@ use super::AppError;
 /// Serves `app` on `127.0.0.1:port` until `signal` resolves, then lets the requests in flight
 /// finish (the work they queue is drained with the rest by the caller).
 ///
+/// Each request carries its peer's address (axum's `ConnectInfo<SocketAddr>`): the `dashboard`
+/// example's dashboard reads it to answer loopback peers only.
+///
 /// Logs `listening on http://ADDRESS` once bound (`PORT=0` picks a free port; the end-to-end
 /// tests read the address from this line).
 pub async fn serve(
@@ -31,13 +36,16 @@ pub async fn serve(
         })?;
     let address = listener.local_addr()?;
     tracing::info!("listening on http://{address}");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let which = signal.await;
-            tracing::info!("{which} received: the server stops accepting requests");
-        })
-        .await
-        .map_err(|error| format!("the HTTP server failed: {error}").into())
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let which = signal.await;
+        tracing::info!("{which} received: the server stops accepting requests");
+    })
+    .await
+    .map_err(|error| format!("the HTTP server failed: {error}").into())
 }
 
 /// The host's counters, for `GET /stats`: a JSON object, to which an example may add its own.

@@ -7,6 +7,7 @@
 
 mod smtp;
 
+#[allow(unused_imports)] // not every test binary uses the fake SMTP server
 pub use smtp::FakeSmtp;
 
 use std::collections::HashMap;
@@ -34,6 +35,9 @@ const EXAMPLE_VARIABLES: &[&str] = &[
     "QBWI_LEASE_MS",
     "SEND_DELAY_MS",
     "RUST_LOG",
+    "DASHBOARD_USER",
+    "DASHBOARD_PASSWORD",
+    "DASHBOARD_TOKEN",
 ];
 
 /// The path of the compiled example `name`, built once per test binary.

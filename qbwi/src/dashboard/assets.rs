@@ -1,6 +1,7 @@
 //! The dashboard's CSS and JS, embedded in the binary: no CDN, works offline, and the CSP allows
 //! nothing else (`default-src 'self'`). The JS refreshes the page's `<main>` every few seconds
-//! without a reload, and sends the CSRF token with the action buttons' forms.
+//! without a reload (not while a form field has the focus), and sends the CSRF token with the
+//! action buttons' forms.
 
 /// The stylesheet.
 pub(super) const CSS: &str = r#"
@@ -27,6 +28,7 @@ td.error, pre { white-space: pre-wrap; word-break: break-word; font-family: ui-m
 .card b { display: block; font-size: 1.4rem; }
 .card span { color: var(--muted); font-size: .85rem; }
 form.inline { display: inline; }
+#actions, .bulk { margin: 1rem 0; }
 button { border: 1px solid var(--line); background: #fff; padding: .3rem .7rem; border-radius: 4px;
          cursor: pointer; }
 button.danger { color: var(--bad); }
@@ -40,12 +42,19 @@ svg .failed { fill: var(--bad); }
 pub(super) const JS: &str = r#"
 (function () {
   var token = document.querySelector('meta[name="qbwi-csrf"]');
+  // Not while the user is in a form field (typing a task name, choosing a state): the fresh
+  // <main> would throw away what they entered and not yet submitted.
+  function editing() {
+    var active = document.activeElement;
+    return !!active && /^(INPUT|SELECT|TEXTAREA)$/.test(active.tagName);
+  }
   function refresh() {
-    if (document.hidden || document.activeElement && document.activeElement.tagName === 'INPUT') return;
+    if (document.hidden || editing()) return;
     fetch(location.href, { headers: { 'x-qbwi-refresh': '1' }, credentials: 'same-origin' })
       .then(function (response) { return response.ok ? response.text() : null; })
       .then(function (html) {
-        if (!html) return;
+        // The user may have stepped into a field while the page was being fetched.
+        if (!html || editing()) return;
         var fresh = new DOMParser().parseFromString(html, 'text/html').querySelector('main');
         var main = document.querySelector('main');
         if (fresh && main) main.replaceWith(fresh);

@@ -167,7 +167,9 @@ pub(super) fn jobs(frame: &Frame<'_>, query: &JobQuery, jobs: &[JobSummary]) -> 
             button type="submit" { "Filter" }
         }
         @if frame.can_act && (state.is_some() || !task.is_empty()) {
-            p {
+            // A div, not a p: a <form> start tag closes an open <p> (HTML's parsing rules), which
+            // would leave the buttons outside it.
+            div.bulk {
                 "Every job of this filter: "
                 (button(frame, &format!("/jobs/bulk/retry?{filter}"), "Retry all", false)) " "
                 (button(frame, &format!("/jobs/bulk/cancel?{filter}"), "Cancel all", false)) " "
@@ -223,7 +225,8 @@ pub(super) fn job(frame: &Frame<'_>, job: &JobDetail, show_arguments: bool) -> M
             } }
         }
         @if frame.can_act {
-            p #actions {
+            // A div, not a p, as for the bulk actions: the forms must stay inside.
+            div #actions {
                 @if matches!(s.state, JobState::Dead | JobState::Cancelled | JobState::Retrying) {
                     (button(frame, &format!("/jobs/{id}/retry"), "Retry", false)) " "
                 }
