@@ -36,6 +36,9 @@ button.danger { color: var(--bad); }
 .muted { color: var(--muted); }
 svg .completed { fill: var(--ok); }
 svg .failed { fill: var(--bad); }
+.legend { margin: 0 0 .3rem; font-size: .9rem; color: var(--muted); }
+.legend .completed { color: var(--ok); }
+.legend .failed { color: var(--bad); }
 "#;
 
 /// The script: live refresh of `<main>`, and the CSRF header on fetches.

@@ -113,21 +113,31 @@ pub(super) fn overview(
 
 /// Completed (up) and failed (down) runs per minute, as an inline SVG drawn here.
 fn chart(minutes: &[MinuteCounts]) -> Markup {
-    let (width, height, bar) = (720.0_f64, 160.0_f64, 12.0_f64);
+    // Bars above the line: completed; below: failed. Room at the right for the scale, below for
+    // the time axis.
+    let (bar, plot_height, axis, scale_room) = (12.0_f64, 160.0_f64, 18.0_f64, 56.0_f64);
+    let plot_width = bar * minutes.len().max(1) as f64;
+    let (width, height) = (plot_width + scale_room, plot_height + axis);
     let most = minutes
         .iter()
         .map(|minute| minute.completed.max(minute.failed))
         .max()
         .unwrap_or(0)
-        .max(1) as f64;
-    let half = height / 2.0;
+        .max(1);
+    let half = plot_height / 2.0;
+    let completed: u64 = minutes.iter().map(|minute| minute.completed).sum();
+    let failed: u64 = minutes.iter().map(|minute| minute.failed).sum();
     html! {
+        p.legend {
+            span.completed { "■ " (completed) " completed" } " · "
+            span.failed { "■ " (failed) " failed" } " in the last hour"
+        }
         svg width=(width) height=(height) viewBox=(format!("0 0 {width} {height}"))
-            role="img" aria-label="completed and failed runs per minute" {
+            role="img" aria-label=(format!("runs per minute, the last hour: {completed} completed, {failed} failed")) {
             @for (index, minute) in minutes.iter().enumerate() {
                 @let x = index as f64 * bar;
-                @let up = minute.completed as f64 / most * (half - 4.0);
-                @let down = minute.failed as f64 / most * (half - 4.0);
+                @let up = minute.completed as f64 / most as f64 * (half - 4.0);
+                @let down = minute.failed as f64 / most as f64 * (half - 4.0);
                 rect.completed x=(x) y=(half - up) width=(bar - 2.0) height=(up) {
                     title { (minute.completed) " completed, " (ago(minute.minute)) }
                 }
@@ -135,7 +145,11 @@ fn chart(minutes: &[MinuteCounts]) -> Markup {
                     title { (minute.failed) " failed, " (ago(minute.minute)) }
                 }
             }
-            line x1="0" y1=(half) x2=(width) y2=(half) stroke="#dde2ea" {}
+            line x1="0" y1=(half) x2=(plot_width) y2=(half) stroke="#dde2ea" {}
+            text x=(plot_width + 6.0) y="12" font-size="11" fill="#5b6472" { (most) "/min" }
+            text x=(plot_width + 6.0) y=(plot_height - 2.0) font-size="11" fill="#5b6472" { (most) "/min" }
+            text x="0" y=(height - 4.0) font-size="11" fill="#5b6472" { "an hour ago" }
+            text x=(plot_width) y=(height - 4.0) font-size="11" fill="#5b6472" text-anchor="end" { "now" }
         }
     }
 }
