@@ -36,6 +36,7 @@ pub(super) fn router(settings: Shared) -> Router {
         .route("/api/overview", get(api_overview))
         .route("/api/jobs", get(api_jobs))
         .route("/api/jobs/{id}", get(api_job))
+        .merge(super::prometheus::routes())
         .route(
             "/assets/qbwi.css",
             get(|| async { ([(CONTENT_TYPE, "text/css; charset=utf-8")], assets::CSS) }),
