@@ -154,6 +154,60 @@ fn rate_table(results: &Results<Rate>, tasks: u64) {
     table.print();
 }
 
+/// What recording metrics costs (`--features metrics`): `qbwi` and `qbwi-metrics` measured again
+/// in turns, one run of each per pair (which goes first alternates), so that the machine's load
+/// changing between the two rows of the table does not count; prints the median of the pairs'
+/// ratios of tasks/s, and their range.
+fn metrics_cost(
+    contenders: &[Box<dyn Contender>],
+    config: &Config,
+    measure: impl Fn(&dyn Contender, &Runtime) -> Measured<std::time::Duration>,
+) {
+    let find = |name| contenders.iter().find(|contender| contender.name() == name);
+    let (Some(plain), Some(metered)) = (find("qbwi"), find("qbwi-metrics")) else {
+        return;
+    };
+    eprint!("   qbwi, qbwi-metrics in turns:");
+    let mut ratios = Vec::new();
+    for pair in 0..config.reps {
+        let run = |contender: &dyn Contender| {
+            work::reset();
+            let rt = runtime();
+            measure(contender, &rt)
+        };
+        let (plain, metered) = if pair % 2 == 0 {
+            let plain = run(plain.as_ref());
+            (plain, run(metered.as_ref()))
+        } else {
+            let metered = run(metered.as_ref());
+            (run(plain.as_ref()), metered)
+        };
+        let (Ok(plain), Ok(metered)) = (plain, metered) else {
+            eprintln!();
+            return;
+        };
+        eprint!(
+            " {}/{}",
+            nanos(plain.as_nanos() as f64),
+            nanos(metered.as_nanos() as f64)
+        );
+        // The same tasks: the ratio of rates is the inverse ratio of times.
+        ratios.push(seconds(plain) / seconds(metered));
+    }
+    eprintln!();
+    let (lowest, highest) = ratios
+        .iter()
+        .fold((f64::MAX, 0.0_f64), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+    let ratio = median(&ratios);
+    println!(
+        "   qbwi-metrics ÷ qbwi = {ratio:.2} in tasks/s (recording costs {:.1} %): median of {} \
+         pairs run in turns, from {lowest:.2} to {highest:.2}",
+        (1.0 - ratio) * 100.0,
+        ratios.len()
+    );
+    println!();
+}
+
 /// Scenario 1: tasks queued from the bench's main task, all completed.
 fn throughput(contenders: &[Box<dyn Contender>], config: &Config) {
     let tasks = config.scaled(1_000_000);
@@ -170,6 +224,9 @@ fn throughput(contenders: &[Box<dyn Contender>], config: &Config) {
         repeat(config.reps, |rt| contender.throughput(rt, tasks)).map(|times| Rate::of(&times))
     });
     rate_table(&results, tasks);
+    metrics_cost(contenders, config, |contender, rt| {
+        contender.throughput(rt, tasks)
+    });
 }
 
 /// Scenario 2: two std threads queueing at once.
@@ -189,6 +246,9 @@ fn two_producers(contenders: &[Box<dyn Contender>], config: &Config) {
             .map(|times| Rate::of(&times))
     });
     rate_table(&results, 2 * per_producer);
+    metrics_cost(contenders, config, |contender, rt| {
+        contender.two_producers(rt, per_producer)
+    });
 }
 
 /// Medians over the repetitions of the latency percentiles (nanoseconds).
