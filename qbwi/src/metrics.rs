@@ -48,19 +48,21 @@
 //! # When the recorder sees them
 //!
 //! Runs' waits, durations and ends (and in-memory queues) are written into a small buffer of the
-//! thread that has them and handed to the recorder in batches: when a buffer is full, every
-//! second, when a host is idle ([`Host::wait_idle`](crate::Host::wait_idle)) or shut down, and
-//! before the dashboard renders `/metrics`. [`flush`] hands them over at once. The gauges of tasks
-//! running and waiting are read from the host's own counters once a second.
+//! thread that has them and handed to the recorder in batches: when a buffer is full, and every
+//! second. A host that is idle ([`Host::wait_idle`](crate::Host::wait_idle)) or shut down has
+//! handed every run over, and so has the dashboard before it renders `/metrics`; [`flush`] does it
+//! at once. The gauges of tasks running and waiting are read from the host's own counters once a
+//! second.
 //!
 //! # What it costs
 //!
 //! A task's handles are found in a small per-thread cache keyed by its name, so a run allocates
 //! nothing and hashes nothing for its metrics: it reads the clock three times (queued, started,
-//! ended) and writes three entries into its thread's buffer, without a read-modify-write. The
-//! recorder's own work (for Prometheus', keeping every histogram sample until a scrape) is done a
-//! batch at a time, by one thread at a time. Without the feature none of this is compiled. The
-//! throughput bench measures it: `cargo bench -p qbwi-bench --bench throughput --features metrics
+//! ended: the CPU's time-stamp counter where it is reliable, through `quanta`) and writes three
+//! entries into the buffers, without a read-modify-write; a queued task is 16 bytes larger. The
+//! recorder's own work (for Prometheus', keeping every histogram sample until a scrape: some 30 ns
+//! a sample) is done a batch at a time, by one thread at a time. Without the feature none of this
+//! is compiled. The throughput bench measures it: `cargo bench -p qbwi-bench --bench throughput --features metrics
 //! -- throughput qbwi qbwi-metrics` runs the same host and task with a Prometheus recorder and
 //! without one, in turns, and prints the ratio.
 

@@ -1,16 +1,19 @@
 //! Runs' waits, durations and ends, kept per thread and handed to the recorder in batches.
 //!
 //! A histogram sample is the dear part of a run's metrics: the `metrics` recorders keep every
-//! sample until a scrape (Prometheus' appends it to a lock-free list shared by every thread), and
-//! two workers recording into the same histogram fight over its cache lines; measured, that cost
-//! qbwi's throughput 40 %. So a run writes its samples into its thread's buffer (three relaxed
-//! stores and a release, no read-modify-write), and the buffer is handed to the recorder from one
-//! thread at a time: when it is full, every second (the host's gauge sampler), when a host is idle
-//! or shut down, and before the dashboard renders `/metrics` ([`flush`]).
+//! sample until a scrape (Prometheus' appends it to a lock-free list shared by every thread, some
+//! 30 ns a sample on the bench machine), and two workers recording into the same histogram fight
+//! over its cache lines; measured, recording each run's two samples where it ended cost qbwi's
+//! throughput 40 %. So a run writes its samples into its thread's buffer (three relaxed stores and
+//! a release, no read-modify-write), and buffers are handed to the recorder one at a time: by
+//! their own thread when they are full, and by [`flush`], which hosts call every second (their
+//! gauge sampler), when they are idle or shut down, and the dashboard before it renders
+//! `/metrics`. (A thread of its own woken to drain half-full buffers was measured dearer: on a busy
+//! machine its wake-ups cost more than the drains it took off the workers.)
 //!
 //! Each buffer is a single-producer ring: its thread writes entries and moves `head`; whoever
-//! drains it (its thread when full, or [`flush`]) holds `draining`, reads up to `head` and moves
-//! `tail`. A thread that ends drains its buffer and leaves it to the next thread.
+//! drains it holds `draining`, reads up to `head` and moves `tail`. A thread that ends drains its
+//! buffer and leaves it to the next thread.
 
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize};
@@ -32,21 +35,24 @@ pub(crate) const WAIT: u8 = u8::MAX;
 pub(crate) const DURATION_ONLY: u8 = u8::MAX - 1;
 pub(crate) const QUEUED: u8 = u8::MAX - 2;
 
-/// One sample. Written by the buffer's thread before it publishes `head`, read by the drainer
+/// One sample. Written by the buffer's thread before it publishes `head`, read by whoever drains
 /// after: relaxed is enough (the release and acquire on `head` and `tail` order them).
 struct Entry {
     /// [`TaskMetrics::id`].
     task: AtomicU32,
     what: AtomicU8,
-    /// Seconds, as `f64` bits; NaN: the run never started (no duration).
-    seconds: AtomicU64,
+    /// Nanoseconds; [`NO_DURATION`]: the run never started.
+    nanos: AtomicU64,
 }
+
+/// The `nanos` of an end without a duration (the run never started).
+pub(crate) const NO_DURATION: u64 = u64::MAX;
 
 struct Buffer {
     entries: Box<[Entry]>,
     /// Entries written (only the owning thread moves it).
     head: AtomicUsize,
-    /// Entries handed to the recorder (only the drainer moves it).
+    /// Entries handed to the recorder (only whoever holds `draining` moves it).
     tail: AtomicUsize,
     /// Someone is draining.
     draining: AtomicBool,
@@ -81,7 +87,7 @@ impl Mine {
                 .map(|_| Entry {
                     task: AtomicU32::new(0),
                     what: AtomicU8::new(0),
-                    seconds: AtomicU64::new(0),
+                    nanos: AtomicU64::new(0),
                 })
                 .collect(),
             head: AtomicUsize::new(0),
@@ -103,20 +109,20 @@ impl Drop for Mine {
     }
 }
 
-/// Records `seconds` of `what` for `task`, through this thread's buffer.
+/// Records `nanos` of `what` for `task`, through this thread's buffer.
 #[inline]
-pub(crate) fn push(task: &'static TaskMetrics, what: u8, seconds: f64) {
-    let written = MINE.try_with(|mine| mine.0.push(task, what, seconds));
+pub(crate) fn push(task: &'static TaskMetrics, what: u8, nanos: u64) {
+    let written = MINE.try_with(|mine| mine.0.push(task, what, nanos));
     if written != Ok(true) {
         // The thread is ending, or its buffer is full while `flush` drains it.
-        record(task, what, seconds);
+        record(task, what, nanos);
     }
 }
 
 impl Buffer {
     /// `false` if it is full and someone else drains it.
     #[inline]
-    fn push(&self, task: &'static TaskMetrics, what: u8, seconds: f64) -> bool {
+    fn push(&self, task: &'static TaskMetrics, what: u8, nanos: u64) -> bool {
         let head = self.head.load(Relaxed);
         if head - self.tail.load(Acquire) >= CAPACITY && !self.drain() {
             return false;
@@ -124,7 +130,7 @@ impl Buffer {
         let entry = &self.entries[head % CAPACITY];
         entry.task.store(task.id, Relaxed);
         entry.what.store(what, Relaxed);
-        entry.seconds.store(seconds.to_bits(), Relaxed);
+        entry.nanos.store(nanos, Relaxed);
         self.head.store(head + 1, Release);
         true
     }
@@ -156,7 +162,7 @@ impl Buffer {
                     None => counts.push((task, what, 1)),
                 }
             }
-            record_sample(task, what, f64::from_bits(entry.seconds.load(Relaxed)));
+            record_sample(task, what, entry.nanos.load(Relaxed));
         }
         for (task, what, count) in counts {
             count_runs(task, what, count);
@@ -168,12 +174,13 @@ impl Buffer {
     }
 }
 
-/// Records one entry's histogram sample, if it has one (not its count).
-fn record_sample(task: &TaskMetrics, what: u8, seconds: f64) {
+/// Records one entry's histogram sample, if it has one (not its count), in seconds.
+fn record_sample(task: &TaskMetrics, what: u8, nanos: u64) {
+    let seconds = nanos as f64 * 1e-9;
     match what {
         WAIT => task.wait.record(seconds),
         QUEUED => {}
-        _ if seconds.is_nan() => {}
+        _ if nanos == NO_DURATION => {}
         _ => task.duration.record(seconds),
     }
 }
@@ -189,8 +196,8 @@ fn count_runs(task: &TaskMetrics, what: u8, count: u64) {
 
 /// Records one entry now, without a buffer.
 #[cold]
-fn record(task: &'static TaskMetrics, what: u8, seconds: f64) {
-    record_sample(task, what, seconds);
+fn record(task: &'static TaskMetrics, what: u8, nanos: u64) {
+    record_sample(task, what, nanos);
     count_runs(task, what, 1);
 }
 

@@ -10,7 +10,7 @@ use ::metrics::{
     Counter, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit,
 };
 
-use super::buffer::{self, CAPACITY, DURATION_ONLY, QUEUED, WAIT};
+use super::buffer::{self, CAPACITY, DURATION_ONLY, NO_DURATION, QUEUED, WAIT};
 use super::task::{TaskMetrics, Word, new_recorder};
 
 /// Counters and histograms, by metric name and `outcome` (labels other than those are ignored:
@@ -139,26 +139,27 @@ fn buffered_runs_reach_the_recorder_when_full_on_flush_and_when_their_thread_end
         task
     });
 
-    // A full buffer hands itself over; the rest waits for a flush.
-    for _ in 0..CAPACITY + 10 {
-        buffer::push(task, WAIT, 0.25);
+    // A buffer holds at most CAPACITY: the rest has been handed over when it was full, without a
+    // flush.
+    for _ in 0..3 * CAPACITY {
+        buffer::push(task, WAIT, 250_000_000);
     }
     let before_flush = kept.samples("qbwi_task_wait_seconds").len();
     assert!(
-        (CAPACITY..=CAPACITY + 10).contains(&before_flush),
+        before_flush >= 2 * CAPACITY,
         "{before_flush} waits recorded before the flush"
     );
     buffer::flush();
-    assert_eq!(kept.samples("qbwi_task_wait_seconds").len(), CAPACITY + 10);
+    assert_eq!(kept.samples("qbwi_task_wait_seconds").len(), 3 * CAPACITY);
 
     // Ends are counted by word, once per batch; durations kept; a run that never started has a
     // count and no duration; a durable run's duration has no count here.
     for _ in 0..3 {
-        buffer::push(task, QUEUED, 0.0);
-        buffer::push(task, Word::Completed as u8, 0.5);
+        buffer::push(task, QUEUED, 0);
+        buffer::push(task, Word::Completed as u8, 500_000_000);
     }
-    buffer::push(task, Word::NotStarted as u8, f64::NAN);
-    buffer::push(task, DURATION_ONLY, 0.75);
+    buffer::push(task, Word::NotStarted as u8, NO_DURATION);
+    buffer::push(task, DURATION_ONLY, 750_000_000);
     buffer::flush();
     assert_eq!(kept.counter("qbwi_tasks_queued_total", ""), 3);
     assert_eq!(kept.counter("qbwi_tasks_finished_total", "completed"), 3);
@@ -169,7 +170,7 @@ fn buffered_runs_reach_the_recorder_when_full_on_flush_and_when_their_thread_end
     );
 
     // A thread that ends hands its buffer over, and the next thread reuses it.
-    std::thread::spawn(move || buffer::push(task, Word::Failed as u8, 1.0))
+    std::thread::spawn(move || buffer::push(task, Word::Failed as u8, 1_000_000_000))
         .join()
         .unwrap();
     assert_eq!(kept.counter("qbwi_tasks_finished_total", "failed"), 1);
