@@ -5,14 +5,16 @@
 //! cargo bench -p qbwi-bench --bench throughput --features apalis        # everything
 //! cargo bench -p qbwi-bench --bench throughput -- throughput qbwi       # one scenario, qbwi
 //! QUICK=1 cargo bench -p qbwi-bench --bench throughput                  # sizes ÷ 10, no apalis
-//! cargo bench -p qbwi-bench --bench throughput --features metrics -- throughput qbwi qbwi-metrics
+//! cargo bench -p qbwi-bench --bench throughput --features metrics -- throughput producers qbwi \
+//!     qbwi-metrics qbwi-metrics-atomic
 //! ```
 //!
 //! Words after `--` select scenarios (`throughput`, `producers`, `latency`, `memory`,
-//! `shutdown`) and contenders (`qbwi`, `qbwi-metrics` with `--features metrics`, `apalis`,
-//! `floor`; `tokio`, the baseline of every ratio, always runs). With `--features metrics`, `qbwi`
-//! is built with qbwi's metrics but nothing records its task, and `qbwi-metrics` is the same with
-//! a Prometheus recorder: the throughput tables end with the ratio of the two. `--quick` or `QUICK=1` shrinks every size 10x; `REPS=n` sets the repetitions
+//! `shutdown`) and contenders (`qbwi`, `qbwi-metrics` and `qbwi-metrics-atomic` with
+//! `--features metrics`, `apalis`, `floor`; `tokio`, the baseline of every ratio, always runs).
+//! With `--features metrics`, `qbwi` is built with qbwi's metrics but nothing records its task,
+//! `qbwi-metrics` is the same recorded by a Prometheus recorder, `qbwi-metrics-atomic` by one that
+//! keeps them in atomics: the throughput tables end with their ratios to `qbwi`. `--quick` or `QUICK=1` shrinks every size 10x; `REPS=n` sets the repetitions
 //! (default 5). Each run's wall time goes to stderr, the tables to stdout. Nothing here asserts a
 //! time: the asserts check that every contender ran every task.
 
@@ -65,7 +67,9 @@ impl Config {
 fn contenders() -> Vec<Box<dyn Contender>> {
     let mut all: Vec<Box<dyn Contender>> = vec![Box::new(qbwi_host::Qbwi)];
     #[cfg(feature = "metrics")]
-    all.push(Box::new(qbwi_metered::QbwiMetered));
+    all.push(Box::new(qbwi_metered::QbwiMetered::PROMETHEUS));
+    #[cfg(feature = "metrics")]
+    all.push(Box::new(qbwi_metered::QbwiMetered::ATOMIC));
     all.push(Box::new(raw_tokio::RawTokio));
     #[cfg(feature = "apalis")]
     all.push(Box::new(apalis_worker::Apalis));
@@ -135,7 +139,7 @@ fn print_machine(config: &Config, contenders: &[Box<dyn Contender>]) {
     if cfg!(feature = "metrics") {
         println!(
             "  metrics   qbwi built with feature `metrics`: `qbwi` records into no recorder, \
-             `qbwi-metrics` into a Prometheus one (no exporter)"
+             `qbwi-metrics` into a Prometheus one (no exporter), `qbwi-metrics-atomic` into atomics"
         );
     } else {
         println!("  metrics   qbwi built without feature `metrics` (add `--features metrics`)");

@@ -154,57 +154,75 @@ fn rate_table(results: &Results<Rate>, tasks: u64) {
     table.print();
 }
 
-/// What recording metrics costs (`--features metrics`): `qbwi` and `qbwi-metrics` measured again
-/// in turns, one run of each per pair (which goes first alternates), so that the machine's load
-/// changing between the two rows of the table does not count; prints the median of the pairs'
-/// ratios of tasks/s, and their range.
+/// What recording metrics costs (`--features metrics`): `qbwi` and each `qbwi-metrics*` measured
+/// again in turns, one run of each per round (which goes first rotates), so that the machine's load
+/// changing between the rows of the table does not count; prints, for each, the median of the
+/// rounds' ratios of tasks/s to `qbwi`'s, and their range.
 fn metrics_cost(
     contenders: &[Box<dyn Contender>],
     config: &Config,
     measure: impl Fn(&dyn Contender, &Runtime) -> Measured<std::time::Duration>,
 ) {
-    let find = |name| contenders.iter().find(|contender| contender.name() == name);
-    let (Some(plain), Some(metered)) = (find("qbwi"), find("qbwi-metrics")) else {
+    let Some(plain) = contenders.iter().position(|c| c.name() == "qbwi") else {
         return;
     };
-    eprint!("   qbwi, qbwi-metrics in turns:");
-    let mut ratios = Vec::new();
-    for pair in 0..config.reps {
-        let run = |contender: &dyn Contender| {
+    let metered: Vec<usize> = (0..contenders.len())
+        .filter(|&i| contenders[i].name().starts_with("qbwi-metrics"))
+        .collect();
+    if metered.is_empty() {
+        return;
+    }
+    let turns: Vec<usize> = std::iter::once(plain)
+        .chain(metered.iter().copied())
+        .collect();
+    eprint!(
+        "   in turns ({}):",
+        turns
+            .iter()
+            .map(|&i| contenders[i].name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    // Per metered contender, each round's tasks/s ratio to qbwi's (the same tasks: the inverse
+    // ratio of times).
+    let mut ratios = vec![Vec::new(); metered.len()];
+    for round in 0..config.reps {
+        let mut times = vec![std::time::Duration::ZERO; contenders.len()];
+        for step in 0..turns.len() {
+            let index = turns[(round + step) % turns.len()];
             work::reset();
             let rt = runtime();
-            measure(contender, &rt)
-        };
-        let (plain, metered) = if pair % 2 == 0 {
-            let plain = run(plain.as_ref());
-            (plain, run(metered.as_ref()))
-        } else {
-            let metered = run(metered.as_ref());
-            (run(plain.as_ref()), metered)
-        };
-        let (Ok(plain), Ok(metered)) = (plain, metered) else {
-            eprintln!();
-            return;
-        };
-        eprint!(
-            " {}/{}",
-            nanos(plain.as_nanos() as f64),
-            nanos(metered.as_nanos() as f64)
-        );
-        // The same tasks: the ratio of rates is the inverse ratio of times.
-        ratios.push(seconds(plain) / seconds(metered));
+            match measure(contenders[index].as_ref(), &rt) {
+                Ok(elapsed) => times[index] = elapsed,
+                Err(_) => {
+                    eprintln!();
+                    return;
+                }
+            }
+        }
+        let shown: Vec<String> = turns
+            .iter()
+            .map(|&i| nanos(times[i].as_nanos() as f64))
+            .collect();
+        eprint!(" {}", shown.join("/"));
+        for (ratio, &index) in ratios.iter_mut().zip(&metered) {
+            ratio.push(seconds(times[plain]) / seconds(times[index]));
+        }
     }
     eprintln!();
-    let (lowest, highest) = ratios
-        .iter()
-        .fold((f64::MAX, 0.0_f64), |(lo, hi), &r| (lo.min(r), hi.max(r)));
-    let ratio = median(&ratios);
-    println!(
-        "   qbwi-metrics ÷ qbwi = {ratio:.2} in tasks/s (recording costs {:.1} %): median of {} \
-         pairs run in turns, from {lowest:.2} to {highest:.2}",
-        (1.0 - ratio) * 100.0,
-        ratios.len()
-    );
+    for (ratios, &index) in ratios.iter().zip(&metered) {
+        let (lowest, highest) = ratios
+            .iter()
+            .fold((f64::MAX, 0.0_f64), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+        let ratio = median(ratios);
+        println!(
+            "   {} ÷ qbwi = {ratio:.2} in tasks/s (recording costs {:.1} %): median of {} rounds \
+             run in turns, from {lowest:.2} to {highest:.2}",
+            contenders[index].name(),
+            (1.0 - ratio) * 100.0,
+            ratios.len()
+        );
+    }
     println!();
 }
 
