@@ -18,6 +18,7 @@ use crate::counts::{ACCEPTING, Counts, Refused};
 use crate::dispatch::Lanes;
 use crate::durable::worker::{Durable, WorkerConfig};
 use crate::error::{HostError, QueueError};
+use crate::metrics::RunMetrics;
 use crate::outcome::{TaskHandle, TaskId};
 use crate::report::{ShutdownReport, Stats};
 use crate::run::{Run, Supervision, TaskKind, TaskType, WorkItem};
@@ -386,6 +387,8 @@ impl HostBuilder {
             }),
         };
         dispatchers.spawn(&runtime, &host.inner);
+        crate::metrics::describe();
+        crate::metrics::watch_host(&runtime, &host.inner);
         if let Some(store) = self.store {
             let config = WorkerConfig {
                 store,
@@ -496,12 +499,12 @@ impl Host {
     }
 
     /// Accepts one task: counts it, then hands it to a lane, or to the scheduler when a limit
-    /// applies. `make` builds the task's future when it starts. `claimed`: a durable job's span;
-    /// the durable worker logs how its run ended.
+    /// applies. `make` builds the task's future when it starts. `claimed`: a durable job's span,
+    /// token, and how long ago it was due; the durable worker logs how its run ended.
     pub(crate) fn submit<K, M, F>(
         &self,
         make: M,
-        claimed: Option<(Span, CancellationToken)>,
+        claimed: Option<(Span, CancellationToken, Duration)>,
     ) -> Result<TaskHandle, QueueError>
     where
         K: TaskKind,
@@ -523,8 +526,12 @@ impl Host {
             });
         }
         let id = inner.next_task_id();
+        let metrics = match &claimed {
+            Some((_, _, waited)) => RunMetrics::claimed(name, *waited),
+            None => RunMetrics::queued(name),
+        };
         let supervision = match claimed {
-            Some((span, token)) => Some(Supervision::claimed(span, token)),
+            Some((span, token, _)) => Some(Supervision::claimed(span, token)),
             None => {
                 let span = tracing::info_span!("background_task", task = %name, id = id.0);
                 if !span.is_disabled() {
@@ -539,7 +546,10 @@ impl Host {
                 }
             }
         };
-        let (run, cell) = RunRef::new(Header::new(id), Run::<K, M, F>::new(make, supervision));
+        let (run, cell) = RunRef::new(
+            Header::new(id),
+            Run::<K, M, F>::new(make, supervision, metrics),
+        );
         let handle = TaskHandle::new(cell, name);
         if !inner.is_limited(K::OPTIONS.concurrency) {
             inner.lanes.send(run, inner);
@@ -594,10 +604,13 @@ impl Host {
     pub async fn wait_idle(&self) {
         loop {
             self.inner.wait_idle().await;
-            let Some(durable) = self.inner.durable.get() else {
-                return;
+            let settled = match self.inner.durable.get() {
+                Some(durable) => durable.settle(&self.inner).await,
+                None => true,
             };
-            if durable.settle(&self.inner).await {
+            if settled {
+                // The runs that ended, handed to the metrics recorder (feature `metrics`).
+                crate::metrics::flush();
                 return;
             }
         }
@@ -797,6 +810,7 @@ impl HostInner {
             durable.finish_shutdown(&mut report, until).await;
         }
         report.elapsed = started.elapsed();
+        crate::metrics::flush();
         tracing::info!(%report, "qbwi host shut down");
         report
     }

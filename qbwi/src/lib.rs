@@ -46,6 +46,10 @@
 //! - `#[background_task(durable)]` tasks survive crashes: their jobs are kept in a [`Store`]
 //!   (SQLite with the `sqlite` feature, PostgreSQL with `postgres`), retried with backoff, and run
 //!   at least once by whichever host claims them; see [`DurableTask`].
+//! - With the `metrics` feature, hosts record what their tasks do (queued, finished by outcome,
+//!   durations, waits, running, waiting, the store's jobs) through the `metrics` facade, for any
+//!   recorder; with `prometheus`, the dashboard serves them at `GET /metrics`. The module
+//!   `qbwi::metrics` lists them.
 
 #![warn(missing_docs, missing_debug_implementations)]
 // docs.rs (`[package.metadata.docs.rs]`): label each item that needs a feature with it.
@@ -60,6 +64,11 @@ mod dispatch;
 mod durable;
 mod error;
 mod host;
+#[cfg(feature = "metrics")]
+pub mod metrics;
+#[cfg(not(feature = "metrics"))]
+#[path = "metrics/off.rs"]
+mod metrics;
 mod outcome;
 mod reconnect;
 mod registry;

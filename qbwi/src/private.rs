@@ -72,7 +72,10 @@ pub fn enqueue_in<'a, C: EnqueueIn + ?Sized, T: DurableTask>(
 ) -> impl Future<Output = Result<JobId, QueueError>> + Send + 'a {
     let job = crate::durable::new_job(&task, None);
     async move {
-        let id = client.__insert(job?).await?;
+        let job = job?;
+        let enqueued = crate::metrics::Enqueued::of(std::slice::from_ref(&job));
+        let id = client.__insert(job).await?;
+        enqueued.stored(); // in the caller's transaction, which may still roll back
         Ok(id)
     }
 }

@@ -22,6 +22,7 @@ use tracing::Span;
 use crate::cell::{Header, RunRef};
 use crate::counts::{Fate, Step};
 use crate::host::HostInner;
+use crate::metrics::RunMetrics;
 use crate::outcome::Outcome;
 use crate::task::{BackgroundTask, TaskError, TaskOptions};
 
@@ -75,6 +76,7 @@ impl<C: 'static> TaskKind for WorkItem<C> {
 fn finish<M, F>(
     state: &mut State<M, F>,
     supervision: Option<&Supervision>,
+    metrics: &RunMetrics,
     header: &Header,
     host: &HostInner,
     (name, admitted): (&'static str, bool),
@@ -106,9 +108,11 @@ fn finish<M, F>(
         Step::Final => Outcome::NotStarted,
         _ => outcome,
     };
-    // A durable job's run is logged by the durable worker, which knows what becomes of the job
-    // (retried, dead, requeued).
-    if !supervision.is_some_and(|supervision| supervision.claimed) {
+    // A durable job's run is logged (and counted) by the durable worker, which knows what
+    // becomes of the job (retried, dead, requeued).
+    let claimed = supervision.is_some_and(|supervision| supervision.claimed);
+    metrics.ended(&outcome, started, claimed);
+    if !claimed {
         let elapsed = supervision
             .and_then(|supervision| supervision.started)
             .map(|at| at.elapsed());
@@ -199,15 +203,22 @@ pin_project_lite::pin_project! {
     pub(crate) struct Run<K, M, F> {
         state: State<M, F>,
         supervision: Option<Pin<Box<Supervision>>>,
+        // Its task's metric handles and clock (nothing without feature `metrics`).
+        metrics: RunMetrics,
         kind: PhantomData<K>,
     }
 }
 
 impl<K, M, F> Run<K, M, F> {
-    pub(crate) fn new(make: M, supervision: Option<Pin<Box<Supervision>>>) -> Self {
+    pub(crate) fn new(
+        make: M,
+        supervision: Option<Pin<Box<Supervision>>>,
+        metrics: RunMetrics,
+    ) -> Self {
         Run {
             state: State::Queued { make: Some(make) },
             supervision,
+            metrics,
             kind: PhantomData,
         }
     }
@@ -238,6 +249,7 @@ where
                 finish(
                     this.state,
                     this.supervision.as_deref(),
+                    this.metrics,
                     header,
                     host,
                     slots,
@@ -251,6 +263,7 @@ where
             if host.counts.start() != Step::Done {
                 finish!(Outcome::NotStarted);
             }
+            this.metrics.started();
             if let Some(supervision) = this.supervision.as_mut() {
                 tracing::debug!("started");
                 *supervision.as_mut().project().started = Some(Instant::now());
@@ -346,6 +359,7 @@ where
                 finish(
                     this.state,
                     supervision.as_deref(),
+                    this.metrics,
                     header,
                     host,
                     slots,

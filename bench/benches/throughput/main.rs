@@ -5,11 +5,16 @@
 //! cargo bench -p qbwi-bench --bench throughput --features apalis        # everything
 //! cargo bench -p qbwi-bench --bench throughput -- throughput qbwi       # one scenario, qbwi
 //! QUICK=1 cargo bench -p qbwi-bench --bench throughput                  # sizes ÷ 10, no apalis
+//! cargo bench -p qbwi-bench --bench throughput --features metrics -- throughput producers qbwi \
+//!     qbwi-metrics qbwi-metrics-atomic
 //! ```
 //!
 //! Words after `--` select scenarios (`throughput`, `producers`, `latency`, `memory`,
-//! `shutdown`) and contenders (`qbwi`, `apalis`, `floor`; `tokio`, the baseline of every ratio,
-//! always runs). `--quick` or `QUICK=1` shrinks every size 10x; `REPS=n` sets the repetitions
+//! `shutdown`) and contenders (`qbwi`, `qbwi-metrics` and `qbwi-metrics-atomic` with
+//! `--features metrics`, `apalis`, `floor`; `tokio`, the baseline of every ratio, always runs).
+//! With `--features metrics`, `qbwi` is built with qbwi's metrics but nothing records its task,
+//! `qbwi-metrics` is the same recorded by a Prometheus recorder, `qbwi-metrics-atomic` by one that
+//! keeps them in atomics: the throughput tables end with their ratios to `qbwi`. `--quick` or `QUICK=1` shrinks every size 10x; `REPS=n` sets the repetitions
 //! (default 5). Each run's wall time goes to stderr, the tables to stdout. Nothing here asserts a
 //! time: the asserts check that every contender ran every task.
 
@@ -21,6 +26,8 @@ mod floor;
 #[path = "../common/machine.rs"]
 mod machine;
 mod qbwi_host;
+#[cfg(feature = "metrics")]
+mod qbwi_metered;
 mod raw_tokio;
 #[path = "../common/report.rs"]
 mod report;
@@ -58,8 +65,12 @@ impl Config {
 
 /// Every contender this build has, in the order they run.
 fn contenders() -> Vec<Box<dyn Contender>> {
-    let mut all: Vec<Box<dyn Contender>> =
-        vec![Box::new(qbwi_host::Qbwi), Box::new(raw_tokio::RawTokio)];
+    let mut all: Vec<Box<dyn Contender>> = vec![Box::new(qbwi_host::Qbwi)];
+    #[cfg(feature = "metrics")]
+    all.push(Box::new(qbwi_metered::QbwiMetered::PROMETHEUS));
+    #[cfg(feature = "metrics")]
+    all.push(Box::new(qbwi_metered::QbwiMetered::ATOMIC));
+    all.push(Box::new(raw_tokio::RawTokio));
     #[cfg(feature = "apalis")]
     all.push(Box::new(apalis_worker::Apalis));
     all.push(Box::new(floor::Floor));
@@ -124,6 +135,14 @@ fn print_machine(config: &Config, contenders: &[Box<dyn Contender>]) {
     println!("  contenders {}", names.join(", "));
     if !cfg!(feature = "apalis") {
         println!("             (apalis skipped: add `--features apalis`)");
+    }
+    if cfg!(feature = "metrics") {
+        println!(
+            "  metrics   qbwi built with feature `metrics`: `qbwi` records into no recorder, \
+             `qbwi-metrics` into a Prometheus one (no exporter), `qbwi-metrics-atomic` into atomics"
+        );
+    } else {
+        println!("  metrics   qbwi built without feature `metrics` (add `--features metrics`)");
     }
     println!(
         "  body      `black_box(format!(\"hello {{n}}\"))`, the same for every contender; every \

@@ -154,6 +154,78 @@ fn rate_table(results: &Results<Rate>, tasks: u64) {
     table.print();
 }
 
+/// What recording metrics costs (`--features metrics`): `qbwi` and each `qbwi-metrics*` measured
+/// again in turns, one run of each per round (which goes first rotates), so that the machine's load
+/// changing between the rows of the table does not count; prints, for each, the median of the
+/// rounds' ratios of tasks/s to `qbwi`'s, and their range.
+fn metrics_cost(
+    contenders: &[Box<dyn Contender>],
+    config: &Config,
+    measure: impl Fn(&dyn Contender, &Runtime) -> Measured<std::time::Duration>,
+) {
+    let Some(plain) = contenders.iter().position(|c| c.name() == "qbwi") else {
+        return;
+    };
+    let metered: Vec<usize> = (0..contenders.len())
+        .filter(|&i| contenders[i].name().starts_with("qbwi-metrics"))
+        .collect();
+    if metered.is_empty() {
+        return;
+    }
+    let turns: Vec<usize> = std::iter::once(plain)
+        .chain(metered.iter().copied())
+        .collect();
+    eprint!(
+        "   in turns ({}):",
+        turns
+            .iter()
+            .map(|&i| contenders[i].name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    // Per metered contender, each round's tasks/s ratio to qbwi's (the same tasks: the inverse
+    // ratio of times).
+    let mut ratios = vec![Vec::new(); metered.len()];
+    for round in 0..config.reps {
+        let mut times = vec![std::time::Duration::ZERO; contenders.len()];
+        for step in 0..turns.len() {
+            let index = turns[(round + step) % turns.len()];
+            work::reset();
+            let rt = runtime();
+            match measure(contenders[index].as_ref(), &rt) {
+                Ok(elapsed) => times[index] = elapsed,
+                Err(_) => {
+                    eprintln!();
+                    return;
+                }
+            }
+        }
+        let shown: Vec<String> = turns
+            .iter()
+            .map(|&i| nanos(times[i].as_nanos() as f64))
+            .collect();
+        eprint!(" {}", shown.join("/"));
+        for (ratio, &index) in ratios.iter_mut().zip(&metered) {
+            ratio.push(seconds(times[plain]) / seconds(times[index]));
+        }
+    }
+    eprintln!();
+    for (ratios, &index) in ratios.iter().zip(&metered) {
+        let (lowest, highest) = ratios
+            .iter()
+            .fold((f64::MAX, 0.0_f64), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+        let ratio = median(ratios);
+        println!(
+            "   {} ÷ qbwi = {ratio:.2} in tasks/s (recording costs {:.1} %): median of {} rounds \
+             run in turns, from {lowest:.2} to {highest:.2}",
+            contenders[index].name(),
+            (1.0 - ratio) * 100.0,
+            ratios.len()
+        );
+    }
+    println!();
+}
+
 /// Scenario 1: tasks queued from the bench's main task, all completed.
 fn throughput(contenders: &[Box<dyn Contender>], config: &Config) {
     let tasks = config.scaled(1_000_000);
@@ -170,6 +242,9 @@ fn throughput(contenders: &[Box<dyn Contender>], config: &Config) {
         repeat(config.reps, |rt| contender.throughput(rt, tasks)).map(|times| Rate::of(&times))
     });
     rate_table(&results, tasks);
+    metrics_cost(contenders, config, |contender, rt| {
+        contender.throughput(rt, tasks)
+    });
 }
 
 /// Scenario 2: two std threads queueing at once.
@@ -189,6 +264,9 @@ fn two_producers(contenders: &[Box<dyn Contender>], config: &Config) {
             .map(|times| Rate::of(&times))
     });
     rate_table(&results, 2 * per_producer);
+    metrics_cost(contenders, config, |contender, rt| {
+        contender.two_producers(rt, per_producer)
+    });
 }
 
 /// Medians over the repetitions of the latency percentiles (nanoseconds).

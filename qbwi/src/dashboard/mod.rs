@@ -18,14 +18,33 @@
 //! ```
 //!
 //! The parts, one idea each: [`access`] (who may see and who may act), [`csrf`] (the token
-//! writes carry), [`pages`] (the HTML), [`routes`] (what each URL does, and its JSON twin) and
-//! [`assets`] (the CSS and the little JS, embedded: no CDN, works offline).
+//! writes carry), [`pages`] (the HTML), [`routes`] (what each URL does, and its JSON twin),
+//! [`assets`] (the CSS and the little JS, embedded: no CDN, works offline) and `prometheus`
+//! (`GET /metrics`, with feature `prometheus`).
 
 mod access;
 mod assets;
 mod cache;
 mod csrf;
 mod pages;
+#[cfg(feature = "prometheus")]
+mod prometheus;
+#[cfg(not(feature = "prometheus"))]
+mod prometheus {
+    //! Without feature `prometheus`: no `GET /metrics`.
+
+    use super::Settings;
+
+    /// The settings as they are.
+    pub(super) fn resolve(settings: Settings) -> Settings {
+        settings
+    }
+
+    /// No routes.
+    pub(super) fn routes() -> axum::Router<std::sync::Arc<Settings>> {
+        axum::Router::new()
+    }
+}
 mod routes;
 
 use std::sync::Arc;
@@ -79,6 +98,9 @@ pub(crate) struct Settings {
     read_only: bool,
     show_arguments: bool,
     counts: cache::Counts,
+    /// What `GET /metrics` renders: given, or installed by `router()`.
+    #[cfg(feature = "prometheus")]
+    prometheus: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 /// The dashboard of a host (and its store): build it, then mount its [`router`](Self::router).
@@ -123,6 +145,8 @@ impl Dashboard {
                 read_only: false,
                 show_arguments: false,
                 counts: cache::Counts::default(),
+                #[cfg(feature = "prometheus")]
+                prometheus: None,
             },
         }
     }
@@ -164,9 +188,39 @@ impl Dashboard {
         self
     }
 
+    /// What `GET /metrics` serves (feature `prometheus`): the Prometheus recorder behind
+    /// `handle`, which the app installed as the process's recorder (qbwi records into that one),
+    /// for instance from [`prometheus_builder`](crate::metrics::prometheus_builder), which has
+    /// buckets for qbwi's histograms. Without it, [`router`](Self::router) installs qbwi's own
+    /// ([`install_prometheus`](crate::metrics::install_prometheus)).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let handle = qbwi::metrics::prometheus_builder().install_recorder()?;
+    /// let host = qbwi::Host::builder().build()?;
+    /// let dashboard = qbwi::dashboard::Dashboard::new(&host).prometheus(handle).router();
+    /// # drop(dashboard);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "prometheus")]
+    pub fn prometheus(
+        mut self,
+        handle: metrics_exporter_prometheus::PrometheusHandle,
+    ) -> Dashboard {
+        self.settings.prometheus = Some(handle);
+        self
+    }
+
     /// The routes, to `nest` under a path of the app (`/qbwi`). Pages link relative to where
     /// they are mounted.
+    ///
+    /// With feature `prometheus` and no `Dashboard::prometheus` handle, installs qbwi's
+    /// Prometheus recorder as the process's global one (once, with
+    /// `qbwi::metrics::install_prometheus`), so that `GET /metrics` serves it; if the process
+    /// already has another recorder, `GET /metrics` answers 503 and says so.
     pub fn router(self) -> axum::Router {
-        routes::router(Arc::new(self.settings))
+        routes::router(Arc::new(prometheus::resolve(self.settings)))
     }
 }

@@ -38,6 +38,7 @@ pub(super) fn router(settings: Shared) -> Router {
         .route("/api/jobs/{id}", get(api_job))
         .route("/api/tasks", get(api_tasks))
         .route("/api/nodes", get(api_nodes))
+        .merge(super::prometheus::routes())
         .route(
             "/assets/qbwi.css",
             get(|| async { ([(CONTENT_TYPE, "text/css; charset=utf-8")], assets::CSS) }),

@@ -3,6 +3,7 @@
 //! knows the durable side only through [`Durable`]'s verbs.
 
 use std::future::Future;
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
@@ -96,14 +97,15 @@ impl Host {
         Host::durable(self).ok_or(QueueError::NoStore)
     }
 
-    /// Queues a durable job's run, inside `span` (`background_task{task job attempt}`); the
-    /// durable worker logs how it ended.
+    /// Queues a durable job's run, inside `span` (`background_task{task job attempt}`), due
+    /// `waited` ago; the durable worker logs how it ended.
     pub(crate) fn queue_claimed<T: BackgroundTask>(
         &self,
         task: T,
         span: Span,
         token: CancellationToken,
+        waited: Duration,
     ) -> Result<TaskHandle, QueueError> {
-        self.submit::<TaskType<T>, _, _>(move |token| task.run(token), Some((span, token)))
+        self.submit::<TaskType<T>, _, _>(move |token| task.run(token), Some((span, token, waited)))
     }
 }

@@ -170,12 +170,14 @@ pub struct DurableEntry {
     pub(crate) start: StartFn,
 }
 
-/// Decodes a stored job's payload and queues the task on the host, its run inside `span`.
+/// Decodes a stored job's payload and queues the task on the host, its run inside `span`, due
+/// the given time ago.
 pub(crate) type StartFn = fn(
     &Host,
     &str,
     Span,
     CancellationToken,
+    Duration,
 ) -> Result<Result<TaskHandle, QueueError>, PayloadError>;
 
 impl DurableEntry {
@@ -194,10 +196,11 @@ fn start<T: DurableTask>(
     payload: &str,
     span: Span,
     token: CancellationToken,
+    waited: Duration,
 ) -> Result<Result<TaskHandle, QueueError>, PayloadError> {
     let mut input = JobDecoder::new(T::NAME, payload)?;
     let task = T::decode(&mut input)?;
-    Ok(host.queue_claimed(task, span, token))
+    Ok(host.queue_claimed(task, span, token, waited))
 }
 
 impl PartialEq for DurableEntry {

@@ -30,6 +30,7 @@ use tracing::Span;
 use super::DurableEntry;
 use super::writer::Writer;
 use crate::host::{Host, HostInner};
+use crate::metrics::DurableEnd;
 use crate::outcome::Outcome;
 use crate::reconnect::Reconnect;
 use crate::report::ShutdownReport;
@@ -436,6 +437,7 @@ impl Worker {
                 payload,
                 span.clone(),
                 token,
+                job.waited,
             )
             .map_err(|error| error.to_string()),
             Err(unreadable) => Err(unreadable.clone()),
@@ -561,6 +563,7 @@ async fn claim_loop(host: Weak<HostInner>, worker: Arc<Worker>) {
                 }
                 Err(error) => {
                     worker.claim_settled();
+                    crate::metrics::store_error();
                     let wait = backoff.next();
                     tracing::warn!(%error, retry_in = ?wait, "cannot claim durable jobs");
                     failed = Some(wait);
@@ -637,7 +640,10 @@ async fn report_loop(worker: Arc<Worker>, mut received: mpsc::UnboundedReceiver<
                                 }
                             }
                         }
-                        Err(error) => tracing::warn!(%error, "cannot renew durable jobs' leases"),
+                        Err(error) => {
+                            crate::metrics::store_error();
+                            tracing::warn!(%error, "cannot renew durable jobs' leases");
+                        }
                     }
                 }
                 continue;
@@ -672,6 +678,7 @@ async fn report_loop(worker: Arc<Worker>, mut received: mpsc::UnboundedReceiver<
                 }
             }
             Err(error) => {
+                crate::metrics::store_error();
                 let wait = backoff.next();
                 tracing::warn!(%error, jobs = pending.len(), retry_in = ?wait, "cannot record durable jobs' ends");
                 retry_in = Some(wait);
@@ -682,8 +689,29 @@ async fn report_loop(worker: Arc<Worker>, mut received: mpsc::UnboundedReceiver<
 
 impl Worker {
     /// What the store should do with a job whose run ended so; logs the run's one end event,
-    /// inside its span, in the words of the report.
+    /// inside its span, in the words of the report, and counts it in the metrics.
     fn finished(&self, ended: EndedRun) -> Finished {
+        let task = self.entries.get_key_value(ended.job.task.as_str());
+        let task = task.map(|(&name, _)| name);
+        let attempts_left = ended.job.attempt < ended.job.max_attempts;
+        let finished = self.decide(ended);
+        if let Some(name) = task {
+            let end = match &finished {
+                Finished::Completed(_) => DurableEnd::Completed,
+                Finished::Failed {
+                    retry_at: Some(_), ..
+                } if attempts_left => DurableEnd::Retried,
+                Finished::Failed { .. } => DurableEnd::Dead,
+                Finished::Released(_) => DurableEnd::Released,
+                Finished::Cancelled(_) => DurableEnd::Cancelled,
+            };
+            crate::metrics::durable_ended(name, end);
+        }
+        finished
+    }
+
+    /// What [`finished`](Self::finished) decides, and the event it logs.
+    fn decide(&self, ended: EndedRun) -> Finished {
         let EndedRun {
             job,
             span,
@@ -806,6 +834,7 @@ impl Worker {
             })
             .collect();
         if let Err(error) = self.store.count_minutes(self.name.clone(), tallies).await {
+            crate::metrics::store_error();
             tracing::debug!(%error, "cannot add the runs that ended to the store's counts yet");
             let mut tallies = self.tallies.lock().unwrap_or_else(PoisonError::into_inner);
             for (key, (completed, failed)) in taken {
@@ -828,9 +857,9 @@ impl Finished {
 
 /// Registers the host as a node of the store, reports it every third of the lease (with how many
 /// durable jobs it runs), adds the runs that ended to the per-minute counts every few seconds,
-/// prunes the jobs finished past the retention every minute, and removes the node when the host
-/// stops. The store being unreachable is logged and tried again at the
-/// next tick.
+/// prunes the jobs finished past the retention every minute, reads the store's counts into the
+/// `qbwi_jobs` gauges every 15 s (feature `metrics`), and removes the node when the host stops.
+/// The store being unreachable is logged and tried again at the next tick.
 async fn node_loop(worker: Arc<Worker>) {
     let mut report = tokio::time::interval(worker.lease / 3);
     report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -840,10 +869,13 @@ async fn node_loop(worker: Arc<Worker>) {
     prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut tally = tokio::time::interval(TALLY_EVERY);
     tally.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // `qbwi_jobs`, with feature `metrics` (without it, never due).
+    let mut job_gauges = crate::metrics::JobGauges::new();
     let hostname = hostname();
     loop {
         tokio::select! {
             _ = tally.tick() => worker.write_tallies().await,
+            () = job_gauges.due() => job_gauges.update(&worker.store).await,
             _ = report.tick() => {
                 let node = NodeReport {
                     id: worker.name.clone(),
@@ -855,6 +887,7 @@ async fn node_loop(worker: Arc<Worker>) {
                     lease: worker.lease,
                 };
                 if let Err(error) = worker.store.report_node(node).await {
+                    crate::metrics::store_error();
                     tracing::warn!(%error, "cannot report this host to the store");
                 }
             }
@@ -862,7 +895,10 @@ async fn node_loop(worker: Arc<Worker>) {
                 match worker.store.prune(worker.retention, PRUNE_BATCH).await {
                     Ok(0) => {}
                     Ok(pruned) => tracing::debug!(pruned, retention = ?worker.retention, "pruned finished durable jobs"),
-                    Err(error) => tracing::warn!(%error, "cannot prune finished durable jobs"),
+                    Err(error) => {
+                        crate::metrics::store_error();
+                        tracing::warn!(%error, "cannot prune finished durable jobs");
+                    }
                 }
             }
             () = worker.stop.cancelled() => break,
@@ -870,6 +906,7 @@ async fn node_loop(worker: Arc<Worker>) {
     }
     worker.write_tallies().await;
     if let Err(error) = worker.store.remove_node(worker.name.clone()).await {
+        crate::metrics::store_error();
         tracing::debug!(%error, "cannot remove this host's node from the store");
     }
 }

@@ -119,7 +119,10 @@ async fn write(store: &Store, batch: Vec<(NewJob, Reply)>, kill: &CancellationTo
                 }
                 return;
             }
-            Err(error) => error,
+            Err(error) => {
+                crate::metrics::store_error();
+                error
+            }
         };
         // Awaited enqueues return the error at once: their callers decide.
         // (`jobs` is empty unless some are `queue` jobs, kept for a retry.)

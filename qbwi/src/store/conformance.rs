@@ -221,11 +221,26 @@ pub(crate) async fn a_worker_claims_only_the_tasks_it_knows_and_only_when_due(st
         store.next_due(["mail"].into()).await.unwrap(),
         Some(Duration::ZERO)
     );
-    assert_eq!(
-        payloads_of(&claim(&store, &["mail"], "a", LEASE).await),
-        ["3"]
+    let late = claim(&store, &["mail"], "a", LEASE).await;
+    assert_eq!(payloads_of(&late), ["3"]);
+    assert!(
+        late[0].waited < Duration::from_secs(5),
+        "claimed about 100 ms after it was due: {:?}",
+        late[0].waited
     );
     assert!(claim(&store, &[], "a", LEASE).await.is_empty());
+
+    // A claim says how long ago each job was due (the wait the metrics show).
+    store
+        .enqueue(vec![job("report", "4", Some(now_millis() - 2_000), 1)])
+        .await
+        .unwrap();
+    let overdue = claim(&store, &["report"], "a", LEASE).await;
+    assert!(
+        (Duration::from_secs(2)..Duration::from_secs(30)).contains(&overdue[0].waited),
+        "due 2 s before it was added: {:?}",
+        overdue[0].waited
+    );
 }
 
 pub(crate) async fn an_expired_lease_lets_another_worker_claim_and_the_old_one_loses_it(

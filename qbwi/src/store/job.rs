@@ -57,6 +57,8 @@ pub(crate) struct ClaimedJob {
     /// This run's number, from 1.
     pub(crate) attempt: u32,
     pub(crate) max_attempts: u32,
+    /// How long ago it was due (its `run_at`), by the store's clock, when it was claimed.
+    pub(crate) waited: Duration,
 }
 
 /// What to claim: up to `limit` due jobs of these task names, for `worker`, for `lease`.

@@ -233,7 +233,9 @@ impl Store {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
+        let enqueued = crate::metrics::Enqueued::of(&jobs);
         let mut ids = self.backend().enqueue(jobs).await?;
+        enqueued.stored();
         ids.sort_unstable();
         self.inner.added.notify_waiters();
         Ok(ids)

@@ -9,6 +9,8 @@
 //! and a dead row is listed with what can be shown of it. What is wrong is described by kind; a
 //! row's bytes never go into a message (arguments are personal data).
 
+use std::time::Duration;
+
 use super::{ClaimedJob, DeadJob, JobDetail, JobId, JobState, JobSummary, from_millis};
 
 /// One row as a backend reads it, column by column (by index in the statement's result).
@@ -77,8 +79,8 @@ pub(crate) fn job_detail(id: JobId, row: &impl StoredRow) -> JobDetail {
     }
 }
 
-/// The job of a row of the claim's `RETURNING id, task, payload, attempts, max_attempts`, whose
-/// `id` the backend read.
+/// The job of a row of the claim's `RETURNING id, task, payload, attempts, max_attempts, waited`
+/// (milliseconds since it was due), whose `id` the backend read.
 pub(crate) fn claimed_job(id: JobId, row: &impl StoredRow) -> ClaimedJob {
     let mut problems = Vec::new();
     let mut note = |problem: String| problems.push(problem);
@@ -100,6 +102,7 @@ pub(crate) fn claimed_job(id: JobId, row: &impl StoredRow) -> ClaimedJob {
         // A job that cannot be read is dead at once: its counts are never used.
         attempt: attempt.unwrap_or(1),
         max_attempts: max_attempts.unwrap_or(1),
+        waited: Duration::from_millis(row.millis(5).unwrap_or(0).max(0) as u64),
     }
 }
 
@@ -160,15 +163,30 @@ mod tests {
     #[test]
     fn a_readable_row_is_a_job_and_an_unreadable_one_says_every_problem_without_its_bytes() {
         let id = JobId(7);
-        let good = Fixed(vec![Ok("7"), Ok("mail"), Ok("{}"), Ok("2"), Ok("3")]);
+        let good = Fixed(vec![
+            Ok("7"),
+            Ok("mail"),
+            Ok("{}"),
+            Ok("2"),
+            Ok("3"),
+            Ok("1500"),
+        ]);
         let job = claimed_job(id, &good);
         assert_eq!(
             (job.task.as_str(), job.payload.as_deref(), job.attempt),
             ("mail", Ok("{}"), 2)
         );
         assert_eq!(job.max_attempts, 3);
+        assert_eq!(job.waited, std::time::Duration::from_millis(1500));
 
-        let bad = Fixed(vec![Ok("7"), Err("a BLOB"), Ok("secret"), Ok("x"), Ok("3")]);
+        let bad = Fixed(vec![
+            Ok("7"),
+            Err("a BLOB"),
+            Ok("secret"),
+            Ok("x"),
+            Ok("3"),
+            Ok("-5"),
+        ]);
         let job = claimed_job(id, &bad);
         assert_eq!(job.task, "(not text: a BLOB)");
         let error = job.payload.expect_err("cannot be read");
@@ -181,6 +199,11 @@ mod tests {
         );
         assert!(!error.contains("secret"), "{error}");
         assert_eq!((job.attempt, job.max_attempts), (1, 3));
+        assert_eq!(
+            job.waited,
+            std::time::Duration::ZERO,
+            "due later by a clock ahead: no wait"
+        );
 
         let dead = dead_job(id, &bad);
         assert_eq!(

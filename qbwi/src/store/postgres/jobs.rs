@@ -65,7 +65,8 @@ const CLAIM: &str = "WITH expired AS (
             ORDER BY branch
             LIMIT $2))
  RETURNING job.id, job.task, convert_to(job.payload, current_setting('server_encoding')),
-           job.attempts, job.max_attempts";
+           job.attempts, job.max_attempts,
+           (extract(epoch FROM now() - job.run_at) * 1000)::int8";
 
 /// Completes the jobs `$1` that worker `$2` still holds, kept for the retention.
 const COMPLETE_KEEP: &str = "UPDATE qbwi_jobs

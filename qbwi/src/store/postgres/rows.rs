@@ -14,8 +14,9 @@ use tokio_postgres::types::{FromSql, Type};
 use crate::store::rows::{self as shared, StoredRow};
 use crate::store::{ClaimedJob, DeadJob, JobDetail, JobId, JobSummary};
 
-/// A row of the claim's `RETURNING id, task, payload, attempts, max_attempts`; `None` if even its
-/// id cannot be read (a changed schema: nothing can be reported for such a row, and it is logged).
+/// A row of the claim's `RETURNING id, task, payload, attempts, max_attempts, waited`; `None` if
+/// even its id cannot be read (a changed schema: nothing can be reported for such a row, and it is
+/// logged).
 pub(super) fn claimed_job(row: &Row) -> Option<ClaimedJob> {
     Some(shared::claimed_job(job_id(row)?, &Columns(row)))
 }

@@ -326,7 +326,7 @@ pub(super) fn claim_sql(tasks: usize) -> String {
                      ORDER BY run_at, id
                      LIMIT ?4)
                 LIMIT ?4)
-      RETURNING id, task, payload, attempts, max_attempts",
+      RETURNING id, task, payload, attempts, max_attempts, ?3 - run_at",
         names = placeholders(5, tasks),
     )
 }

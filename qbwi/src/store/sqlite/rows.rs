@@ -10,8 +10,8 @@ use rusqlite::types::ValueRef;
 use crate::store::rows::{self as shared, StoredRow};
 use crate::store::{ClaimedJob, DeadJob, JobDetail, JobId, JobSummary};
 
-/// A row of the claim's `RETURNING id, task, payload, attempts, max_attempts` (`id` is the rowid:
-/// always an integer).
+/// A row of the claim's `RETURNING id, task, payload, attempts, max_attempts, waited` (`id` is
+/// the rowid: always an integer).
 pub(super) fn claimed_job(row: &Row<'_>) -> rusqlite::Result<ClaimedJob> {
     Ok(shared::claimed_job(JobId(row.get(0)?), &Columns(row)))
 }
