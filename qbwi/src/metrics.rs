@@ -67,6 +67,7 @@
 //! without one, in turns, and prints the ratio.
 
 mod buffer;
+mod end;
 mod gauges;
 #[cfg(feature = "prometheus")]
 mod prometheus;

@@ -32,15 +32,9 @@ impl RunMetrics {
     pub(crate) fn ended(&self, _outcome: &Outcome, _started: bool, _claimed: bool) {}
 }
 
-/// What becomes of a durable job whose run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum DurableEnd {
-    Completed,
-    Retried,
-    Dead,
-    Cancelled,
-    Released,
-}
+#[path = "end.rs"]
+mod end;
+pub(crate) use end::DurableEnd;
 
 #[inline(always)]
 pub(crate) fn durable_ended(_name: &'static str, _end: DurableEnd) {}

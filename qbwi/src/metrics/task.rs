@@ -85,15 +85,7 @@ impl Word {
     }
 }
 
-/// What becomes of a durable job whose run ended: its `outcome` word.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum DurableEnd {
-    Completed,
-    Retried,
-    Dead,
-    Cancelled,
-    Released,
-}
+pub(crate) use super::end::DurableEnd;
 
 impl DurableEnd {
     fn word(self) -> Word {
