@@ -309,20 +309,37 @@ fn scenario(
     );
     println!("   ratio = qbwi ÷ apalis: jobs/s (higher is better), latency (lower is better)");
     println!();
+    // Repetitions interleave the contenders (a, b, a, b, ..), so that the machine's drift over
+    // a scenario (other load, the disk's cache, thermal limits) weighs on each alike, and ratios
+    // measured in one run hold.
+    let mut runs: Vec<Result<Vec<Measurement>, String>> =
+        contenders.iter().map(|_| Ok(Vec::new())).collect();
+    let mut times: Vec<String> = contenders.iter().map(|_| String::new()).collect();
+    for rep in 0..config.reps {
+        for (index, contender) in contenders.iter().enumerate() {
+            let Ok(done) = &mut runs[index] else {
+                continue; // failed already: the reason is printed below
+            };
+            let label = format!("{}-{}-{rep}", contender.name(), mode.key());
+            let began = Instant::now();
+            let measured = stores
+                .fresh(kind, &label)
+                .and_then(|target| contender.measure(kind, &target, mode, jobs));
+            times[index].push_str(&format!(" {}", nanos(began.elapsed().as_nanos() as f64)));
+            match measured {
+                Ok(measurement) => done.push(measurement),
+                Err(why) => runs[index] = Err(why),
+            }
+        }
+    }
     let mut results = Vec::new();
-    for contender in contenders {
-        eprint!("   {} {} {}:", kind.key(), mode.key(), contender.name());
-        let runs: Result<Vec<Measurement>, String> = (0..config.reps)
-            .map(|rep| {
-                let label = format!("{}-{}-{rep}", contender.name(), mode.key());
-                let target = stores.fresh(kind, &label)?;
-                let began = Instant::now();
-                let measured = contender.measure(kind, &target, mode, jobs);
-                eprint!(" {}", nanos(began.elapsed().as_nanos() as f64));
-                measured
-            })
-            .collect();
-        eprintln!();
+    for ((contender, runs), times) in contenders.iter().zip(runs).zip(times) {
+        eprintln!(
+            "   {} {} {}:{times}",
+            kind.key(),
+            mode.key(),
+            contender.name()
+        );
         if let Err(why) = &runs {
             eprintln!("   {}: {why}", contender.name());
         }

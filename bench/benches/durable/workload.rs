@@ -202,7 +202,7 @@ pub fn job_started(n: u64) {
 
 /// Polls `done` every millisecond until it says yes: how the bench learns that the store has
 /// recorded every job as completed (neither contender announces that).
-#[cfg_attr(not(feature = "apalis"), allow(dead_code))] // the apalis child's
+#[allow(dead_code)] // only the apalis child (bench/apalis-durable, which includes this file) polls
 pub async fn until<E>(mut done: impl AsyncFnMut() -> Result<bool, E>) -> Result<(), E> {
     while !done().await? {
         tokio::time::sleep(Duration::from_millis(1)).await;
