@@ -6,8 +6,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{OriginalUri, Path, Query, Request, State};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Path, Query, Request, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -112,12 +114,24 @@ fn base(original: &Uri, seen: &Uri) -> String {
     base.trim_end_matches('/').to_owned()
 }
 
-/// A page, with the CSRF cookie set if the browser had none.
+/// What a page handler takes from the request: the CSRF cookie, where the dashboard is mounted
+/// and what access [`guard`] granted. Rendered, it sets the CSRF cookie if the browser had none.
 struct Page {
     headers: HeaderMap,
-    original: Uri,
-    seen: Uri,
+    base: String,
     access: Access,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Page {
+    type Rejection = Refusal;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Page, Refusal> {
+        Ok(Page {
+            headers: parts.headers.clone(),
+            base: mount(parts),
+            access: allowed(parts)?,
+        })
+    }
 }
 
 impl Page {
@@ -131,9 +145,8 @@ impl Page {
             Some(token) => (token, false),
             None => (csrf::new_token(), true),
         };
-        let base = base(&self.original, &self.seen);
         let frame = Frame {
-            base: &base,
+            base: &self.base,
             csrf: &token,
             can_act: self.access == Access::Full,
         };
@@ -146,16 +159,56 @@ impl Page {
     }
 }
 
-/// The parts every page handler takes.
-macro_rules! page {
-    ($headers:ident, $original:ident, $uri:ident, $allowed:ident) => {
-        Page {
-            headers: $headers,
-            original: $original.0,
-            seen: $uri,
-            access: $allowed.0,
+/// Where the dashboard is mounted, for this request (see [`base`]).
+fn mount(parts: &Parts) -> String {
+    match parts.extensions.get::<OriginalUri>() {
+        Some(original) => base(&original.0, &parts.uri),
+        None => base(&parts.uri, &parts.uri),
+    }
+}
+
+/// The access [`guard`] granted this request.
+fn allowed(parts: &Parts) -> Result<Access, Refusal> {
+    match parts.extensions.get::<Allowed>() {
+        Some(Allowed(access)) => Ok(*access),
+        None => Err(Refusal::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the dashboard's access check did not run: mount `Dashboard::router()` as it is",
+        )),
+    }
+}
+
+/// A write the dashboard accepts: it proved it came from a dashboard page (its CSRF token, in
+/// header `x-qbwi-csrf` or form field `csrf`, matches the page's cookie), and there is a store to
+/// act on. [`guard`] has already refused writes to read-only access.
+struct Write {
+    store: Store,
+    /// Where the dashboard is mounted: the redirect after the write goes under it.
+    base: String,
+}
+
+impl FromRequest<Shared> for Write {
+    type Rejection = Refusal;
+
+    async fn from_request(request: Request, settings: &Shared) -> Result<Write, Refusal> {
+        let (parts, body) = request.into_parts();
+        let base = mount(&parts);
+        let headers = parts.headers.clone();
+        let body = Bytes::from_request(Request::from_parts(parts, body), settings)
+            .await
+            .map_err(|rejection| Refusal(Box::new(rejection.into_response())))?;
+        if !csrf::verified(&headers, form_token(&body)) {
+            return Err(Refusal::new(
+                StatusCode::FORBIDDEN,
+                "this write does not carry the dashboard page's CSRF token: reload the page and \
+                 try again",
+            ));
         }
-    };
+        Ok(Write {
+            store: store(settings)?.clone(),
+            base,
+        })
+    }
 }
 
 /// Why a handler answers with an error instead of its page: boxed, so that handlers' results
@@ -194,23 +247,6 @@ fn store(settings: &Settings) -> Result<&Store, Refusal> {
     })
 }
 
-/// The store a write acts on, once the write proved it came from a dashboard page: its CSRF
-/// token (header `x-qbwi-csrf` or form field `csrf`) matches the page's cookie.
-fn store_to_write<'a>(
-    settings: &'a Settings,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<&'a Store, Refusal> {
-    if !csrf::verified(headers, form_token(body)) {
-        return Err(Refusal::new(
-            StatusCode::FORBIDDEN,
-            "this write does not carry the dashboard page's CSRF token: reload the page and try \
-             again",
-        ));
-    }
-    store(settings)
-}
-
 /// 404 for an action the route does not know.
 fn no_such_action(known: &str) -> Refusal {
     Refusal::new(StatusCode::NOT_FOUND, format!("no such action: {known}"))
@@ -237,13 +273,7 @@ fn query_of(params: &HashMap<String, String>) -> Result<JobQuery, Refusal> {
     Ok(query)
 }
 
-async fn overview(
-    State(settings): State<Shared>,
-    headers: HeaderMap,
-    original: OriginalUri,
-    uri: Uri,
-    axum::Extension(allowed): axum::Extension<Allowed>,
-) -> Answer {
+async fn overview(State(settings): State<Shared>, page: Page) -> Answer {
     let (counts, minutes) = match &settings.store {
         Some(store) => {
             let read = settings.counts.of(store).await?;
@@ -252,70 +282,42 @@ async fn overview(
         None => (None, Vec::new()),
     };
     let stats = settings.host.as_ref().map(crate::Host::stats);
-    Ok(
-        page!(headers, original, uri, allowed).render("Overview", "/", |frame| {
-            pages::overview(frame, counts.as_ref(), &minutes, stats)
-        }),
-    )
+    Ok(page.render("Overview", "/", |frame| {
+        pages::overview(frame, counts.as_ref(), &minutes, stats)
+    }))
 }
 
 async fn jobs(
     State(settings): State<Shared>,
     Query(params): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-    original: OriginalUri,
-    uri: Uri,
-    axum::Extension(allowed): axum::Extension<Allowed>,
+    page: Page,
 ) -> Answer {
     let query = query_of(&params)?;
     let jobs = store(&settings)?.jobs(&query).await?;
-    Ok(page!(headers, original, uri, allowed)
-        .render("Jobs", "/jobs", |frame| pages::jobs(frame, &query, &jobs)))
+    Ok(page.render("Jobs", "/jobs", |frame| pages::jobs(frame, &query, &jobs)))
 }
 
-async fn job(
-    State(settings): State<Shared>,
-    Path(id): Path<i64>,
-    headers: HeaderMap,
-    original: OriginalUri,
-    uri: Uri,
-    axum::Extension(allowed): axum::Extension<Allowed>,
-) -> Answer {
+async fn job(State(settings): State<Shared>, Path(id): Path<i64>, page: Page) -> Answer {
     let job = store(&settings)?
         .job(JobId::from_i64(id))
         .await?
         .ok_or_else(|| Refusal::new(StatusCode::NOT_FOUND, format!("no job {id}")))?;
-    Ok(
-        page!(headers, original, uri, allowed).render(&format!("Job {id}"), "/jobs", |frame| {
-            pages::job(frame, &job, settings.show_arguments)
-        }),
-    )
+    Ok(page.render(&format!("Job {id}"), "/jobs", |frame| {
+        pages::job(frame, &job, settings.show_arguments)
+    }))
 }
 
-async fn tasks(
-    State(settings): State<Shared>,
-    headers: HeaderMap,
-    original: OriginalUri,
-    uri: Uri,
-    axum::Extension(allowed): axum::Extension<Allowed>,
-) -> Answer {
+async fn tasks(State(settings): State<Shared>, page: Page) -> Answer {
     let paused = match &settings.store {
         Some(store) => store.paused_tasks().await?,
         None => Vec::new(),
     };
-    Ok(page!(headers, original, uri, allowed)
-        .render("Tasks", "/tasks", |frame| pages::tasks(frame, &paused)))
+    Ok(page.render("Tasks", "/tasks", |frame| pages::tasks(frame, &paused)))
 }
 
-async fn nodes(
-    State(settings): State<Shared>,
-    headers: HeaderMap,
-    original: OriginalUri,
-    uri: Uri,
-    axum::Extension(allowed): axum::Extension<Allowed>,
-) -> Answer {
+async fn nodes(State(settings): State<Shared>, page: Page) -> Answer {
     let nodes = store(&settings)?.nodes().await?;
-    Ok(page!(headers, original, uri, allowed).render("Nodes", "/nodes", |_| pages::nodes(&nodes)))
+    Ok(page.render("Nodes", "/nodes", |_| pages::nodes(&nodes)))
 }
 
 /// The `csrf` field of a write's form (`application/x-www-form-urlencoded`); the token is hex, so
@@ -332,15 +334,8 @@ fn see(to: String) -> Response {
     (StatusCode::SEE_OTHER, [(LOCATION, to)]).into_response()
 }
 
-async fn act(
-    State(settings): State<Shared>,
-    Path((id, action)): Path<(i64, String)>,
-    headers: HeaderMap,
-    original: OriginalUri,
-    uri: Uri,
-    body: axum::body::Bytes,
-) -> Answer {
-    let store = store_to_write(&settings, &headers, &body)?;
+async fn act(Path((id, action)): Path<(i64, String)>, write: Write) -> Answer {
+    let store = &write.store;
     let id = JobId::from_i64(id);
     match action.as_str() {
         "retry" => store.retry(id).await?,
@@ -348,7 +343,7 @@ async fn act(
         "cancel" => store.cancel(id).await?,
         _ => return Err(no_such_action("retry, delete or cancel")),
     };
-    let base = base(&original.0, &uri);
+    let base = write.base;
     Ok(if action == "delete" {
         see(format!("{base}/jobs"))
     } else {
@@ -357,15 +352,11 @@ async fn act(
 }
 
 async fn act_on_all(
-    State(settings): State<Shared>,
     Path(action): Path<String>,
     Query(params): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-    original: OriginalUri,
-    uri: Uri,
-    body: axum::body::Bytes,
+    write: Write,
 ) -> Answer {
-    let store = store_to_write(&settings, &headers, &body)?;
+    let store = &write.store;
     let query = query_of(&params)?;
     match action.as_str() {
         "retry" => store.retry_all(&query).await?,
@@ -373,25 +364,20 @@ async fn act_on_all(
         "cancel" => store.cancel_all(&query).await?,
         _ => return Err(no_such_action("retry, delete or cancel")),
     };
-    let base = base(&original.0, &uri);
-    Ok(see(format!("{}/jobs", base.trim_end_matches("/jobs/bulk"))))
+    Ok(see(format!(
+        "{}/jobs",
+        write.base.trim_end_matches("/jobs/bulk")
+    )))
 }
 
-async fn pause(
-    State(settings): State<Shared>,
-    Path((name, action)): Path<(String, String)>,
-    headers: HeaderMap,
-    original: OriginalUri,
-    uri: Uri,
-    body: axum::body::Bytes,
-) -> Answer {
-    let store = store_to_write(&settings, &headers, &body)?;
+async fn pause(Path((name, action)): Path<(String, String)>, write: Write) -> Answer {
+    let store = &write.store;
     match action.as_str() {
         "pause" => store.pause(&name).await?,
         "resume" => store.resume(&name).await?,
         _ => return Err(no_such_action("pause or resume")),
     };
-    Ok(see(format!("{}/tasks", base(&original.0, &uri))))
+    Ok(see(format!("{}/tasks", write.base)))
 }
 
 /// A time as milliseconds since the Unix epoch, for scripts.
@@ -410,11 +396,7 @@ async fn api_overview(State(settings): State<Shared>) -> Answer {
     }
     if let Some(store) = &settings.store {
         let read = settings.counts.of(store).await?;
-        let states: serde_json::Map<String, Value> = JobState::ALL
-            .into_iter()
-            .map(|state| (state.to_string(), json!(read.counts.get(state))))
-            .collect();
-        overview["jobs"] = Value::Object(states);
+        overview["jobs"] = by_state(&read.counts);
         overview["per_minute"] = read
             .minutes
             .iter()
@@ -427,6 +409,15 @@ async fn api_overview(State(settings): State<Shared>) -> Answer {
             .collect();
     }
     Ok(axum::Json(overview).into_response())
+}
+
+/// Counts by state, as a JSON object keyed by the states' names.
+fn by_state(counts: &crate::JobCounts) -> Value {
+    JobState::ALL
+        .into_iter()
+        .map(|state| (state.to_string(), json!(counts.get(state))))
+        .collect::<serde_json::Map<String, Value>>()
+        .into()
 }
 
 /// A job of a listing, as JSON.
@@ -490,11 +481,7 @@ async fn api_tasks(State(settings): State<Shared>) -> Answer {
                 "options": pages::options(task),
             });
             if let Some(counts) = counts.iter().find(|counts| counts.task == task.name) {
-                value["jobs"] = JobState::ALL
-                    .into_iter()
-                    .map(|state| (state.to_string(), json!(counts.counts.get(state))))
-                    .collect::<serde_json::Map<String, Value>>()
-                    .into();
+                value["jobs"] = by_state(&counts.counts);
             }
             value
         })
