@@ -55,7 +55,6 @@ use std::process::ExitCode;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Redirect;
 use axum::routing::{get, post};
@@ -63,7 +62,7 @@ use axum::{Json, Router};
 use lettre::Address;
 use qbwi::background_task;
 use qbwi::dashboard::Dashboard;
-use qbwi::{CancellationToken, Host, JobId, JobState, QueueError, ShutdownReport, Store};
+use qbwi::{CancellationToken, Host, JobId, JobState, QueueError, ShutdownReport, State, Store};
 use serde_json::{Value, json};
 
 #[path = "common/mod.rs"]
@@ -115,7 +114,7 @@ async fn run() -> Result<(), AppError> {
     let app = Router::new()
         .route("/", get(usage))
         .route("/signup", post(signup))
-        .route("/stats", get(stats))
+        .route("/stats", get(common::web::stats))
         .with_state(host.clone())
         .nest(MOUNT, dashboard.router())
         // The overview is at `/qbwi` itself (axum's `nest`); send `/qbwi/` there too.
@@ -135,7 +134,7 @@ async fn run() -> Result<(), AppError> {
 #[background_task(durable, retries = 5, retry_delay = "1s", timeout = "60s")]
 async fn send_welcome(
     to: Address,
-    mailer: qbwi::State<Mailer>,
+    mailer: State<Mailer>,
     ct: CancellationToken,
 ) -> Result<(), MailError> {
     mailer.send_welcome_mail(to, &ct).await?;
@@ -145,7 +144,7 @@ async fn send_welcome(
 
 /// Adds the new contact to the CRM; retried twice, 2 s and 4 s apart, then dead.
 #[background_task(durable, retries = 2, retry_delay = "2s", timeout = "30s")]
-async fn sync_to_crm(email: String, crm: qbwi::State<Crm>) -> Result<(), CrmError> {
+async fn sync_to_crm(email: String, crm: State<Crm>) -> Result<(), CrmError> {
     crm.upsert_contact(&email)?;
     tracing::info!("contact synced to the CRM");
     Ok(())
@@ -241,25 +240,7 @@ async fn signup(signup: Signup) -> Result<(StatusCode, Json<Value>), ApiError> {
     ))
 }
 
-/// `GET /stats`: the host's counters, and under `store` the store's jobs by state (`503` if the
-/// store cannot be reached).
-async fn stats(State(host): State<Host>) -> Result<Json<Value>, ApiError> {
-    let mut stats = common::web::host_stats(&host);
-    if let Some(store) = host.store() {
-        let counts = store
-            .counts()
-            .await
-            .map_err(|error| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string()))?;
-        stats["store"] = JobState::ALL
-            .into_iter()
-            .map(|state| (state.to_string(), json!(counts.get(state))))
-            .collect::<serde_json::Map<_, _>>()
-            .into();
-    }
-    Ok(Json(stats))
-}
-
-/// A stand-in for a CRM's HTTP API, shared by the `sync_to_crm` runs (`qbwi::State<Crm>`): it
+/// A stand-in for a CRM's HTTP API, shared by the `sync_to_crm` runs (`State<Crm>`): it
 /// counts the calls for each address to fail the way a real one does.
 #[derive(Default)]
 struct Crm {

@@ -64,12 +64,11 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use lettre::Address;
-use qbwi::{CancellationToken, Host, ShutdownReport, Store, background_task};
+use qbwi::{CancellationToken, Host, ShutdownReport, State, Store, background_task};
 use serde_json::{Value, json};
 
 #[path = "common/mod.rs"]
@@ -124,7 +123,7 @@ async fn run() -> Result<(), AppError> {
     let app = Router::new()
         .route("/", get(usage))
         .route("/signup", post(signup))
-        .route("/stats", get(stats))
+        .route("/stats", get(common::web::stats))
         .with_state(host.clone());
     let served = common::web::serve(app, port, signal).await;
 
@@ -138,8 +137,7 @@ async fn run() -> Result<(), AppError> {
 /// conversation each).
 ///
 /// `to` is stored as its text and parsed back when the job runs; the mailer and the delay are not
-/// stored: the host that runs the job passes its own (`qbwi::State`, in full: this file's `State`
-/// is axum's). A shutdown cancels `ct`: the mail is then not sent, and the job goes back to the
+/// stored: the host that runs the job passes its own (`State`). A shutdown cancels `ct`: the mail is then not sent, and the job goes back to the
 /// store.
 #[background_task(
     durable,
@@ -150,8 +148,8 @@ async fn run() -> Result<(), AppError> {
 )]
 async fn send_welcome(
     to: Address,
-    mailer: qbwi::State<Mailer>,
-    send_delay: qbwi::State<SendDelay>,
+    mailer: State<Mailer>,
+    send_delay: State<SendDelay>,
     ct: CancellationToken,
 ) -> Result<(), MailError> {
     let SendDelay(delay) = *send_delay;
@@ -185,25 +183,6 @@ async fn signup(signup: Signup) -> Result<(StatusCode, Json<Value>), ApiError> {
         StatusCode::ACCEPTED,
         Json(json!({ "job_id": job.as_i64() })),
     ))
-}
-
-/// `GET /stats`: the host's counters, and under `store` the store's jobs by state (`503` if the
-/// store cannot be reached).
-async fn stats(State(host): State<Host>) -> Result<Json<Value>, ApiError> {
-    let mut stats = common::web::host_stats(&host);
-    if let Some(store) = host.store() {
-        let counts = store
-            .counts()
-            .await
-            .map_err(|error| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string()))?;
-        stats["store"] = json!({
-            "ready": counts.ready,
-            "scheduled": counts.scheduled,
-            "running": counts.running,
-            "dead": counts.dead,
-        });
-    }
-    Ok(Json(stats))
 }
 
 /// PostgreSQL at `DATABASE_URL` if it is set, else SQLite at `QBWI_DB` (default `./qbwi.db`);

@@ -30,11 +30,10 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use lettre::Address;
-use qbwi::{CancellationToken, Host, QueueError, background_task};
+use qbwi::{CancellationToken, Host, QueueError, State, background_task};
 use serde_json::{Value, json};
 
 #[path = "common/mod.rs"]
@@ -76,7 +75,7 @@ async fn run() -> Result<(), AppError> {
     let app = Router::new()
         .route("/", get(usage))
         .route("/signup", post(signup))
-        .route("/stats", get(stats))
+        .route("/stats", get(common::web::stats))
         .with_state(host.clone());
     // On the signal, the server stops accepting and lets the requests in flight finish: the mails
     // they queue are drained below with the others.
@@ -102,12 +101,10 @@ async fn run() -> Result<(), AppError> {
 /// the host's, passed when the run starts (`send_mail::queue` takes the address only). A mail
 /// being sent when the shutdown begins gets `CANCEL_AFTER` to finish; then `ct` is cancelled,
 /// which stops the send.
-///
-/// `qbwi::State`, in full: this file's `State` is axum's, for the handlers.
 #[background_task(timeout = "60s")]
 async fn send_mail(
     to: Address,
-    mailer: qbwi::State<Mailer>,
+    mailer: State<Mailer>,
     ct: CancellationToken,
 ) -> Result<(), MailError> {
     mailer.send_welcome_mail(to, &ct).await
@@ -134,9 +131,4 @@ async fn signup(signup: Signup) -> Result<(StatusCode, Json<Value>), ApiError> {
         StatusCode::ACCEPTED,
         Json(json!({ "task_id": handle.id().as_u64() })),
     ))
-}
-
-/// `GET /stats`: the host's counters.
-async fn stats(State(host): State<Host>) -> Json<Value> {
-    Json(common::web::host_stats(&host))
 }

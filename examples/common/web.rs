@@ -3,13 +3,13 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use axum::{Form, Json, Router};
 use lettre::Address;
-use qbwi::Host;
+use qbwi::{Host, JobState};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -48,8 +48,26 @@ pub async fn serve(
     .map_err(|error| format!("the HTTP server failed: {error}").into())
 }
 
-/// The host's counters, for `GET /stats`: a JSON object, to which an example may add its own.
-pub fn host_stats(host: &Host) -> Value {
+/// `GET /stats`: the host's counters and, if it has a store, the store's jobs by state under
+/// `store` (`503` if the store cannot be reached).
+pub async fn stats(State(host): State<Host>) -> Result<Json<Value>, ApiError> {
+    let mut stats = host_stats(&host);
+    if let Some(store) = host.store() {
+        let counts = store
+            .counts()
+            .await
+            .map_err(|error| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string()))?;
+        stats["store"] = JobState::ALL
+            .into_iter()
+            .map(|state| (state.to_string(), json!(counts.get(state))))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+    }
+    Ok(Json(stats))
+}
+
+/// The host's counters, as a JSON object.
+fn host_stats(host: &Host) -> Value {
     let stats = host.stats();
     json!({
         "accepting": host.is_accepting(),
