@@ -48,7 +48,7 @@ fn running(state: u64) -> u64 {
     state & RUNNING_MASK
 }
 
-/// How a task ended, for the counters.
+/// How a task ended, for the counters (and, by number, for the metrics' outcome label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Fate {
     Completed = 0,
@@ -57,6 +57,21 @@ pub(crate) enum Fate {
     TimedOut,
     Abandoned,
     NotStarted,
+}
+
+impl Fate {
+    /// The fate of a run that ended with `outcome`.
+    pub(crate) fn of(outcome: &crate::outcome::Outcome) -> Fate {
+        use crate::outcome::Outcome;
+        match outcome {
+            Outcome::Completed => Fate::Completed,
+            Outcome::Failed(_) => Fate::Failed,
+            Outcome::Panicked(_) => Fate::Panicked,
+            Outcome::TimedOut => Fate::TimedOut,
+            Outcome::Abandoned => Fate::Abandoned,
+            Outcome::NotStarted => Fate::NotStarted,
+        }
+    }
 }
 
 /// What a step found.

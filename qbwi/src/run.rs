@@ -93,15 +93,7 @@ fn finish<M, F>(
     if let Err(payload) = catch_unwind(AssertUnwindSafe(|| *state = State::Done)) {
         tracing::error!(panic = %panic_message(payload.as_ref()), "a task's destructor panicked");
     }
-    let end = match &outcome {
-        Outcome::Completed => Fate::Completed,
-        Outcome::Failed(_) => Fate::Failed,
-        Outcome::Panicked(_) => Fate::Panicked,
-        Outcome::TimedOut => Fate::TimedOut,
-        Outcome::Abandoned => Fate::Abandoned,
-        Outcome::NotStarted => Fate::NotStarted,
-    };
-    let (step, idle) = host.counts.end(started, end);
+    let (step, idle) = host.counts.end(started, Fate::of(&outcome));
     // After the final count, the shutdown has already counted this task by its stage.
     let outcome = match step {
         Step::Final if started => Outcome::Abandoned,

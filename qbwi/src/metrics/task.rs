@@ -18,18 +18,20 @@ use ::metrics::{Counter, Histogram, counter, histogram};
 use super::buffer;
 use super::{OUTCOME_LABEL, STORE_ERRORS, TASK_DURATION, TASK_LABEL, TASK_WAIT, TASKS_FINISHED};
 use super::{TASKS_QUEUED, describe};
+use crate::counts::Fate;
 use crate::outcome::Outcome;
 use crate::store::NewJob;
 
-/// The words of `qbwi_tasks_finished_total`'s `outcome` label.
+/// The words of `qbwi_tasks_finished_total`'s `outcome` label: a run's [`Fate`], numbered alike,
+/// then the durable ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Word {
-    Completed = 0,
-    Failed,
-    Panicked,
-    TimedOut,
-    Abandoned,
-    NotStarted,
+    Completed = Fate::Completed as isize,
+    Failed = Fate::Failed as isize,
+    Panicked = Fate::Panicked as isize,
+    TimedOut = Fate::TimedOut as isize,
+    Abandoned = Fate::Abandoned as isize,
+    NotStarted = Fate::NotStarted as isize,
     Retried,
     Dead,
     Cancelled,
@@ -74,14 +76,7 @@ impl Word {
     }
 
     fn of(outcome: &Outcome) -> Word {
-        match outcome {
-            Outcome::Completed => Word::Completed,
-            Outcome::Failed(_) => Word::Failed,
-            Outcome::Panicked(_) => Word::Panicked,
-            Outcome::TimedOut => Word::TimedOut,
-            Outcome::Abandoned => Word::Abandoned,
-            Outcome::NotStarted => Word::NotStarted,
-        }
+        Word::from_u8(Fate::of(outcome) as u8)
     }
 }
 
