@@ -6,7 +6,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use super::errors::{DbError, DbResult};
 
 /// The schema migrations, in order: `PRAGMA user_version` counts how many have run.
-pub(super) const MIGRATIONS: [&str; 2] = [
+pub(super) const MIGRATIONS: [&str; 3] = [
     // 1: jobs, with the index the claim query walks. AUTOINCREMENT: completed jobs are deleted,
     // and a new job must not take the id of one that just finished.
     "CREATE TABLE qbwi_jobs (
@@ -83,6 +83,13 @@ pub(super) const MIGRATIONS: [&str; 2] = [
         failed    INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (minute, task, node)
     ) WITHOUT ROWID;",
+    // 3: the due index holds the live jobs only, as two partial indexes: the ready ones by run
+    // time, the running ones by lease expiry. The finished jobs kept for the retention no longer
+    // weigh on it (a completion took an entry out and put one in; now it only takes one out), and
+    // the claim finds expired leases without reading every running row.
+    "DROP INDEX qbwi_jobs_due;
+    CREATE INDEX qbwi_jobs_ready ON qbwi_jobs (run_at, id) WHERE state = 'ready';
+    CREATE INDEX qbwi_jobs_leased ON qbwi_jobs (lease_until) WHERE state = 'running';",
 ];
 
 /// The schema version this code writes and reads.

@@ -55,7 +55,7 @@ fn every_listing_walks_an_index_in_id_order() {
 }
 
 #[test]
-fn the_claim_and_the_next_due_walk_the_due_index_not_the_history() {
+fn the_claim_and_the_next_due_walk_the_live_jobs_indexes_not_the_history() {
     // Before `+task`, SQLite took the task index for both, walking every job of the task, the
     // completed ones kept for the retention included: the durable bench lost a third.
     let path = temp_path("plans-claim");
@@ -77,8 +77,22 @@ fn the_claim_and_the_next_due_walk_the_due_index_not_the_history() {
         ("next due", next_due_sql(2), tasks.to_vec()),
     ] {
         let plan = store.db.plan(&sql, &values).join("; ");
-        // By state (the due index or the state index): the live jobs only.
-        assert!(plan.contains("(state=?"), "{what}: {plan}");
+        // The partial indexes of the live jobs, each read in its order: no sort, no scan, and not
+        // the task index (every job of the task, the finished ones included).
+        for index in ["qbwi_jobs_ready", "qbwi_jobs_leased"] {
+            assert!(
+                plan.contains(&format!("USING INDEX {index}")),
+                "{what}: {plan}"
+            );
+        }
         assert!(!plan.contains("qbwi_jobs_task"), "{what}: {plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "{what} sorts: {plan}");
+        // An index is walked in its order (`SCAN .. USING INDEX`, stopping at the limit), the
+        // table never.
+        assert!(
+            plan.split("; ")
+                .all(|step| !step.starts_with("SCAN qbwi_jobs") || step.contains("USING INDEX")),
+            "{what} scans the table: {plan}"
+        );
     }
 }
