@@ -56,14 +56,40 @@ pub struct TempPostgres {
     databases: Mutex<Vec<String>>,
 }
 
+/// How a throwaway server keeps what it commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `fsync`, `synchronous_commit` and `full_page_writes` off: a commit waits for no disk, as
+    /// tests want (what a crash of the machine would lose does not matter to them).
+    #[default]
+    Fast,
+    /// PostgreSQL's defaults, as users run it: `fsync` and `synchronous_commit` on, so a commit
+    /// waits for its WAL to reach the disk. For benchmarks.
+    AsUsersRunIt,
+}
+
+impl Durability {
+    /// The server options that give it.
+    fn options(self) -> &'static str {
+        match self {
+            Durability::Fast => "-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+            Durability::AsUsersRunIt => {
+                "-c fsync=on -c synchronous_commit=on -c full_page_writes=on"
+            }
+        }
+    }
+}
+
 /// Which server a [`TempPostgres`] talks to.
 #[derive(Debug)]
 enum Server {
-    /// Ours: its temporary directory (data, socket, log), port, and the user it runs as.
+    /// Ours: its temporary directory (data, socket, log), port, the user it runs as, and how it
+    /// keeps its commits.
     Throwaway {
         dir: PathBuf,
         port: u16,
         user: Option<(u32, u32)>,
+        durability: Durability,
     },
     /// The developer's, from `QBWI_TEST_DATABASE_URL`.
     External { url: String },
@@ -80,9 +106,20 @@ impl TempPostgres {
     /// missing or cannot connect with it.
     #[must_use]
     pub fn start() -> Option<Self> {
+        Self::start_with(Durability::Fast)
+    }
+
+    /// [`start`](Self::start), with a throwaway server that keeps its commits as `durability`
+    /// says (an external server keeps its own settings).
+    ///
+    /// # Panics
+    ///
+    /// As [`start`](Self::start).
+    #[must_use]
+    pub fn start_with(durability: Durability) -> Option<Self> {
         match std::env::var(EXTERNAL_URL) {
             Ok(url) if !url.trim().is_empty() => Some(Self::external(url)),
-            _ => Self::throwaway(),
+            _ => Self::throwaway(durability),
         }
     }
 
@@ -107,7 +144,7 @@ impl TempPostgres {
     }
 
     /// Starts a throwaway server from the system's PostgreSQL.
-    fn throwaway() -> Option<Self> {
+    fn throwaway(durability: Durability) -> Option<Self> {
         let Some(bin) = find_bin_dir(&["initdb", "pg_ctl"]) else {
             let required = std::env::var(REQUIRE).is_ok_and(|value| value == "1");
             assert!(
@@ -142,6 +179,7 @@ impl TempPostgres {
                 dir: dir.clone(),
                 port,
                 user,
+                durability,
             },
             bin,
             databases: Mutex::new(Vec::new()),
@@ -165,13 +203,19 @@ impl TempPostgres {
     /// Starts the throwaway server's process (`pg_ctl start`), waiting until it accepts
     /// connections.
     fn pg_ctl_start(&self) {
-        let Server::Throwaway { dir, port, .. } = &self.server else {
+        let Server::Throwaway {
+            dir,
+            port,
+            durability,
+            ..
+        } = &self.server
+        else {
             unreachable!("only a throwaway server is started")
         };
         let options = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
-             -c full_page_writes=off -c max_connections=200",
-            dir.display()
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 {} -c max_connections=200",
+            dir.display(),
+            durability.options(),
         );
         self.run_server_program("pg_ctl", |command| {
             command

@@ -12,7 +12,8 @@
 //! `batched`) and contenders (`qbwi`, `apalis`). `SCALE=x` multiplies every size (`QUICK=1` or
 //! `--quick`: ÷ 10); `REPS=n` sets the repetitions (default 3). Every run gets a fresh store: a new
 //! SQLite file, or a new database on a throwaway PostgreSQL server (`qbwi-test-postgres`; set
-//! `QBWI_TEST_DATABASE_URL` to use your own server instead). Without PostgreSQL the PostgreSQL
+//! `QBWI_TEST_DATABASE_URL` to use your own server instead), run as users run it: `fsync` and
+//! `synchronous_commit` on (`fsync-off`: both off, as qbwi's tests run it; the header says which). Without PostgreSQL the PostgreSQL
 //! part is skipped with the reason. Progress goes to stderr, the tables to stdout.
 //!
 //! apalis runs in a child process built from `bench/apalis-durable` (its own workspace; see
@@ -52,6 +53,8 @@ struct Config {
     /// `listing`: only the listings at a million jobs; `no-listing`: everything but them.
     listing: bool,
     no_listing: bool,
+    /// `fsync-off`: PostgreSQL as qbwi's tests run it (no waiting for the disk), not as users do.
+    fsync_off: bool,
 }
 
 impl Config {
@@ -105,6 +108,7 @@ fn config() -> Result<Config, String> {
         contenders: Vec::new(),
         listing: false,
         no_listing: false,
+        fsync_off: false,
     };
     for arg in std::env::args().skip(1) {
         let word = arg.to_lowercase();
@@ -122,10 +126,12 @@ fn config() -> Result<Config, String> {
             config.listing = true;
         } else if word == "no-listing" {
             config.no_listing = true;
+        } else if word == "fsync-off" {
+            config.fsync_off = true;
         } else {
             return Err(format!(
                 "unknown argument `{arg}`: expected stores (sqlite, postgres), modes (single, \
-                 concurrent, batched), contenders (qbwi, apalis), listing, no-listing, or --quick"
+                 concurrent, batched), contenders (qbwi, apalis), listing, no-listing, fsync-off, or --quick"
             ));
         }
     }
@@ -499,7 +505,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut stores = match Stores::open(config.stores.contains(&Kind::Postgres)) {
+    let mut stores = match Stores::open(config.stores.contains(&Kind::Postgres), config.fsync_off) {
         Ok(stores) => stores,
         Err(message) => {
             eprintln!("{message}");

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use qbwi_test_postgres::TempPostgres;
+use qbwi_test_postgres::{Durability, TempPostgres};
 
 /// A kind of store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,24 +56,32 @@ impl Target {
 pub struct Stores {
     dir: PathBuf,
     postgres: Result<TempPostgres, String>,
+    durability: Durability,
     created: u32,
 }
 
 impl Stores {
     /// Makes the temporary directory; starts a throwaway PostgreSQL server (or uses
-    /// `QBWI_TEST_DATABASE_URL`'s) if `postgres`.
-    pub fn open(postgres: bool) -> Result<Stores, String> {
+    /// `QBWI_TEST_DATABASE_URL`'s) if `postgres`: with `fsync` and `synchronous_commit` on, as
+    /// users run it, unless `fsync_off` (as qbwi's tests run it).
+    pub fn open(postgres: bool, fsync_off: bool) -> Result<Stores, String> {
+        let durability = if fsync_off {
+            Durability::Fast
+        } else {
+            Durability::AsUsersRunIt
+        };
         let dir = std::env::temp_dir().join(format!("qbwi-bench-durable-{}", std::process::id()));
         std::fs::create_dir_all(&dir)
             .map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
         let postgres = if postgres {
-            start_postgres()
+            start_postgres(durability)
         } else {
             Err("not selected".to_owned())
         };
         Ok(Stores {
             dir,
             postgres,
+            durability,
             created: 0,
         })
     }
@@ -87,9 +95,12 @@ impl Stores {
     pub fn postgres_description(&self) -> Option<&'static str> {
         self.postgres.as_ref().ok().map(|server| {
             if server.is_external() {
-                "the server of QBWI_TEST_DATABASE_URL"
+                "the server of QBWI_TEST_DATABASE_URL (its own settings)"
+            } else if self.durability == Durability::Fast {
+                "a throwaway local server, fsync=off, synchronous_commit=off (as qbwi's tests run \
+                 it, not as users do: `fsync-off`)"
             } else {
-                "a throwaway local server (fsync=off, synchronous_commit=off, as qbwi's tests run it)"
+                "a throwaway local server, fsync=on, synchronous_commit=on (as users run it)"
             }
         })
     }
@@ -120,8 +131,8 @@ impl Drop for Stores {
 }
 
 /// Starts the server; its panics (PostgreSQL installed but not starting) become the reason.
-fn start_postgres() -> Result<TempPostgres, String> {
-    match std::panic::catch_unwind(TempPostgres::start) {
+fn start_postgres(durability: Durability) -> Result<TempPostgres, String> {
+    match std::panic::catch_unwind(|| TempPostgres::start_with(durability)) {
         Ok(Some(server)) => Ok(server),
         Ok(None) => Err("PostgreSQL is not installed (initdb/pg_ctl not found)".to_owned()),
         Err(panic) => Err(panic_message(&*panic)),
