@@ -54,6 +54,22 @@ pub(crate) fn is_token(ty: &Type) -> bool {
     }
 }
 
+/// Whether `ty` names the `Tick` of a scheduled run (`Tick`, `qbwi::Tick`): a path whose last
+/// segment is `Tick` with no arguments.
+pub(crate) fn is_tick(ty: &Type) -> bool {
+    match strip(ty) {
+        Type::Path(path) => {
+            path.qself.is_none()
+                && path
+                    .path
+                    .segments
+                    .last()
+                    .is_some_and(|last| last.ident == "Tick" && last.arguments.is_none())
+        }
+        _ => false,
+    }
+}
+
 /// The `T` of a `State<T>` argument: a path whose last segment is `State` with one type argument
 /// (`State<Mailer>`, `qbwi::State<Mailer>`), whichever crate's `State` it names; the generated
 /// code reports a `State` that is not `qbwi::State` on the type.

@@ -22,6 +22,9 @@ mod kw {
     syn::custom_keyword!(retries);
     syn::custom_keyword!(backoff);
     syn::custom_keyword!(retry_delay);
+    syn::custom_keyword!(cron);
+    syn::custom_keyword!(timezone);
+    syn::custom_keyword!(backfill);
 }
 
 /// The options, each checked; `None` when not given.
@@ -43,6 +46,13 @@ pub(crate) struct Options {
     pub(crate) retry_delay_millis: Option<u64>,
     /// `crate = "path"`: where the `qbwi` crate is, for crates that re-export it.
     pub(crate) krate: Option<Path>,
+    /// `cron = "0 3 * * *"`: the task runs on this schedule (checked: it parses and fires).
+    pub(crate) cron: Option<LitStr>,
+    /// `timezone = "Europe/Paris"`: the zone the schedule is read in (default UTC; cron only).
+    pub(crate) timezone: Option<LitStr>,
+    /// `backfill = "6h"`, in milliseconds: ticks missed within that long are run when a host
+    /// starts (durable cron only).
+    pub(crate) backfill_millis: Option<u64>,
 }
 
 /// `backoff = "..."`: how the wait between a durable task's retries grows.
@@ -119,7 +129,10 @@ impl Parse for Options {
         let mut options = Options::default();
         let mut keys = Keys::default();
         match parse_list(input, &mut options, &mut keys) {
-            Ok(()) => keys.check_durable_only(&options),
+            Ok(()) => {
+                keys.check_durable_only(&options);
+                keys.check_cron_only(&options);
+            }
             // Stopped early: a `durable` further on may not have been seen.
             Err(error) => keys.errors.push(error),
         }
@@ -148,6 +161,16 @@ fn parse_list(input: ParseStream, options: &mut Options, keys: &mut Keys) -> syn
             keys.set::<kw::backoff, _, _>(input, &mut options.backoff, backoff)?;
         } else if lookahead.peek(kw::retry_delay) {
             keys.set::<kw::retry_delay, _, _>(input, &mut options.retry_delay_millis, retry_delay)?;
+        } else if lookahead.peek(kw::cron) {
+            keys.set::<kw::cron, _, _>(input, &mut options.cron, crate::schedule::cron)?;
+        } else if lookahead.peek(kw::timezone) {
+            keys.set::<kw::timezone, _, _>(
+                input,
+                &mut options.timezone,
+                crate::schedule::timezone,
+            )?;
+        } else if lookahead.peek(kw::backfill) {
+            keys.set::<kw::backfill, _, _>(input, &mut options.backfill_millis, backfill)?;
         } else if lookahead.peek(Token![crate]) {
             keys.set::<Token![crate], _, _>(input, &mut options.krate, crate_path)?;
         } else {
@@ -232,6 +255,54 @@ impl Keys {
         true
     }
 
+    /// Where `key` was given, if it was.
+    fn span_of(&self, key: &str) -> Option<Span> {
+        self.seen
+            .iter()
+            .find(|(seen, _)| seen == key)
+            .map(|(_, span)| *span)
+    }
+
+    /// `timezone` and `backfill` without `cron` are errors on their keys, and so is `backfill`
+    /// without `durable`: an in-memory host keeps no record of the ticks it missed.
+    fn check_cron_only(&mut self, options: &Options) {
+        if options.cron.is_none() {
+            for (key, example) in [
+                ("timezone", "timezone = \"Europe/Paris\""),
+                ("backfill", "backfill = \"6h\""),
+            ] {
+                if let Some(span) = self.span_of(key) {
+                    self.errors.push(Error::new(
+                        span,
+                        format!(
+                            "`{key}` applies to scheduled tasks only: add a schedule, as in \
+                             `#[background_task(cron = \"0 3 * * *\", {example})]`"
+                        ),
+                    ));
+                }
+            }
+        } else if options.durable
+            && let Some(span) = self.span_of("cron")
+        {
+            // Interim: the store's side of schedules (one enqueue per tick across nodes) is not
+            // written yet, and a schedule that silently never fired would be worse than this.
+            self.errors.push(Error::new(
+                span,
+                "a durable task cannot have a schedule yet (the store's one-enqueue-per-tick is \
+                 not written): remove `durable` to fire it in every process that runs a host",
+            ));
+        } else if !options.durable
+            && let Some(span) = self.span_of("backfill")
+        {
+            self.errors.push(Error::new(
+                span,
+                "`backfill` applies to durable scheduled tasks only: an in-memory task's host \
+                 keeps no record of the ticks it missed while it was down; add `durable` (its \
+                 store keeps the last tick), or remove `backfill`",
+            ));
+        }
+    }
+
     /// The retry options without `durable` are errors on their keys: an in-memory task is never
     /// retried.
     fn check_durable_only(&mut self, options: &Options) {
@@ -307,6 +378,18 @@ fn duration_millis(text: &LitStr, what: &str) -> syn::Result<u64> {
             format!("malformed {what}: {problem}; {}", duration::FORMAT),
         )
     })
+}
+
+fn backfill(text: LitStr) -> syn::Result<u64> {
+    match duration_millis(&text, "backfill")? {
+        0 => Err(Error::new(
+            text.span(),
+            "the backfill window is zero, which is the default (missed ticks are skipped): \
+             remove the option, or write how far back a starting host runs missed ticks, such \
+             as \"6h\"",
+        )),
+        millis => Ok(millis),
+    }
 }
 
 fn retries(count: LitInt) -> syn::Result<u32> {
@@ -475,7 +558,7 @@ mod tests {
             messages(quote!(retry = 3)),
             [
                 "expected one of: `name`, `timeout`, `concurrency`, `durable`, `retries`, \
-                 `backoff`, `retry_delay`, `crate`"
+                 `backoff`, `retry_delay`, `cron`, `timezone`, `backfill`, `crate`"
             ]
         );
     }

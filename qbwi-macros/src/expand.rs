@@ -23,9 +23,11 @@ use crate::validate::{self, Param, TaskFn};
 /// the errors, so one mistake does not also break every caller of the fn).
 pub(crate) fn background_task(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let options = syn::parse2::<Options>(args);
-    // Options that do not parse say nothing of `durable`: the fn is checked as in-memory.
+    // Options that do not parse say nothing of `durable` or `cron`: the fn is checked as an
+    // in-memory task that runs when queued.
     let durable = options.as_ref().is_ok_and(|options| options.durable);
-    let task = parse_fn(item).and_then(|item| validate::task_fn(item, durable));
+    let scheduled = options.as_ref().is_ok_and(|options| options.cron.is_some());
+    let task = parse_fn(item).and_then(|item| validate::task_fn(item, durable, scheduled));
     let (options, task) = errors::both(options, task)?;
     Ok(expand(&options, &task))
 }
@@ -101,6 +103,10 @@ fn expand(options: &Options, task: &TaskFn) -> TokenStream {
         }
     };
     let task_options = task_options(options, &krate);
+    let (impl_scheduled_task, cron_entry) = match scheduled(options, task, &krate, &assumptions) {
+        Some((impl_scheduled_task, cron_entry)) => (Some(impl_scheduled_task), Some(cron_entry)),
+        None => (None, None),
+    };
     let run = run_fn(task, &krate);
     let blocking = task.is_blocking();
     let impl_background_task = contract::assuming(
@@ -175,6 +181,8 @@ fn expand(options: &Options, task: &TaskFn) -> TokenStream {
 
             #impl_durable_task
 
+            #impl_scheduled_task
+
             // Names the task but prints no argument: they are often personal data.
             impl ::core::fmt::Debug for #ident {
                 fn fmt(
@@ -196,9 +204,47 @@ fn expand(options: &Options, task: &TaskFn) -> TokenStream {
                 .__options(#task_options)
                 #durable_entry
                 #states_entry
+                #cron_entry
             }
         };
     }
+}
+
+/// For `cron = ".."`: `impl ScheduledTask` (the task built from its tick: the fn's `Tick`
+/// argument, its only field, if it takes one) and the registry's `.__cron(..)`.
+fn scheduled(
+    options: &Options,
+    task: &TaskFn,
+    krate: &TokenStream,
+    assumptions: &TokenStream,
+) -> Option<(TokenStream, TokenStream)> {
+    let expression = options.cron.as_ref()?;
+    let ident = &task.item.sig.ident;
+    let timezone = match &options.timezone {
+        Some(zone) => quote!(#zone),
+        None => quote!("UTC"),
+    };
+    let backfill = match options.backfill_millis {
+        Some(millis) => {
+            let millis = Literal::u64_unsuffixed(millis);
+            quote!(::core::option::Option::Some(::core::time::Duration::from_millis(#millis)))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let fields = task.fields.iter().map(|field| &field.ident);
+    let impl_scheduled_task = contract::assuming(
+        quote!(#krate::__private::ScheduledTask for #ident),
+        assumptions,
+        quote! {
+            fn __at(__qbwi_tick: #krate::Tick) -> Self {
+                Self { #(#fields: __qbwi_tick),* }
+            }
+        },
+    );
+    let entry = quote! {
+        .__cron(#krate::__private::CronEntry::of::<#ident>(#expression, #timezone, #backfill))
+    };
+    Some((impl_scheduled_task, entry))
 }
 
 /// The fn's attributes whose path is `name` (`doc`, `cfg`, `deprecated`).

@@ -12,6 +12,7 @@ mod durable;
 mod duration;
 mod errors;
 mod expand;
+mod schedule;
 mod validate;
 
 /// Turns a fn into a background task: a type that the host queues, runs, tracks and cancels.
@@ -103,7 +104,8 @@ mod validate;
 /// # Options
 ///
 /// `#[background_task(name = "...", timeout = "...", concurrency = N, durable, retries = N,
-/// backoff = "...", retry_delay = "...", crate = "...")]`, in any order, each at most once:
+/// backoff = "...", retry_delay = "...", cron = "...", timezone = "...", backfill = "...",
+/// crate = "...")]`, in any order, each at most once:
 ///
 /// | Option | Meaning |
 /// |--------|---------|
@@ -114,6 +116,9 @@ mod validate;
 /// | `retries = 5` | Durable tasks only: how many times a failed run (an error, a panic, a timeout) is retried before the job is dead. Default 3; `0` never retries. |
 /// | `backoff = "linear"` | Durable tasks only: how the wait between retries grows. `"exponential"` (the default: `retry_delay`, then twice, four times it, ..), `"linear"` (`retry_delay`, then twice, three times it, ..) or `"constant"`. Each wait is jittered and at most a day. |
 /// | `retry_delay = "10s"` | Durable tasks only: the wait before the first retry, in the format of `timeout`. Default `"1s"`; not zero. |
+/// | `cron = "0 3 * * *"` | The task also runs on this schedule: 5 fields (`minute hour day-of-month month day-of-week`) or 6 (the second first), or a nickname (`"@daily"`). Checked at compile time by croner, the crate the host runs it with: `"0 25 * * *"` is an error on the string that says "hour 25 is out of range 0-23". See [Scheduled tasks](#scheduled-tasks). |
+/// | `timezone = "Europe/Paris"` | The IANA time zone the schedule is read in (default `"UTC"`), looked up at compile time in the time zone database (a misspelt name gets the nearest known one). With `cron` only. |
+/// | `backfill = "6h"` | Durable scheduled tasks: ticks missed while no host ran, within this long, are enqueued when a host starts. By default missed ticks are skipped. |
 /// | `crate = "my_framework::qbwi"` | The path of the `qbwi` crate, for a crate that re-exports qbwi to users who do not depend on it. Default `::qbwi`. |
 ///
 /// An unknown option lists the valid ones; a repeated one is an error on its second occurrence.
@@ -164,6 +169,36 @@ mod validate;
 ///
 /// assert_eq!(send_mail::RETRY.retries(), 5);
 /// # let _ = sign_up;
+/// ```
+///
+/// # Scheduled tasks
+///
+/// With `cron = ".."`, every host in the process fires the task at each tick of its schedule (an
+/// in-memory task has no store to agree on one run across processes: each process that runs a
+/// host fires it). Such a task takes no arguments but an optional `CancellationToken`, an
+/// optional [`qbwi::Tick`](../qbwi/struct.Tick.html) (when the run was due) and `State<_>`s;
+/// anything else is a compile error. It can still be queued by hand: `queue(Tick::now())` (or
+/// `queue()` if the fn takes no tick).
+///
+/// Daylight-saving changes: a tick at a wall-clock time that a change skips (03:30 on a day the
+/// clocks jump from 03:00 to 04:00) fires once, at the first instant after the gap; one at a time
+/// that happens twice fires once, at the first. A host whose machine slept through several ticks
+/// fires the latest once.
+///
+/// ```
+/// use qbwi::{CancellationToken, Tick, background_task};
+///
+/// /// The night's report, at 03:00 Paris time.
+/// #[background_task(cron = "0 3 * * *", timezone = "Europe/Paris", timeout = "10m")]
+/// async fn nightly_report(tick: Tick, ct: CancellationToken) {
+///     let _ = (tick.at(), ct); // the run due at 03:00 knows it, even if it starts late
+/// }
+///
+/// let schedule = qbwi::registry()
+///     .find(|task| task.name.ends_with("::nightly_report"))
+///     .and_then(|task| task.schedule())
+///     .unwrap();
+/// assert_eq!((schedule.expression, schedule.timezone), ("0 3 * * *", "Europe/Paris"));
 /// ```
 ///
 /// # Shared state

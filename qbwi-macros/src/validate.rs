@@ -57,15 +57,16 @@ impl TaskFn {
     }
 }
 
-/// Checks `item` (the fn of a `durable` task, or not); returns every problem at once.
-pub(crate) fn task_fn(item: ItemFn, durable: bool) -> syn::Result<TaskFn> {
+/// Checks `item` (the fn of a `durable` task, or not; of a scheduled one, or not); returns every
+/// problem at once.
+pub(crate) fn task_fn(item: ItemFn, durable: bool, scheduled: bool) -> syn::Result<TaskFn> {
     let mut errors = Errors::default();
     check_signature(&item, &mut errors);
     let Args {
         fields,
         states,
         params,
-    } = check_args(&item, durable, &mut errors);
+    } = check_args(&item, durable, scheduled, &mut errors);
     errors.finish(TaskFn {
         item,
         fields,
@@ -139,7 +140,7 @@ struct Args {
     params: Vec<Param>,
 }
 
-fn check_args(item: &ItemFn, durable: bool, errors: &mut Errors) -> Args {
+fn check_args(item: &ItemFn, durable: bool, scheduled: bool, errors: &mut Errors) -> Args {
     let mut args = Args::default();
     for input in &item.sig.inputs {
         let arg = match input {
@@ -208,6 +209,9 @@ fn check_args(item: &ItemFn, durable: bool, errors: &mut Errors) -> Args {
                 continue;
             }
         }
+        if scheduled && !scheduled_field(arg, &args, errors) {
+            continue;
+        }
         arg_type::check(&arg.ty, durable, errors);
         if let Some(ident) = field_name(&arg.pat, errors) {
             args.params.push(Param::Field(args.fields.len()));
@@ -218,6 +222,34 @@ fn check_args(item: &ItemFn, durable: bool, errors: &mut Errors) -> Args {
         }
     }
     args
+}
+
+/// Whether `arg` may be an argument of a scheduled task, which the schedule fires with no
+/// arguments: only its `Tick` (once) is stored, beside the token and the states checked before.
+fn scheduled_field(arg: &syn::PatType, args: &Args, errors: &mut Errors) -> bool {
+    if !arg_type::is_tick(&arg.ty) {
+        let (pat, ty) = (arg_type::render(&arg.pat), arg_type::render(&arg.ty));
+        errors.spanned(
+            arg,
+            format!(
+                "a scheduled task takes no arguments but an optional `CancellationToken`, an \
+                 optional `qbwi::Tick` (when the run was due, and whether it is a backfill) and \
+                 `State<_>`s: `{pat}: {ty}` would have no value when the schedule fires; give \
+                 the host the value with `HostBuilder::state(..)` and take a `State<{ty}>`, or \
+                 remove the argument"
+            ),
+        );
+        return false;
+    }
+    if !args.fields.is_empty() {
+        errors.spanned(
+            &arg.ty,
+            "a scheduled task takes at most one `Tick`: remove this one and copy the first \
+             where you need two",
+        );
+        return false;
+    }
+    true
 }
 
 /// Checks the `T` of a `State<T>` argument: the host shares one value of it, so it is owned and

@@ -107,6 +107,16 @@ pub enum HostError {
         /// `file:line` of the task's declaration.
         location: String,
     },
+    /// A scheduled task's schedule cannot run on this machine: its time zone is not in the
+    /// system's time zone database (the macro checked it against the database of the machine
+    /// that built the binary).
+    #[error("the scheduled task {task} cannot run on this machine: {problem}")]
+    Schedule {
+        /// The task's name.
+        task: &'static str,
+        /// What is wrong, and what to do.
+        problem: String,
+    },
     /// The durable store could not be opened or reached.
     #[error("the qbwi host cannot use its store: {0}")]
     Store(#[from] crate::store::StoreError),

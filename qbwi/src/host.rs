@@ -365,6 +365,8 @@ impl HostBuilder {
         if self.store.is_none() {
             warn_durable_without_store();
         }
+        let schedules = crate::cron::in_memory_schedules()
+            .map_err(|(task, problem)| HostError::Schedule { task, problem })?;
         let (lanes, dispatchers) = Lanes::open(&runtime);
         let host = Host {
             inner: Arc::new(HostInner {
@@ -387,6 +389,7 @@ impl HostBuilder {
             }),
         };
         dispatchers.spawn(&runtime, &host.inner);
+        crate::cron::spawn(&runtime, &host.inner, schedules);
         crate::metrics::describe();
         crate::metrics::watch_host(&runtime, &host.inner);
         if let Some(store) = self.store {

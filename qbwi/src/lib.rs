@@ -59,6 +59,7 @@ mod argument;
 mod blocking;
 mod cell;
 mod counts;
+mod cron;
 mod current;
 mod dispatch;
 mod durable;
@@ -91,6 +92,7 @@ pub use argument::{
     DurableArgument, StateArgument, TaskArgument, TaskErrorDisplay, TaskFuture, TaskReturn,
     TaskState,
 };
+pub use cron::{Schedule, Tick};
 pub use current::{queue_blocking_work_item, queue_work_item};
 /// The deadpool-postgres that [`Store::postgres`] takes a pool of and [`EnqueueIn`] is
 /// implemented for: use it (or the same version) for the transactions you enqueue in.

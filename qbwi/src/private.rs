@@ -39,6 +39,7 @@ pub fn run_blocking<F>(body: F) -> crate::blocking::Blocking<F> {
     crate::blocking::run_blocking(body)
 }
 
+pub use crate::cron::{CronEntry, ScheduledTask};
 pub use crate::durable::DurableEntry;
 pub use crate::state::StateType;
 

@@ -4,6 +4,7 @@
 use std::any::TypeId;
 
 use crate::TaskOptions;
+use crate::cron::{CronEntry, Schedule};
 use crate::durable::{DurableEntry, RetryPolicy};
 use crate::state::StateType;
 
@@ -27,6 +28,8 @@ pub struct TaskInfo {
     entry: Option<DurableEntry>,
     /// The `T` of each `State<T>` argument, in the fn's order.
     states: &'static [StateType],
+    /// `cron = ".."`: its schedule, and how a tick queues it.
+    cron: Option<CronEntry>,
 }
 
 impl TaskInfo {
@@ -48,7 +51,24 @@ impl TaskInfo {
             options: TaskOptions::new(),
             entry: None,
             states: &[],
+            cron: None,
         }
+    }
+
+    #[doc(hidden)]
+    pub const fn __cron(mut self, entry: CronEntry) -> Self {
+        self.cron = Some(entry);
+        self
+    }
+
+    /// The task's schedule, for `#[background_task(cron = "..")]`; `None` for a task that runs
+    /// only when queued.
+    pub fn schedule(&self) -> Option<Schedule> {
+        self.cron.map(|entry| entry.schedule)
+    }
+
+    pub(crate) fn cron_entry(&self) -> Option<CronEntry> {
+        self.cron
     }
 
     #[doc(hidden)]
