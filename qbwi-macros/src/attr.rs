@@ -281,16 +281,6 @@ impl Keys {
                     ));
                 }
             }
-        } else if options.durable
-            && let Some(span) = self.span_of("cron")
-        {
-            // Interim: the store's side of schedules (one enqueue per tick across nodes) is not
-            // written yet, and a schedule that silently never fired would be worse than this.
-            self.errors.push(Error::new(
-                span,
-                "a durable task cannot have a schedule yet (the store's one-enqueue-per-tick is \
-                 not written): remove `durable` to fire it in every process that runs a host",
-            ));
         } else if !options.durable
             && let Some(span) = self.span_of("backfill")
         {

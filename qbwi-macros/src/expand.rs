@@ -241,8 +241,15 @@ fn scheduled(
             }
         },
     );
+    let constructor = if options.durable {
+        quote!(durable)
+    } else {
+        quote!(of)
+    };
     let entry = quote! {
-        .__cron(#krate::__private::CronEntry::of::<#ident>(#expression, #timezone, #backfill))
+        .__cron(#krate::__private::CronEntry::#constructor::<#ident>(
+            #expression, #timezone, #backfill,
+        ))
     };
     Some((impl_scheduled_task, entry))
 }

@@ -22,7 +22,8 @@ use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 
 use crate::host::{Host, HostInner};
-use crate::{BackgroundTask, QueueError};
+use crate::store::{Fire, NewJob, Store};
+use crate::{BackgroundTask, DurableTask, PayloadError, QueueError};
 
 /// When a scheduled run was due, and whether it is a backfill: what a scheduled task's
 /// `qbwi::Tick` argument holds.
@@ -152,12 +153,14 @@ fn next_after(cron: &Cron, zone: &TimeZone, after: SystemTime) -> Option<SystemT
     Some(SystemTime::from(next.timestamp()))
 }
 
-/// What a scheduled task registers: its schedule, and how a tick queues it.
+/// What a scheduled task registers: its schedule, and how a tick queues it (in memory) or what
+/// job it stores (durable).
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy)]
 pub struct CronEntry {
     pub(crate) schedule: Schedule,
     pub(crate) fire: fn(&Host, Tick) -> Result<(), QueueError>,
+    pub(crate) job: Option<fn(Tick) -> Result<NewJob, PayloadError>>,
 }
 
 /// Entries are equal when their schedules are (a fn pointer's address says nothing).
@@ -183,8 +186,25 @@ impl CronEntry {
                 backfill,
             },
             fire: fire::<T>,
+            job: None,
         }
     }
+
+    /// The entry of durable task `T`, scheduled as `schedule` says: each tick is one job in the
+    /// store, whichever node fires it first.
+    pub const fn durable<T: ScheduledTask + DurableTask>(
+        expression: &'static str,
+        timezone: &'static str,
+        backfill: Option<Duration>,
+    ) -> CronEntry {
+        let mut entry = CronEntry::of::<T>(expression, timezone, backfill);
+        entry.job = Some(job::<T>);
+        entry
+    }
+}
+
+fn job<T: ScheduledTask + DurableTask>(tick: Tick) -> Result<NewJob, PayloadError> {
+    crate::durable::new_job(&T::__at(tick), None)
 }
 
 /// A task the macro made from a fn with `cron = ".."`: it is built from the tick alone.
@@ -198,12 +218,10 @@ fn fire<T: ScheduledTask>(host: &Host, tick: Tick) -> Result<(), QueueError> {
     host.queue(T::__at(tick)).map(drop)
 }
 
-/// The schedules of this binary's in-memory scheduled tasks, checked: an error names the first
-/// that this machine cannot run (its time zone is not in the system's database).
-pub(crate) fn in_memory_schedules() -> Result<Vec<(&'static str, CronEntry)>, (&'static str, String)>
-{
+/// The schedules of this binary's scheduled tasks, checked: an error names the first that this
+/// machine cannot run (its time zone is not in the system's database).
+pub(crate) fn schedules() -> Result<Vec<(&'static str, CronEntry)>, (&'static str, String)> {
     let mut entries: Vec<(&'static str, CronEntry)> = crate::registry()
-        .filter(|task| !task.durable)
         .filter_map(|task| task.cron_entry().map(|entry| (task.name, entry)))
         .collect();
     entries.sort_by_key(|(name, _)| *name);
@@ -212,6 +230,13 @@ pub(crate) fn in_memory_schedules() -> Result<Vec<(&'static str, CronEntry)>, (&
     }
     Ok(entries)
 }
+
+/// At most this many ticks of one schedule are fired at once (a backfill, or a node that could
+/// not reach its store for a while): the latest.
+const MOST_TICKS: usize = 1_000;
+
+/// How long a node waits before it tries again to fire ticks it could not store.
+const RETRY_FIRE: Duration = Duration::from_secs(1);
 
 /// The wall clock of a schedule loop: never earlier than the system's, never going back.
 struct Clock {
@@ -258,61 +283,193 @@ pub(crate) fn spawn(
     });
 }
 
-/// Each schedule's next tick, fired in turn.
+/// One schedule in a loop: where it stands.
+struct Running {
+    name: &'static str,
+    entry: CronEntry,
+    cron: Cron,
+    zone: TimeZone,
+    /// The last tick this loop fired or found fired (or its start): later ones are to fire.
+    cursor: SystemTime,
+    /// When to look again: the next tick, or a retry.
+    due: Option<SystemTime>,
+}
+
+/// Each schedule's next tick, fired in turn: an in-memory task queued on the host (ticks missed
+/// meanwhile coalesce into the latest), a durable one stored, every tick since the last fired
+/// (first writer wins across nodes; on a store error the ticks wait for the next try).
 async fn run(host: Weak<HostInner>, entries: Vec<(&'static str, CronEntry)>) {
     let clock = Clock::new();
-    let parsed: Vec<(&'static str, CronEntry, Cron, TimeZone)> = entries
-        .into_iter()
-        .filter_map(|(name, entry)| {
-            let (cron, zone) = entry.schedule.parsed().ok()?;
-            Some((name, entry, cron, zone))
-        })
-        .collect();
     let start = clock.now();
-    let mut next: Vec<Option<SystemTime>> = parsed
-        .iter()
-        .map(|(_, _, cron, zone)| next_after(cron, zone, start))
-        .collect();
+    let store = host
+        .upgrade()
+        .and_then(|inner| Host::from_inner(inner).store().cloned());
+    let mut running = Vec::new();
+    for (name, entry) in entries {
+        let Ok((cron, zone)) = entry.schedule.parsed() else {
+            continue; // checked when the host was built
+        };
+        if entry.job.is_some() && store.is_none() {
+            continue; // a durable task without a store: `warn_durable_without_store` said so
+        }
+        let cursor = match (&store, entry.job, entry.schedule.backfill) {
+            (Some(store), Some(_), Some(window)) => backfill_from(store, name, start, window).await,
+            _ => start,
+        };
+        let due = next_after(&cron, &zone, cursor).map(|next| next.max(start));
+        running.push(Running {
+            name,
+            entry,
+            cron,
+            zone,
+            cursor,
+            due,
+        });
+    }
     loop {
-        let Some((index, due)) = next
-            .iter()
-            .enumerate()
-            .filter_map(|(index, due)| due.map(|due| (index, due)))
-            .min_by_key(|(_, due)| *due)
+        let Some(index) = (0..running.len())
+            .filter(|index| running[*index].due.is_some())
+            .min_by_key(|index| running[*index].due)
         else {
             return; // no schedule fires again
         };
+        let due = running[index].due.unwrap_or(start);
         tokio::time::sleep_until(clock.instant_of(due)).await;
-        if clock.now() < due {
+        let now = clock.now();
+        if now < due {
             continue; // woken early (the system clock moved): sleep again
         }
-        let (name, entry, cron, zone) = &parsed[index];
-        // Ticks missed meanwhile (a machine asleep, a stalled runtime) are one run, the latest.
-        let now = clock.now();
-        let mut tick = due;
-        let mut skipped = 0u64;
-        while let Some(later) = next_after(cron, zone, tick).filter(|later| *later <= now) {
-            tick = later;
-            skipped += 1;
-        }
-        if skipped > 0 {
-            tracing::warn!(
-                task = name,
-                skipped,
-                "scheduled ticks were missed; running the latest"
-            );
-        }
-        next[index] = next_after(cron, zone, tick);
         let Some(inner) = host.upgrade() else {
             return;
         };
         let host = Host::from_inner(inner);
-        match (entry.fire)(&host, Tick::at_time(tick, false)) {
-            Ok(()) => tracing::debug!(task = name, "scheduled run queued"),
-            Err(QueueError::ShuttingDown) => return,
-            Err(error) => tracing::warn!(task = name, %error, "cannot queue a scheduled run"),
+        let schedule = &mut running[index];
+        let ticks = ticks_between(&schedule.cron, &schedule.zone, schedule.cursor, now);
+        let Some(&latest) = ticks.last() else {
+            schedule.due = next_after(&schedule.cron, &schedule.zone, now);
+            continue;
+        };
+        match (schedule.entry.job, &store) {
+            (Some(job), Some(store)) => {
+                let ticks: Vec<Tick> = ticks
+                    .iter()
+                    .map(|tick| Tick::at_time(*tick, *tick < start))
+                    .collect();
+                match fire_durable(store, schedule, job, ticks).await {
+                    Ok(()) => {
+                        schedule.cursor = latest;
+                        schedule.due = next_after(&schedule.cron, &schedule.zone, latest);
+                    }
+                    Err(error) => {
+                        tracing::warn!(task = schedule.name, %error, "cannot store a scheduled tick; trying again");
+                        schedule.due = Some(now + RETRY_FIRE);
+                    }
+                }
+            }
+            _ => {
+                if ticks.len() > 1 {
+                    let skipped = ticks.len() - 1;
+                    tracing::warn!(
+                        task = schedule.name,
+                        skipped,
+                        "scheduled ticks were missed; running the latest"
+                    );
+                }
+                schedule.cursor = latest;
+                schedule.due = next_after(&schedule.cron, &schedule.zone, latest);
+                match (schedule.entry.fire)(&host, Tick::at_time(latest, false)) {
+                    Ok(()) => tracing::debug!(task = schedule.name, "scheduled run queued"),
+                    Err(QueueError::ShuttingDown) => return,
+                    Err(error) => {
+                        tracing::warn!(task = schedule.name, %error, "cannot queue a scheduled run")
+                    }
+                }
+            }
         }
     }
+}
+
+/// Where a starting node's durable schedule with `backfill = window` resumes: after the last tick
+/// any node fired, if that is within the window (so the ticks missed since are fired, as
+/// backfills); else at `start`. A schedule that never fired has nothing to backfill.
+async fn backfill_from(
+    store: &Store,
+    name: &'static str,
+    start: SystemTime,
+    window: Duration,
+) -> SystemTime {
+    match store.last_tick(name).await {
+        Ok(Some(last)) => {
+            let earliest = start.checked_sub(window).unwrap_or(start);
+            crate::store::from_millis(last).max(earliest).min(start)
+        }
+        Ok(None) => start,
+        Err(error) => {
+            tracing::warn!(task = name, %error, "cannot read a schedule's last tick: no backfill");
+            start
+        }
+    }
+}
+
+/// The ticks of `cron` in `zone` after `after` and at or before `until`, in order: the latest
+/// [`MOST_TICKS`] of them.
+fn ticks_between(
+    cron: &Cron,
+    zone: &TimeZone,
+    after: SystemTime,
+    until: SystemTime,
+) -> Vec<SystemTime> {
+    let mut ticks = std::collections::VecDeque::new();
+    let mut at = after;
+    while let Some(next) = next_after(cron, zone, at).filter(|next| *next <= until) {
+        if ticks.len() == MOST_TICKS {
+            ticks.pop_front();
+        }
+        ticks.push_back(next);
+        at = next;
+    }
+    ticks.into()
+}
+
+/// Stores `ticks` of `schedule` unless other nodes did: those another node fired first are
+/// dropped (read back from the store's last tick) and the rest tried again.
+async fn fire_durable(
+    store: &Store,
+    schedule: &Running,
+    job: fn(Tick) -> Result<NewJob, PayloadError>,
+    mut ticks: Vec<Tick>,
+) -> Result<(), crate::StoreError> {
+    while !ticks.is_empty() {
+        let mut fire = Fire {
+            name: schedule.name,
+            expression: schedule.entry.schedule.expression,
+            timezone: schedule.entry.schedule.timezone,
+            ticks: Vec::with_capacity(ticks.len()),
+        };
+        for tick in &ticks {
+            match job(*tick) {
+                Ok(job) => fire.ticks.push((tick.at_ms, job)),
+                Err(error) => {
+                    // A `Tick` always encodes; a task whose other fields do not is a bug to see.
+                    tracing::error!(task = schedule.name, %error, "cannot encode a scheduled job");
+                    return Ok(());
+                }
+            }
+        }
+        if store.fire(fire).await? {
+            tracing::debug!(
+                task = schedule.name,
+                ticks = ticks.len(),
+                "scheduled ticks stored"
+            );
+            return Ok(());
+        }
+        let Some(last) = store.last_tick(schedule.name).await? else {
+            return Ok(());
+        };
+        ticks.retain(|tick| tick.at_ms > last);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

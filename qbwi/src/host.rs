@@ -365,7 +365,7 @@ impl HostBuilder {
         if self.store.is_none() {
             warn_durable_without_store();
         }
-        let schedules = crate::cron::in_memory_schedules()
+        let schedules = crate::cron::schedules()
             .map_err(|(task, problem)| HostError::Schedule { task, problem })?;
         let (lanes, dispatchers) = Lanes::open(&runtime);
         let host = Host {
@@ -389,7 +389,6 @@ impl HostBuilder {
             }),
         };
         dispatchers.spawn(&runtime, &host.inner);
-        crate::cron::spawn(&runtime, &host.inner, schedules);
         crate::metrics::describe();
         crate::metrics::watch_host(&runtime, &host.inner);
         if let Some(store) = self.store {
@@ -403,6 +402,8 @@ impl HostBuilder {
             let durable = Durable::start(config, &host.inner);
             let _ = host.inner.durable.set(durable);
         }
+        // After the store, which durable schedules fire into.
+        crate::cron::spawn(&runtime, &host.inner, schedules);
         Ok(host)
     }
 }

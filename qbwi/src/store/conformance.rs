@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use super::now_millis;
 use super::{
-    BoxFuture, ClaimRequest, ClaimedJob, Finished, JobCounts, JobId, JobQuery, JobState, Leases,
-    NewJob, NodeReport, Store,
+    BoxFuture, ClaimRequest, ClaimedJob, Finished, Fire, JobCounts, JobId, JobQuery, JobState,
+    Leases, NewJob, NodeReport, Store,
 };
 
 /// A lease no case outlives.
@@ -44,6 +44,8 @@ macro_rules! with_cases {
             a_paused_task_is_neither_claimed_nor_due_until_resumed,
             nodes_report_themselves_and_age_out,
             runs_that_ended_are_counted_by_minute_and_jobs_by_task,
+            a_tick_is_fired_once_by_the_first_writer_only,
+            nodes_firing_one_tick_at_once_enqueue_it_once,
         }
     };
 }
@@ -935,4 +937,84 @@ pub(crate) async fn runs_that_ended_are_counted_by_minute_and_jobs_by_task(store
             ),
         ]
     );
+}
+
+/// Ticks `ticks` of schedule `report`, each job's payload naming its tick.
+fn fire_of(ticks: &[i64]) -> Fire {
+    Fire {
+        name: "report",
+        expression: "* * * * * *",
+        timezone: "UTC",
+        ticks: ticks
+            .iter()
+            .map(|tick| {
+                (
+                    *tick,
+                    job("report", &format!("{{\"tick\":{tick}}}"), None, 1),
+                )
+            })
+            .collect(),
+    }
+}
+
+/// The payloads of every job, oldest first.
+async fn payloads(store: &Store) -> Vec<String> {
+    let mut jobs = all_jobs(store).await;
+    jobs.reverse();
+    let mut payloads = Vec::new();
+    for summary in jobs {
+        let detail = store.job(summary.id).await.unwrap().unwrap();
+        payloads.push(detail.arguments);
+    }
+    payloads
+}
+
+pub(crate) async fn a_tick_is_fired_once_by_the_first_writer_only(store: Store) {
+    assert_eq!(store.last_tick("report").await.unwrap(), None);
+    assert!(
+        store.fire(fire_of(&[1_000])).await.unwrap(),
+        "the first tick"
+    );
+    assert!(
+        !store.fire(fire_of(&[1_000])).await.unwrap(),
+        "the same tick again"
+    );
+    assert_eq!(store.last_tick("report").await.unwrap(), Some(1_000));
+    // Two ticks at once (a backfill): both or neither.
+    assert!(store.fire(fire_of(&[2_000, 3_000])).await.unwrap());
+    assert!(
+        !store.fire(fire_of(&[2_000])).await.unwrap(),
+        "an earlier tick"
+    );
+    assert!(
+        !store.fire(fire_of(&[3_000, 4_000])).await.unwrap(),
+        "overlapping a fired one"
+    );
+    assert_eq!(store.last_tick("report").await.unwrap(), Some(3_000));
+    assert_eq!(
+        payloads(&store).await,
+        [r#"{"tick":1000}"#, r#"{"tick":2000}"#, r#"{"tick":3000}"#]
+    );
+    assert_eq!(
+        store.last_tick("other").await.unwrap(),
+        None,
+        "schedules are apart"
+    );
+}
+
+pub(crate) async fn nodes_firing_one_tick_at_once_enqueue_it_once(store: Store) {
+    for tick in [10_000, 11_000, 12_000] {
+        let nodes: Vec<_> = (0..8)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { store.fire(fire_of(&[tick])).await.unwrap() })
+            })
+            .collect();
+        let mut won = 0;
+        for node in nodes {
+            won += usize::from(node.await.unwrap());
+        }
+        assert_eq!(won, 1, "tick {tick}: one node fires it");
+    }
+    assert_eq!(payloads(&store).await.len(), 3, "a job per tick");
 }

@@ -45,6 +45,38 @@ pub struct NewJob {
     pub(crate) max_attempts: u32,
 }
 
+/// Ticks of a schedule to fire: their jobs are added only if no node fired any of them (or a later
+/// tick) before, by a conditional update of the schedule's row in the same transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Fire {
+    /// The schedule's (its task's) name.
+    pub(crate) name: &'static str,
+    /// Its expression and zone, recorded for operators.
+    pub(crate) expression: &'static str,
+    pub(crate) timezone: &'static str,
+    /// The ticks (milliseconds since the Unix epoch), in order, each with its job.
+    pub(crate) ticks: Vec<(i64, NewJob)>,
+}
+
+// Read by the backends, which the in-memory build has none of.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+impl Fire {
+    /// The first tick: the schedule's last must be before it.
+    pub(crate) fn first(&self) -> i64 {
+        self.ticks.first().map_or(i64::MIN, |(tick, _)| *tick)
+    }
+
+    /// The last tick: what the schedule records.
+    pub(crate) fn last(&self) -> i64 {
+        self.ticks.last().map_or(i64::MIN, |(tick, _)| *tick)
+    }
+
+    /// The jobs, in the ticks' order.
+    pub(crate) fn jobs(&self) -> Vec<NewJob> {
+        self.ticks.iter().map(|(_, job)| job.clone()).collect()
+    }
+}
+
 /// A job a worker claimed: it holds the lease until it completes, fails, releases or dies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ClaimedJob {

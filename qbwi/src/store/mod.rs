@@ -38,7 +38,7 @@ mod statements;
 
 pub use error::StoreError;
 pub(crate) use job::{
-    Action, ClaimRequest, ClaimedJob, Finished, Leases, MinuteTally, NodeReport, Selection,
+    Action, ClaimRequest, ClaimedJob, Finished, Fire, Leases, MinuteTally, NodeReport, Selection,
 };
 pub use job::{DeadJob, JobCounts, JobId, NewJob};
 pub use query::{
@@ -60,6 +60,12 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// Adds jobs in one transaction, all or none; their ids (in any order: jobs are numbered in
     /// the order given).
     fn enqueue(&self, jobs: Vec<NewJob>) -> BoxFuture<'_, Result<Vec<JobId>, StoreError>>;
+    /// The last tick of schedule `name` that a node fired (ms since the epoch), if any.
+    fn last_tick(&self, name: &'static str) -> BoxFuture<'_, Result<Option<i64>, StoreError>>;
+    /// Fires the ticks of `fire` if the schedule's last tick is before the first of them: records
+    /// the last as the schedule's and adds their jobs, in one transaction (first writer wins:
+    /// `false`, and nothing added, if another node fired one of them or a later tick first).
+    fn fire(&self, fire: Fire) -> BoxFuture<'_, Result<bool, StoreError>>;
     /// Claims up to `limit` due jobs (ready and due by the store's clock, or running under an
     /// expired lease), the expired first, then the oldest `run_at`; each claim counts an attempt.
     fn claim(&self, request: ClaimRequest) -> BoxFuture<'_, Result<Vec<ClaimedJob>, StoreError>>;
@@ -239,6 +245,26 @@ impl Store {
         ids.sort_unstable();
         self.inner.added.notify_waiters();
         Ok(ids)
+    }
+
+    /// The last tick of schedule `name` fired by any node (see [`Backend::last_tick`]).
+    pub(crate) async fn last_tick(&self, name: &'static str) -> Result<Option<i64>, StoreError> {
+        self.backend().last_tick(name).await
+    }
+
+    /// Fires ticks of a schedule unless another node did (see [`Backend::fire`]), waking this
+    /// process's workers when it added their jobs.
+    pub(crate) async fn fire(&self, fire: Fire) -> Result<bool, StoreError> {
+        if fire.ticks.is_empty() {
+            return Ok(false);
+        }
+        let enqueued = crate::metrics::Enqueued::of(&fire.jobs());
+        let fired = self.backend().fire(fire).await?;
+        if fired {
+            enqueued.stored();
+            self.inner.added.notify_waiters();
+        }
+        Ok(fired)
     }
 
     /// Claims up to `request.limit` due jobs of `request.tasks` (see [`Backend::claim`]), in the

@@ -12,9 +12,9 @@ use tokio_postgres::types::Type;
 
 use super::{PostgresStore, rows};
 use crate::store::{
-    Action, Backend, BoxFuture, ClaimRequest, ClaimedJob, DeadJob, Finished, JobCounts, JobDetail,
-    JobId, JobQuery, JobSummary, Leases, MinuteCounts, MinuteTally, NewJob, Node, NodeReport,
-    Selection, StoreError, TaskCounts,
+    Action, Backend, BoxFuture, ClaimRequest, ClaimedJob, DeadJob, Finished, Fire, JobCounts,
+    JobDetail, JobId, JobQuery, JobSummary, Leases, MinuteCounts, MinuteTally, NewJob, Node,
+    NodeReport, Selection, StoreError, TaskCounts,
 };
 
 /// Inserts jobs, in order, and notifies [`CHANNEL`](super::listener::CHANNEL) (at commit); one
@@ -67,6 +67,18 @@ const CLAIM: &str = "WITH expired AS (
  RETURNING job.id, job.task, convert_to(job.payload, current_setting('server_encoding')),
            job.attempts, job.max_attempts,
            (extract(epoch FROM now() - job.run_at) * 1000)::int8";
+
+/// Moves schedule `$1`'s last tick to `$4` (recording its expression `$2` and zone `$3`) if it is
+/// before `$5`, the first tick fired, or adds the schedule: a row back if it did (the node fires),
+/// none if another node fired `$5` or later first. A second node's update of the row waits for the
+/// first's transaction, then reads the row it committed.
+const FIRE: &str = "INSERT INTO qbwi_schedules (name, expression, timezone, last_tick)
+     VALUES ($1, $2, $3, $4)
+     ON CONFLICT (name) DO UPDATE
+        SET last_tick = excluded.last_tick, expression = excluded.expression,
+            timezone = excluded.timezone, fired_at = now()
+      WHERE qbwi_schedules.last_tick < $5
+  RETURNING name";
 
 /// Completes the jobs `$1` that worker `$2` still holds, kept for the retention.
 const COMPLETE_KEEP: &str = "UPDATE qbwi_jobs
@@ -141,6 +153,47 @@ impl Backend for PostgresStore {
             insert_jobs(&**client, &jobs)
                 .await
                 .map_err(|error| self.error(&error))
+        })
+    }
+
+    fn last_tick(&self, name: &'static str) -> BoxFuture<'_, Result<Option<i64>, StoreError>> {
+        Box::pin(async move {
+            let rows = self
+                .query(
+                    "SELECT last_tick FROM qbwi_schedules WHERE name = $1",
+                    &[&name],
+                )
+                .await?;
+            Ok(rows.first().map(|row| row.get(0)))
+        })
+    }
+
+    fn fire(&self, fire: Fire) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let error = |error: tokio_postgres::Error| self.error(&error);
+            let mut client = self.client().await?;
+            let transaction = client.transaction().await.map_err(error)?;
+            let won = !transaction
+                .query(
+                    FIRE,
+                    &[
+                        &fire.name,
+                        &fire.expression,
+                        &fire.timezone,
+                        &fire.last(),
+                        &fire.first(),
+                    ],
+                )
+                .await
+                .map_err(error)?
+                .is_empty();
+            if won {
+                insert_jobs(&*transaction, &fire.jobs())
+                    .await
+                    .map_err(error)?;
+            }
+            transaction.commit().await.map_err(error)?;
+            Ok(won)
         })
     }
 

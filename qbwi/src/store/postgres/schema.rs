@@ -8,7 +8,7 @@ use super::StoreError;
 use super::errors::store_error;
 
 /// The schema migrations, in order: `qbwi_schema.version` counts how many have run.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     // 1: jobs, with the partial indexes the claim, the due-time and the dead-job queries walk.
     "CREATE TABLE qbwi_jobs (
         id           bigserial   PRIMARY KEY,
@@ -62,6 +62,16 @@ const MIGRATIONS: [&str; 2] = [
         completed bigint      NOT NULL DEFAULT 0,
         failed    bigint      NOT NULL DEFAULT 0,
         PRIMARY KEY (minute, task, node)
+    );",
+    // 3: schedules. A row per scheduled durable task, holding the last tick any node fired: a
+    // node fires a tick by moving it forward, in the transaction that adds the tick's job (a
+    // second node's update waits for the first's commit, then finds the tick taken).
+    "CREATE TABLE qbwi_schedules (
+        name       text        PRIMARY KEY,
+        expression text        NOT NULL,
+        timezone   text        NOT NULL,
+        last_tick  bigint      NOT NULL, -- ms since the epoch
+        fired_at   timestamptz NOT NULL DEFAULT now()
     );",
 ];
 

@@ -12,9 +12,9 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params, params_from_iter}
 use super::errors::DbResult;
 use super::{Db, SqliteStore, rows};
 use crate::store::{
-    Action, Backend, BoxFuture, ClaimRequest, ClaimedJob, DeadJob, Finished, JobCounts, JobDetail,
-    JobId, JobQuery, JobSummary, Leases, MinuteCounts, MinuteTally, NewJob, Node, NodeReport,
-    Selection, StoreError, TaskCounts, now_millis,
+    Action, Backend, BoxFuture, ClaimRequest, ClaimedJob, DeadJob, Finished, Fire, JobCounts,
+    JobDetail, JobId, JobQuery, JobSummary, Leases, MinuteCounts, MinuteTally, NewJob, Node,
+    NodeReport, Selection, StoreError, TaskCounts, now_millis,
 };
 
 impl Backend for SqliteStore {
@@ -24,6 +24,14 @@ impl Backend for SqliteStore {
 
     fn enqueue(&self, jobs: Vec<NewJob>) -> BoxFuture<'_, Result<Vec<JobId>, StoreError>> {
         self.run(move |db| db.enqueue(&jobs))
+    }
+
+    fn last_tick(&self, name: &'static str) -> BoxFuture<'_, Result<Option<i64>, StoreError>> {
+        self.run(move |db| db.last_tick(name))
+    }
+
+    fn fire(&self, fire: Fire) -> BoxFuture<'_, Result<bool, StoreError>> {
+        self.run(move |db| db.fire(&fire, now_millis()))
     }
 
     fn claim(&self, request: ClaimRequest) -> BoxFuture<'_, Result<Vec<ClaimedJob>, StoreError>> {
@@ -156,29 +164,46 @@ pub(super) fn millis_of(duration: Duration) -> i64 {
 impl Db {
     /// Adds jobs in one transaction: all or none. Returns their ids, in order.
     fn enqueue(&self, jobs: &[NewJob]) -> DbResult<Vec<JobId>> {
-        let now = now_millis();
         let mut connection = self.connection();
         let transaction = connection.transaction()?;
-        let mut ids = Vec::with_capacity(jobs.len());
-        {
-            let mut insert = transaction.prepare_cached(
-                "INSERT INTO qbwi_jobs (task, payload, state, max_attempts, run_at, created_at)
-                 VALUES (?1, ?2, 'ready', ?3, ?4, ?5)",
-            )?;
-            for job in jobs {
-                let run_at = job.run_at.unwrap_or(now);
-                insert.execute(params![
-                    job.task,
-                    job.payload,
-                    job.max_attempts,
-                    run_at,
-                    now
-                ])?;
-                ids.push(JobId(transaction.last_insert_rowid()));
-            }
-        }
+        let ids = insert_jobs(&transaction, jobs, now_millis())?;
         transaction.commit()?;
         Ok(ids)
+    }
+
+    /// The last tick of schedule `name` any node fired.
+    fn last_tick(&self, name: &str) -> DbResult<Option<i64>> {
+        let connection = self.connection();
+        let mut select =
+            connection.prepare_cached("SELECT last_tick FROM qbwi_schedules WHERE name = ?1")?;
+        Ok(select.query_row([name], |row| row.get(0)).optional()?)
+    }
+
+    /// Fires `fire`'s ticks unless the schedule's last tick is at or after the first: moves it to
+    /// the last and adds their jobs, in one transaction under the write lock.
+    fn fire(&self, fire: &Fire, now: i64) -> DbResult<bool> {
+        let mut connection = self.connection();
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let won = transaction
+            .prepare_cached(FIRE)?
+            .query_row(
+                params![
+                    fire.name,
+                    fire.expression,
+                    fire.timezone,
+                    fire.last(),
+                    now,
+                    fire.first()
+                ],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some();
+        if won {
+            insert_jobs(&transaction, &fire.jobs(), now)?;
+        }
+        transaction.commit()?;
+        Ok(won)
     }
 
     /// Claims up to `limit` jobs of the given tasks that are due at `now`: running under a lease
@@ -322,6 +347,42 @@ impl Db {
         Ok(select.query_row(params_from_iter(tasks), |row| row.get(0))?)
     }
 }
+
+/// Adds `jobs` in `connection`'s transaction at `now`; their ids, in order.
+fn insert_jobs(
+    connection: &rusqlite::Connection,
+    jobs: &[NewJob],
+    now: i64,
+) -> DbResult<Vec<JobId>> {
+    let mut insert = connection.prepare_cached(
+        "INSERT INTO qbwi_jobs (task, payload, state, max_attempts, run_at, created_at)
+         VALUES (?1, ?2, 'ready', ?3, ?4, ?5)",
+    )?;
+    let mut ids = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let run_at = job.run_at.unwrap_or(now);
+        insert.execute(params![
+            job.task,
+            job.payload,
+            job.max_attempts,
+            run_at,
+            now
+        ])?;
+        ids.push(JobId(connection.last_insert_rowid()));
+    }
+    Ok(ids)
+}
+
+/// Moves schedule `?1`'s last tick to `?4` (recording its expression `?2`, zone `?3` and the
+/// time `?5`) if it is before `?6`, the first tick fired, or adds the schedule: a row back if it
+/// did (the node fires), none if another node fired `?6` or later first.
+const FIRE: &str = "INSERT INTO qbwi_schedules (name, expression, timezone, last_tick, fired_at)
+     VALUES (?1, ?2, ?3, ?4, ?5)
+     ON CONFLICT (name) DO UPDATE
+        SET last_tick = excluded.last_tick, expression = excluded.expression,
+            timezone = excluded.timezone, fired_at = excluded.fired_at
+      WHERE qbwi_schedules.last_tick < ?6
+  RETURNING name";
 
 /// The claim of [`Db::claim`] for `tasks` task names (`?5` on).
 pub(super) fn claim_sql(tasks: usize) -> String {

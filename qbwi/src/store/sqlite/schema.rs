@@ -6,7 +6,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use super::errors::{DbError, DbResult};
 
 /// The schema migrations, in order: `PRAGMA user_version` counts how many have run.
-pub(super) const MIGRATIONS: [&str; 3] = [
+pub(super) const MIGRATIONS: [&str; 4] = [
     // 1: jobs, with the index the claim query walks. AUTOINCREMENT: completed jobs are deleted,
     // and a new job must not take the id of one that just finished.
     "CREATE TABLE qbwi_jobs (
@@ -90,6 +90,15 @@ pub(super) const MIGRATIONS: [&str; 3] = [
     "DROP INDEX qbwi_jobs_due;
     CREATE INDEX qbwi_jobs_ready ON qbwi_jobs (run_at, id) WHERE state = 'ready';
     CREATE INDEX qbwi_jobs_leased ON qbwi_jobs (lease_until) WHERE state = 'running';",
+    // 4: schedules. A row per scheduled durable task, holding the last tick any node fired: a
+    // node fires a tick by moving it forward, in the transaction that adds the tick's job.
+    "CREATE TABLE qbwi_schedules (
+        name       TEXT    PRIMARY KEY,
+        expression TEXT    NOT NULL,
+        timezone   TEXT    NOT NULL,
+        last_tick  INTEGER NOT NULL, -- ms since the epoch
+        fired_at   INTEGER NOT NULL  -- when a node fired it, by that node's clock
+    );",
 ];
 
 /// The schema version this code writes and reads.
