@@ -114,7 +114,8 @@ pub use state::State;
 #[cfg(feature = "postgres")]
 pub use store::postgres::PostgresConfig;
 pub use store::{
-    DeadJob, EnqueueIn, JobCounts, JobDetail, JobId, JobQuery, JobState, JobSummary, MinuteCounts,
+    DeadJob, EnqueueIn, Enqueued, JobCounts, JobDetail, JobId, JobQuery, JobState, JobSummary,
+    MinuteCounts,
     Node, ParseJobStateError, Store, StoreError, TaskCounts,
 };
 pub use task::{BackgroundTask, IntoTaskResult, TaskError, TaskOptions};

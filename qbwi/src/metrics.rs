@@ -81,7 +81,7 @@ pub use buffer::flush;
 pub(crate) use gauges::{JobGauges, watch_host};
 #[cfg(feature = "prometheus")]
 pub use prometheus::{BUCKETS, InstallError, install_prometheus, prometheus_builder};
-pub(crate) use task::{DurableEnd, Enqueued, RunMetrics, durable_ended, store_error};
+pub(crate) use task::{DurableEnd, RunMetrics, Storing, durable_ended, store_error};
 
 /// `qbwi_tasks_queued_total{task}`: a counter of the tasks queued (in memory, and durable jobs
 /// stored).

@@ -48,10 +48,23 @@ pub fn enqueue_current<T: DurableTask>(
     task: T,
     at: Option<std::time::SystemTime>,
 ) -> impl Future<Output = Result<JobId, QueueError>> + Send + 'static {
+    let enqueued = enqueue_unique(task, at);
+    async move { enqueued.await.map(|enqueued| enqueued.id()) }
+}
+
+/// `Task::enqueue_unique(..)`: stores the job through the current host, saying whether it is new.
+pub fn enqueue_unique<T: DurableTask>(
+    task: T,
+    at: Option<std::time::SystemTime>,
+) -> impl Future<Output = Result<crate::Enqueued, QueueError>> + Send + 'static {
     let host = crate::current::with_current(|host| Ok(host.clone()));
     let enqueued = host.map(|host| host.enqueue_at_millis(task, at.map(crate::store::millis)));
     async move { enqueued?.await }
 }
+
+/// `DurableTask::unique_key` of a unique task.
+pub use crate::durable::unique_key;
+pub use crate::store::UniqueKey;
 
 /// `Task::enqueue_after(delay, ..)`.
 pub fn enqueue_after<T: DurableTask>(
@@ -74,9 +87,10 @@ pub fn enqueue_in<'a, C: EnqueueIn + ?Sized, T: DurableTask>(
     let job = crate::durable::new_job(&task, None);
     async move {
         let job = job?;
-        let enqueued = crate::metrics::Enqueued::of(std::slice::from_ref(&job));
-        let id = client.__insert(job).await?;
-        enqueued.stored(); // in the caller's transaction, which may still roll back
-        Ok(id)
+        let storing = crate::metrics::Storing::of(std::slice::from_ref(&job));
+        let enqueued = client.__insert(job).await?;
+        // In the caller's transaction, which may still roll back.
+        storing.stored(|_| enqueued.is_new());
+        Ok(enqueued.id())
     }
 }

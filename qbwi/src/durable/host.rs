@@ -14,7 +14,7 @@ use super::writer::Reply;
 use super::{DurableTask, new_job};
 use crate::outcome::TaskHandle;
 use crate::run::TaskType;
-use crate::store::{JobId, Store, millis};
+use crate::store::{Enqueued, JobId, Store, millis};
 use crate::task::BackgroundTask;
 use crate::{Host, QueueError};
 
@@ -24,6 +24,15 @@ impl Host {
     ///
     /// Works while the host shuts down too: the job is stored, and runs on whichever host claims it.
     pub async fn enqueue<T: DurableTask>(&self, task: T) -> Result<JobId, QueueError> {
+        self.enqueue_at_millis(task, None)
+            .await
+            .map(|enqueued| enqueued.id())
+    }
+
+    /// [`enqueue`](Self::enqueue), saying whether the job is new or a duplicate: for a unique
+    /// task (`unique`, `unique_by = [..]`), a job that holds the same key (`Enqueued::Duplicate`,
+    /// with its id). `Task::enqueue_unique(args..)` calls this on the current host.
+    pub async fn enqueue_unique<T: DurableTask>(&self, task: T) -> Result<Enqueued, QueueError> {
         self.enqueue_at_millis(task, None).await
     }
 
@@ -33,14 +42,16 @@ impl Host {
         task: T,
         at: std::time::SystemTime,
     ) -> Result<JobId, QueueError> {
-        self.enqueue_at_millis(task, Some(millis(at))).await
+        self.enqueue_at_millis(task, Some(millis(at)))
+            .await
+            .map(|enqueued| enqueued.id())
     }
 
     pub(crate) fn enqueue_at_millis<T: DurableTask>(
         &self,
         task: T,
         at: Option<i64>,
-    ) -> impl Future<Output = Result<JobId, QueueError>> + Send + 'static + use<T> {
+    ) -> impl Future<Output = Result<Enqueued, QueueError>> + Send + 'static + use<T> {
         let accepting = self.is_accepting();
         let prepared = self.with_store().and_then(|durable| {
             let job = new_job(&task, at)?;

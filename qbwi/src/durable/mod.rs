@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Span;
 
 use crate::outcome::TaskHandle;
-use crate::store::NewJob;
+use crate::store::{NewJob, UniqueKey};
 use crate::task::BackgroundTask;
 use crate::{Host, QueueError};
 
@@ -65,6 +65,31 @@ pub trait DurableTask: BackgroundTask + Sized {
 
     /// Reads the task's arguments back.
     fn decode(input: &mut JobDecoder) -> Result<Self, PayloadError>;
+
+    /// A unique task's key (`unique`, `unique_by = [..]`): `None` for a task whose jobs are never
+    /// duplicates.
+    #[doc(hidden)]
+    fn unique_key(&self) -> Result<Option<UniqueKey>, PayloadError> {
+        Ok(None)
+    }
+}
+
+/// The key of task `name`'s job whose key arguments are `arguments` (a tuple of references to
+/// them), for `DurableTask::unique_key`.
+#[doc(hidden)]
+pub fn unique_key<A: serde::Serialize>(
+    name: &'static str,
+    arguments: &A,
+    for_millis: Option<i64>,
+    replace: bool,
+) -> Result<Option<UniqueKey>, PayloadError> {
+    let arguments = serde_json::to_string(arguments)
+        .map_err(|error| PayloadError::write(name, "the unique key", error.to_string()))?;
+    Ok(Some(UniqueKey {
+        key: format!("{name}:{arguments}"),
+        for_millis,
+        replace,
+    }))
 }
 
 /// How a durable task's failed runs (errors, panics, timeouts) are retried: up to `retries`
@@ -233,6 +258,7 @@ pub(crate) fn new_job<T: DurableTask>(
         payload: out.finish(),
         run_at,
         max_attempts: T::RETRY.max_attempts(),
+        unique: task.unique_key()?,
     })
 }
 

@@ -78,6 +78,14 @@ impl fmt::Display for Problem {
 }
 
 impl PayloadError {
+    /// `field` of task `task` cannot be written: serde's `error`.
+    pub(crate) fn write(task: &'static str, field: &'static str, error: String) -> PayloadError {
+        PayloadError {
+            task,
+            problem: Problem::Write { field, error },
+        }
+    }
+
     /// The task whose arguments failed.
     pub fn task(&self) -> &'static str {
         self.task

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::QueueError;
 use crate::outcome::Persisting;
 use crate::reconnect::Reconnect;
-use crate::store::{JobId, NewJob, Store, StoreError};
+use crate::store::{Enqueued, NewJob, Store, StoreError};
 use crate::wait::wait_until;
 
 /// At most this many jobs per transaction.
@@ -20,19 +20,24 @@ const MAX_BATCH: usize = 1024;
 /// Who waits for a job's write.
 pub(crate) enum Reply {
     /// `enqueue(..).await`: the caller, who gets the error and decides.
-    Enqueue(oneshot::Sender<Result<JobId, StoreError>>),
+    Enqueue(oneshot::Sender<Result<Enqueued, StoreError>>),
     /// `queue(..)`: the handle, which nobody may be watching, so transient errors are retried
     /// until the shutdown deadline.
     Queue(Persisting),
 }
 
 impl Reply {
-    fn send(self, result: Result<JobId, StoreError>) {
+    fn send(self, result: Result<Enqueued, StoreError>) {
         match self {
             Reply::Enqueue(sender) => {
                 let _ = sender.send(result); // the caller may have given up
             }
-            Reply::Queue(persisting) => persisting.settle(result.map_err(QueueError::Store)),
+            // `persisted()` gives the job's id, new or the duplicate's.
+            Reply::Queue(persisting) => persisting.settle(
+                result
+                    .map(|enqueued| enqueued.id())
+                    .map_err(QueueError::Store),
+            ),
         }
     }
 }

@@ -52,16 +52,16 @@ pub(crate) fn flush() {}
 pub(crate) fn watch_host(_runtime: &Handle, _host: &Arc<HostInner>) {}
 
 /// The tasks of jobs being stored: nothing.
-pub(crate) struct Enqueued;
+pub(crate) struct Storing;
 
-impl Enqueued {
+impl Storing {
     #[inline(always)]
-    pub(crate) fn of(_jobs: &[NewJob]) -> Enqueued {
-        Enqueued
+    pub(crate) fn of(_jobs: &[NewJob]) -> Storing {
+        Storing
     }
 
     #[inline(always)]
-    pub(crate) fn stored(self) {}
+    pub(crate) fn stored(self, _new: impl Fn(usize) -> bool) {}
 }
 
 /// `qbwi_jobs`: never due.

@@ -307,17 +307,19 @@ pub(crate) fn store_error() {
 }
 
 /// The tasks of jobs being stored, counted as queued once they are.
-pub(crate) struct Enqueued(Vec<&'static str>);
+pub(crate) struct Storing(Vec<&'static str>);
 
-impl Enqueued {
-    pub(crate) fn of(jobs: &[NewJob]) -> Enqueued {
-        Enqueued(jobs.iter().map(|job| job.task).collect())
+impl Storing {
+    pub(crate) fn of(jobs: &[NewJob]) -> Storing {
+        Storing(jobs.iter().map(|job| job.task).collect())
     }
 
-    /// The jobs were stored.
-    pub(crate) fn stored(self) {
-        for name in self.0 {
-            TaskMetrics::of(name).queued.increment(1);
+    /// The jobs were stored; `new(i)`: the `i`th was a new job, not a duplicate of a unique one.
+    pub(crate) fn stored(self, new: impl Fn(usize) -> bool) {
+        for (index, name) in self.0.into_iter().enumerate() {
+            if new(index) {
+                TaskMetrics::of(name).queued.increment(1);
+            }
         }
     }
 }

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use super::now_millis;
 use super::{
-    BoxFuture, ClaimRequest, ClaimedJob, Finished, Fire, JobCounts, JobId, JobQuery, JobState,
-    Leases, NewJob, NodeReport, Store,
+    BoxFuture, ClaimRequest, ClaimedJob, Enqueued, Finished, Fire, JobCounts, JobId, JobQuery,
+    JobState, Leases, NewJob, NodeReport, Store, UniqueKey,
 };
 
 /// A lease no case outlives.
@@ -46,6 +46,10 @@ macro_rules! with_cases {
             runs_that_ended_are_counted_by_minute_and_jobs_by_task,
             a_tick_is_fired_once_by_the_first_writer_only,
             nodes_firing_one_tick_at_once_enqueue_it_once,
+            a_unique_job_holds_its_key_while_it_is_live,
+            unique_for_keeps_the_key_after_the_job_finished,
+            replace_takes_over_a_pending_job_and_waits_behind_a_running_one,
+            enqueues_of_one_key_at_once_store_one_job,
         }
     };
 }
@@ -75,6 +79,7 @@ pub(crate) fn job(
         payload: payload.into(),
         run_at,
         max_attempts,
+        unique: None,
     }
 }
 
@@ -130,12 +135,12 @@ pub(crate) async fn finish_keeping(store: &Store, worker: &str, finished: Vec<Fi
 
 /// Adds one job; its id.
 pub(crate) async fn one(store: &Store, job: NewJob) -> JobId {
-    store.enqueue(vec![job]).await.unwrap()[0]
+    store.enqueue_ids(vec![job]).await.unwrap()[0]
 }
 
 pub(crate) async fn enqueue_then_claim_in_order_once_per_lease(store: Store) {
     let ids = store
-        .enqueue(vec![
+        .enqueue_ids(vec![
             job("mail", r#"{"to":1}"#, None, 3),
             job("mail", r#"{"to":2}"#, None, 3),
         ])
@@ -155,7 +160,7 @@ pub(crate) async fn enqueue_then_claim_in_order_once_per_lease(store: Store) {
     // A large batch keeps its order, and a claim takes at most its limit.
     let payloads: Vec<String> = (0..500).map(|n| n.to_string()).collect();
     let ids = store
-        .enqueue(
+        .enqueue_ids(
             payloads
                 .iter()
                 .map(|payload| job("bulk", payload, None, 1))
@@ -175,7 +180,7 @@ pub(crate) async fn enqueue_then_claim_in_order_once_per_lease(store: Store) {
     let claimed: Vec<ClaimedJob> = first.into_iter().chain(rest).collect();
     assert_eq!(ids_of(&claimed), ids);
     assert_eq!(payloads_of(&claimed), payloads);
-    assert!(store.enqueue(Vec::new()).await.unwrap().is_empty());
+    assert!(store.enqueue_ids(Vec::new()).await.unwrap().is_empty());
     assert!(
         store
             .claim(request(&["bulk"], 0, "a", LEASE))
@@ -188,7 +193,7 @@ pub(crate) async fn enqueue_then_claim_in_order_once_per_lease(store: Store) {
 pub(crate) async fn a_worker_claims_only_the_tasks_it_knows_and_only_when_due(store: Store) {
     let due_at = now_millis() + 1_500;
     store
-        .enqueue(vec![
+        .enqueue_ids(vec![
             job("mail", "1", None, 1),
             job("resize", "2", None, 1),
             job("mail", "3", Some(due_at), 1),
@@ -234,7 +239,7 @@ pub(crate) async fn a_worker_claims_only_the_tasks_it_knows_and_only_when_due(st
 
     // A claim says how long ago each job was due (the wait the metrics show).
     store
-        .enqueue(vec![job("report", "4", Some(now_millis() - 2_000), 1)])
+        .enqueue_ids(vec![job("report", "4", Some(now_millis() - 2_000), 1)])
         .await
         .unwrap();
     let overdue = claim(&store, &["report"], "a", LEASE).await;
@@ -380,7 +385,7 @@ pub(crate) async fn a_released_job_runs_again_without_losing_an_attempt(store: S
 
 pub(crate) async fn one_finish_records_every_kind_of_report_together(store: Store) {
     let ids = store
-        .enqueue((0..4).map(|_| job("mail", "x", None, 3)).collect())
+        .enqueue_ids((0..4).map(|_| job("mail", "x", None, 3)).collect())
         .await
         .unwrap();
     claim(&store, &["mail"], "a", LEASE).await;
@@ -417,7 +422,7 @@ pub(crate) async fn one_finish_records_every_kind_of_report_together(store: Stor
 
 pub(crate) async fn workers_claiming_at_once_never_get_the_same_job(store: Store) {
     let ids = store
-        .enqueue((0..400).map(|_| job("mail", "x", None, 1)).collect())
+        .enqueue_ids((0..400).map(|_| job("mail", "x", None, 1)).collect())
         .await
         .unwrap();
     let workers: Vec<_> = (0..8)
@@ -517,7 +522,7 @@ async fn one_of_each_state(store: &Store) -> Vec<(JobState, JobId)> {
     let later = now_millis() + 3_600_000;
     let scheduled = one(store, job("report", "s", Some(later), 3)).await;
     let [running, retrying, dead, completed, cancelled] = store
-        .enqueue((0..5).map(|_| job("mail", "m", None, 2)).collect())
+        .enqueue_ids((0..5).map(|_| job("mail", "m", None, 2)).collect())
         .await
         .unwrap()[..]
     else {
@@ -684,7 +689,7 @@ pub(crate) async fn actions_apply_only_to_the_jobs_they_make_sense_for(store: St
 
 pub(crate) async fn a_running_job_cancelled_by_an_operator_is_told_at_its_heartbeat(store: Store) {
     let [id, other] = store
-        .enqueue(vec![job("mail", "1", None, 3), job("mail", "2", None, 3)])
+        .enqueue_ids(vec![job("mail", "1", None, 3), job("mail", "2", None, 3)])
         .await
         .unwrap()[..]
     else {
@@ -728,11 +733,11 @@ pub(crate) async fn actions_over_a_filter_reach_every_matching_job_in_batches(st
     // More than one batch of dead `mail` jobs, and a few of another task.
     let count = super::admin::BATCH + 200;
     store
-        .enqueue((0..count).map(|_| job("mail", "m", None, 1)).collect())
+        .enqueue_ids((0..count).map(|_| job("mail", "m", None, 1)).collect())
         .await
         .unwrap();
     store
-        .enqueue((0..3).map(|_| job("report", "r", None, 1)).collect())
+        .enqueue_ids((0..3).map(|_| job("report", "r", None, 1)).collect())
         .await
         .unwrap();
     let claimed = store
@@ -766,7 +771,7 @@ pub(crate) async fn actions_over_a_filter_reach_every_matching_job_in_batches(st
 
 pub(crate) async fn a_paused_task_is_neither_claimed_nor_due_until_resumed(store: Store) {
     store
-        .enqueue(vec![job("mail", "1", None, 1), job("resize", "2", None, 1)])
+        .enqueue_ids(vec![job("mail", "1", None, 1), job("resize", "2", None, 1)])
         .await
         .unwrap();
     assert!(store.pause("mail").await.unwrap());
@@ -846,7 +851,7 @@ pub(crate) async fn nodes_report_themselves_and_age_out(store: Store) {
 
 pub(crate) async fn runs_that_ended_are_counted_by_minute_and_jobs_by_task(store: Store) {
     let ids = store
-        .enqueue((0..4).map(|_| job("mail", "m", None, 2)).collect())
+        .enqueue_ids((0..4).map(|_| job("mail", "m", None, 2)).collect())
         .await
         .unwrap();
     one(&store, job("report", "r", None, 1)).await;
@@ -1017,4 +1022,139 @@ pub(crate) async fn nodes_firing_one_tick_at_once_enqueue_it_once(store: Store) 
         assert_eq!(won, 1, "tick {tick}: one node fires it");
     }
     assert_eq!(payloads(&store).await.len(), 3, "a job per tick");
+}
+
+/// A job of task `feed` with `payload`, unique by key `key`.
+fn unique(key: &str, payload: &str, for_millis: Option<i64>, replace: bool) -> NewJob {
+    NewJob {
+        unique: Some(UniqueKey {
+            key: key.into(),
+            for_millis,
+            replace,
+        }),
+        ..job("feed", payload, None, 2)
+    }
+}
+
+/// Enqueues one job.
+async fn enqueue_one(store: &Store, job: NewJob) -> Enqueued {
+    store.enqueue(vec![job]).await.unwrap()[0]
+}
+
+/// The stored arguments of job `id`.
+async fn payload_of(store: &Store, id: JobId) -> String {
+    store.job(id).await.unwrap().unwrap().arguments
+}
+
+pub(crate) async fn a_unique_job_holds_its_key_while_it_is_live(store: Store) {
+    let Enqueued::New(first) = enqueue_one(&store, unique("k", "1", None, false)).await else {
+        panic!("the first job of a key is new");
+    };
+    assert_eq!(
+        enqueue_one(&store, unique("k", "2", None, false)).await,
+        Enqueued::Duplicate(first)
+    );
+    assert_eq!(payload_of(&store, first).await, "1", "a duplicate changes nothing");
+    assert!(enqueue_one(&store, unique("other", "3", None, false)).await.is_new());
+    // A batch with a duplicate in it: each job's own answer, in order.
+    let batch = store
+        .enqueue(vec![job("feed", "plain", None, 1), unique("k", "4", None, false)])
+        .await
+        .unwrap();
+    assert!(batch[0].is_new());
+    assert_eq!(batch[1], Enqueued::Duplicate(first));
+    // Retrying keeps the key; dead lets it go.
+    let mine = store
+        .claim(request(&["feed"], 1, "a", LEASE))
+        .await
+        .unwrap();
+    assert_eq!(ids_of(&mine), [first]);
+    let retry_at = Some(now_millis());
+    let failed = |id| Finished::Failed {
+        id,
+        error: "no".into(),
+        retry_at,
+    };
+    finish(&store, "a", vec![failed(first)]).await;
+    assert_eq!(
+        enqueue_one(&store, unique("k", "5", None, false)).await,
+        Enqueued::Duplicate(first),
+        "a retrying job holds its key"
+    );
+    tick().await;
+    let again = store.claim(request(&["feed"], 10, "a", LEASE)).await.unwrap();
+    assert!(ids_of(&again).contains(&first));
+    finish(&store, "a", vec![failed(first)]).await; // its second and last attempt: dead
+    assert!(
+        enqueue_one(&store, unique("k", "6", None, false)).await.is_new(),
+        "a dead job lets its key go"
+    );
+}
+
+pub(crate) async fn unique_for_keeps_the_key_after_the_job_finished(store: Store) {
+    let first = enqueue_one(&store, unique("k", "1", Some(300), false)).await.id();
+    claim(&store, &["feed"], "a", LEASE).await;
+    finish_keeping(&store, "a", vec![Finished::Completed(first)]).await;
+    assert_eq!(
+        enqueue_one(&store, unique("k", "2", Some(300), false)).await,
+        Enqueued::Duplicate(first),
+        "completed, but within unique_for"
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let second = enqueue_one(&store, unique("k", "3", Some(300), false)).await;
+    assert!(second.is_new(), "unique_for is over: {second:?}");
+    // Without unique_for, a completed job lets its key go at once.
+    let third = enqueue_one(&store, unique("j", "1", None, false)).await.id();
+    claim(&store, &["feed"], "a", LEASE).await;
+    finish_keeping(&store, "a", vec![Finished::Completed(third)]).await;
+    assert!(enqueue_one(&store, unique("j", "2", None, false)).await.is_new());
+}
+
+pub(crate) async fn replace_takes_over_a_pending_job_and_waits_behind_a_running_one(store: Store) {
+    let first = enqueue_one(&store, unique("k", "1", None, true)).await.id();
+    assert_eq!(
+        enqueue_one(&store, unique("k", "2", None, true)).await,
+        Enqueued::Duplicate(first)
+    );
+    assert_eq!(payload_of(&store, first).await, "2", "the pending job took the new arguments");
+    assert_eq!(ids_of(&claim(&store, &["feed"], "a", LEASE).await), [first]);
+    // Running: it is left alone, and the new job waits behind it.
+    let Enqueued::New(second) = enqueue_one(&store, unique("k", "3", None, true)).await else {
+        panic!("a job behind the running one");
+    };
+    assert_eq!(payload_of(&store, first).await, "2", "the running job is left alone");
+    assert!(
+        claim(&store, &["feed"], "b", LEASE).await.is_empty(),
+        "it waits while the first runs"
+    );
+    // A further enqueue replaces the waiting one's arguments.
+    assert_eq!(
+        enqueue_one(&store, unique("k", "4", None, true)).await,
+        Enqueued::Duplicate(second)
+    );
+    finish_keeping(&store, "a", vec![Finished::Completed(first)]).await;
+    let next = claim(&store, &["feed"], "b", LEASE).await;
+    assert_eq!(ids_of(&next), [second]);
+    assert_eq!(payloads_of(&next), ["4"]);
+}
+
+pub(crate) async fn enqueues_of_one_key_at_once_store_one_job(store: Store) {
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(64));
+    let callers: Vec<_> = (0..64)
+        .map(|n| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                enqueue_one(&store, unique("k", &n.to_string(), None, false)).await
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for caller in callers {
+        answers.push(caller.await.unwrap());
+    }
+    assert_eq!(answers.iter().filter(|answer| answer.is_new()).count(), 1, "{answers:?}");
+    let id = answers[0].id();
+    assert!(answers.iter().all(|answer| answer.id() == id), "{answers:?}");
+    assert_eq!(all_jobs(&store).await.len(), 1);
 }

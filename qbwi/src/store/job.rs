@@ -43,6 +43,46 @@ pub struct NewJob {
     pub(crate) run_at: Option<i64>,
     /// Runs at most this many times (1 + retries).
     pub(crate) max_attempts: u32,
+    /// A unique task's key, and what a duplicate does.
+    pub(crate) unique: Option<UniqueKey>,
+}
+
+/// The key of a unique task's job (`unique`, `unique_by = [..]`): at most one live job holds it.
+#[doc(hidden)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UniqueKey {
+    /// The task's name and the key arguments, as JSON.
+    pub(crate) key: String,
+    /// `unique_for`: the key stays taken this long after the enqueue (ms), even once the job
+    /// finished; `None`: only while the job is live.
+    pub(crate) for_millis: Option<i64>,
+    /// `on_conflict = "replace"`: a duplicate's arguments and run time replace the pending job's.
+    pub(crate) replace: bool,
+}
+
+/// What [`enqueue_unique`](crate::DurableTask) did with a unique task's job: stored it, or found
+/// a job holding its key (whose id it gives; with `on_conflict = "replace"`, that job now has the
+/// new arguments if it had not started).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Enqueued {
+    /// A new job, with this id.
+    New(JobId),
+    /// A job of the same key was live (or finished within `unique_for`): this one.
+    Duplicate(JobId),
+}
+
+impl Enqueued {
+    /// The job's id, new or existing.
+    pub fn id(&self) -> JobId {
+        match self {
+            Enqueued::New(id) | Enqueued::Duplicate(id) => *id,
+        }
+    }
+
+    /// `true` for a new job.
+    pub fn is_new(&self) -> bool {
+        matches!(self, Enqueued::New(_))
+    }
 }
 
 /// Ticks of a schedule to fire: their jobs are added only if no node fired any of them (or a later

@@ -40,7 +40,7 @@ pub use error::StoreError;
 pub(crate) use job::{
     Action, ClaimRequest, ClaimedJob, Finished, Fire, Leases, MinuteTally, NodeReport, Selection,
 };
-pub use job::{DeadJob, JobCounts, JobId, NewJob};
+pub use job::{DeadJob, Enqueued, JobCounts, JobId, NewJob, UniqueKey};
 pub use query::{
     JobDetail, JobQuery, JobState, JobSummary, MinuteCounts, Node, ParseJobStateError, TaskCounts,
 };
@@ -57,9 +57,10 @@ pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub(crate) trait Backend: Send + Sync + 'static {
     /// Which store, for messages: `SQLite at qbwi.db`, `PostgreSQL at host:5432/db`.
     fn describe(&self) -> &str;
-    /// Adds jobs in one transaction, all or none; their ids (in any order: jobs are numbered in
-    /// the order given).
-    fn enqueue(&self, jobs: Vec<NewJob>) -> BoxFuture<'_, Result<Vec<JobId>, StoreError>>;
+    /// Adds jobs in one transaction, all or none, numbered in the order given; what became of
+    /// each, in that order (a unique job whose key a live job holds is that job: see
+    /// [`UniqueKey`]).
+    fn enqueue(&self, jobs: Vec<NewJob>) -> BoxFuture<'_, Result<Vec<Enqueued>, StoreError>>;
     /// The last tick of schedule `name` that a node fired (ms since the epoch), if any.
     fn last_tick(&self, name: &'static str) -> BoxFuture<'_, Result<Option<i64>, StoreError>>;
     /// Fires the ticks of `fire` if the schedule's last tick is before the first of them: records
@@ -234,17 +235,23 @@ impl Store {
         self.backend().describe()
     }
 
-    /// Adds jobs, all or none, and wakes this process's workers; their ids, in order.
-    pub(crate) async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<JobId>, StoreError> {
+    /// Adds jobs, all or none, and wakes this process's workers; what became of each, in order.
+    pub(crate) async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, StoreError> {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
-        let enqueued = crate::metrics::Enqueued::of(&jobs);
-        let mut ids = self.backend().enqueue(jobs).await?;
-        enqueued.stored();
-        ids.sort_unstable();
+        let storing = crate::metrics::Storing::of(&jobs);
+        let enqueued = self.backend().enqueue(jobs).await?;
+        storing.stored(|index| enqueued.get(index).is_some_and(Enqueued::is_new));
         self.inner.added.notify_waiters();
-        Ok(ids)
+        Ok(enqueued)
+    }
+
+    /// [`enqueue`](Self::enqueue), for tests of jobs that are never duplicates: their ids.
+    #[cfg(test)]
+    pub(crate) async fn enqueue_ids(&self, jobs: Vec<NewJob>) -> Result<Vec<JobId>, StoreError> {
+        let enqueued = self.enqueue(jobs).await?;
+        Ok(enqueued.iter().map(Enqueued::id).collect())
     }
 
     /// The last tick of schedule `name` fired by any node (see [`Backend::last_tick`]).
@@ -258,10 +265,10 @@ impl Store {
         if fire.ticks.is_empty() {
             return Ok(false);
         }
-        let enqueued = crate::metrics::Enqueued::of(&fire.jobs());
+        let storing = crate::metrics::Storing::of(&fire.jobs());
         let fired = self.backend().fire(fire).await?;
         if fired {
-            enqueued.stored();
+            storing.stored(|_| true);
             self.inner.added.notify_waiters();
         }
         Ok(fired)
@@ -400,7 +407,7 @@ pub(crate) fn now_millis() -> i64 {
 /// `tokio_postgres::Client`, and deadpool-postgres' `Transaction` and pooled `Client`.
 pub trait EnqueueIn: Sync + sealed::Sealed {
     #[doc(hidden)]
-    fn __insert(&self, job: NewJob) -> BoxFuture<'_, Result<JobId, StoreError>>;
+    fn __insert(&self, job: NewJob) -> BoxFuture<'_, Result<Enqueued, StoreError>>;
 }
 
 pub(crate) mod sealed {

@@ -140,6 +140,8 @@ pub(crate) fn action(
             "UPDATE qbwi_jobs
                 SET cancel_requested = (state = 'running'),
                     finished_at = CASE WHEN state = 'running' THEN NULL ELSE {now} END,
+                    unique_key = CASE WHEN state = 'running' OR unique_until > {now}
+                                      THEN unique_key END,
                     state = CASE WHEN state = 'running' THEN 'running' ELSE 'cancelled' END
               WHERE {chosen}"
         ),

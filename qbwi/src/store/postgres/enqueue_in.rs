@@ -6,7 +6,7 @@ use tokio_postgres::error::SqlState;
 
 use super::errors::store_error;
 use super::jobs::insert_jobs;
-use crate::store::{BoxFuture, EnqueueIn, JobId, NewJob, StoreError, sealed::Sealed};
+use crate::store::{BoxFuture, EnqueueIn, Enqueued, NewJob, StoreError, sealed::Sealed};
 
 /// The caller's client or transaction, for [`EnqueueIn`].
 const CALLER: &str = "PostgreSQL (the caller's connection)";
@@ -15,7 +15,7 @@ const CALLER: &str = "PostgreSQL (the caller's connection)";
 async fn insert_one(
     client: &(impl tokio_postgres::GenericClient + Sync),
     job: NewJob,
-) -> Result<JobId, StoreError> {
+) -> Result<Enqueued, StoreError> {
     let ids = insert_jobs(client, std::slice::from_ref(&job))
         .await
         .map_err(|error| {
@@ -41,7 +41,7 @@ impl Sealed for tokio_postgres::Transaction<'_> {}
 
 /// Inserts the job in this transaction: it exists if and only if the transaction commits.
 impl EnqueueIn for tokio_postgres::Transaction<'_> {
-    fn __insert(&self, job: NewJob) -> BoxFuture<'_, Result<JobId, StoreError>> {
+    fn __insert(&self, job: NewJob) -> BoxFuture<'_, Result<Enqueued, StoreError>> {
         Box::pin(insert_one(self, job))
     }
 }
@@ -50,7 +50,7 @@ impl Sealed for tokio_postgres::Client {}
 
 /// Inserts the job in its own statement (committed at once outside a transaction).
 impl EnqueueIn for tokio_postgres::Client {
-    fn __insert(&self, job: NewJob) -> BoxFuture<'_, Result<JobId, StoreError>> {
+    fn __insert(&self, job: NewJob) -> BoxFuture<'_, Result<Enqueued, StoreError>> {
         Box::pin(insert_one(self, job))
     }
 }
@@ -59,7 +59,7 @@ impl Sealed for deadpool_postgres::Transaction<'_> {}
 
 /// Inserts the job in this transaction: it exists if and only if the transaction commits.
 impl EnqueueIn for deadpool_postgres::Transaction<'_> {
-    fn __insert(&self, job: NewJob) -> BoxFuture<'_, Result<JobId, StoreError>> {
+    fn __insert(&self, job: NewJob) -> BoxFuture<'_, Result<Enqueued, StoreError>> {
         let transaction: &tokio_postgres::Transaction<'_> = self;
         Box::pin(insert_one(transaction, job))
     }
@@ -69,7 +69,7 @@ impl Sealed for Object {}
 
 /// Inserts the job in its own statement (committed at once outside a transaction).
 impl EnqueueIn for Object {
-    fn __insert(&self, job: NewJob) -> BoxFuture<'_, Result<JobId, StoreError>> {
+    fn __insert(&self, job: NewJob) -> BoxFuture<'_, Result<Enqueued, StoreError>> {
         let client: &tokio_postgres::Client = self;
         Box::pin(insert_one(client, job))
     }

@@ -11,9 +11,9 @@ use std::time::Duration;
 use tokio_postgres::types::Type;
 
 use super::{PostgresStore, rows};
-use crate::store::{
-    Action, Backend, BoxFuture, ClaimRequest, ClaimedJob, DeadJob, Finished, Fire, JobCounts,
-    JobDetail, JobId, JobQuery, JobSummary, Leases, MinuteCounts, MinuteTally, NewJob, Node,
+use crate::store::{UniqueKey, 
+    Action, Backend, BoxFuture, ClaimRequest, ClaimedJob, DeadJob, Enqueued, Finished, Fire,
+    JobCounts, JobDetail, JobId, JobQuery, JobSummary, Leases, MinuteCounts, MinuteTally, NewJob, Node,
     NodeReport, Selection, StoreError, TaskCounts,
 };
 
@@ -53,6 +53,9 @@ const CLAIM: &str = "WITH expired AS (
         SELECT id FROM qbwi_jobs
          WHERE state = 'ready' AND run_at <= now() AND task = ANY($1::text[])
            AND task NOT IN (SELECT task FROM qbwi_paused)
+           AND (blocked_by IS NULL OR NOT EXISTS (
+               SELECT FROM qbwi_jobs AS blocker
+                WHERE blocker.id = qbwi_jobs.blocked_by AND blocker.state = 'running'))
          ORDER BY run_at, id
          LIMIT $2
            FOR UPDATE SKIP LOCKED)
@@ -82,7 +85,8 @@ const FIRE: &str = "INSERT INTO qbwi_schedules (name, expression, timezone, last
 
 /// Completes the jobs `$1` that worker `$2` still holds, kept for the retention.
 const COMPLETE_KEEP: &str = "UPDATE qbwi_jobs
-        SET state = 'completed', finished_at = now(), worker = NULL, lease_until = NULL
+        SET state = 'completed', finished_at = now(), worker = NULL, lease_until = NULL,
+            unique_key = CASE WHEN unique_until > now() THEN unique_key END
       WHERE id = ANY($1::int8[]) AND state = 'running' AND worker = $2";
 
 /// Deletes the completed jobs `$1` that worker `$2` still holds (no retention).
@@ -97,6 +101,9 @@ const FAIL: &str = "UPDATE qbwi_jobs AS job
                                     AND job.attempts < job.max_attempts
                                THEN NULL ELSE now() END,
             run_at = COALESCE(to_timestamp(failure.retry_at / 1000), job.run_at),
+            unique_key = CASE WHEN failure.retry_at IS NOT NULL
+                                   AND job.attempts < job.max_attempts THEN job.unique_key
+                              WHEN job.unique_until > now() THEN job.unique_key END,
             last_error = failure.error, worker = NULL, lease_until = NULL
        FROM unnest($1::int8[], $3::text[], $4::float8[]) AS failure (id, error, retry_at)
       WHERE job.id = failure.id AND job.state = 'running' AND job.worker = $2";
@@ -122,7 +129,8 @@ const COUNT_MINUTES: &str = "INSERT INTO qbwi_minutes (minute, task, node, compl
 
 /// The jobs `$1` that worker `$2` ran were cancelled by an operator: finished now.
 const CANCELLED: &str = "UPDATE qbwi_jobs
-       SET state = 'cancelled', finished_at = now(), worker = NULL, lease_until = NULL
+       SET state = 'cancelled', finished_at = now(), worker = NULL, lease_until = NULL,
+           unique_key = CASE WHEN unique_until > now() THEN unique_key END
      WHERE id = ANY($1::int8[]) AND state = 'running' AND worker = $2";
 
 /// Extends to `$3` milliseconds from now the leases that worker `$2` holds on the jobs `$1`; the
@@ -147,12 +155,18 @@ impl Backend for PostgresStore {
         &self.describe
     }
 
-    fn enqueue(&self, jobs: Vec<NewJob>) -> BoxFuture<'_, Result<Vec<JobId>, StoreError>> {
+    fn enqueue(&self, jobs: Vec<NewJob>) -> BoxFuture<'_, Result<Vec<Enqueued>, StoreError>> {
         Box::pin(async move {
-            let client = self.client().await?;
-            insert_jobs(&**client, &jobs)
-                .await
-                .map_err(|error| self.error(&error))
+            let error = |error: tokio_postgres::Error| self.error(&error);
+            let mut client = self.client().await?;
+            if jobs.iter().all(|job| job.unique.is_none()) {
+                // One statement: a transaction of its own.
+                return insert_jobs(&**client, &jobs).await.map_err(error);
+            }
+            let transaction = client.transaction().await.map_err(error)?;
+            let enqueued = insert_jobs(&*transaction, &jobs).await.map_err(error)?;
+            transaction.commit().await.map_err(error)?;
+            Ok(enqueued)
         })
     }
 
@@ -497,6 +511,30 @@ impl Reports {
 pub(super) async fn insert_jobs(
     client: &(impl tokio_postgres::GenericClient + Sync),
     jobs: &[NewJob],
+) -> Result<Vec<Enqueued>, tokio_postgres::Error> {
+    if jobs.iter().all(|job| job.unique.is_none()) {
+        return Ok(insert_plain(client, jobs)
+            .await?
+            .into_iter()
+            .map(Enqueued::New)
+            .collect());
+    }
+    // In the caller's transaction (or statement by statement on a bare client: the unique index
+    // holds either way), in order.
+    let mut enqueued = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        enqueued.push(match &job.unique {
+            None => Enqueued::New(insert_plain(client, std::slice::from_ref(job)).await?[0]),
+            Some(unique) => insert_unique(client, job, unique).await?,
+        });
+    }
+    Ok(enqueued)
+}
+
+/// Adds `jobs`, which hold no unique key, in one statement; their ids, in order.
+async fn insert_plain(
+    client: &(impl tokio_postgres::GenericClient + Sync),
+    jobs: &[NewJob],
 ) -> Result<Vec<JobId>, tokio_postgres::Error> {
     let tasks: Vec<&str> = jobs.iter().map(|job| job.task).collect();
     let payloads: Vec<&str> = jobs.iter().map(|job| job.payload.as_str()).collect();
@@ -523,6 +561,103 @@ pub(super) async fn insert_jobs(
         .await?;
     rows.iter().map(|row| row.try_get(0).map(JobId)).collect()
 }
+
+/// Adds a unique job unless a job holds its key: then that job (whose arguments and run time it
+/// takes if it is pending and `replace` is set; a running one gives up the key to a new job that
+/// waits for it). The unique index decides between racing enqueues: the loser's insert waits for
+/// the winner's commit and inserts nothing, and it reads the winner's job; if that job let the key
+/// go in between, it tries again.
+async fn insert_unique(
+    client: &(impl tokio_postgres::GenericClient + Sync),
+    job: &NewJob,
+    unique: &UniqueKey,
+) -> Result<Enqueued, tokio_postgres::Error> {
+    let max_attempts = i32::try_from(job.max_attempts).unwrap_or(i32::MAX);
+    let run_at = job.run_at.map(|at| at as f64);
+    let for_millis = unique.for_millis.map(|millis| millis as f64);
+    let mut blocked_by: Option<i64> = None;
+    loop {
+        client.execute(RELEASE_KEY, &[&unique.key]).await?;
+        let inserted = client
+            .query_typed(
+                INSERT_UNIQUE,
+                &[
+                    (&job.task, Type::TEXT),
+                    (&job.payload, Type::TEXT),
+                    (&max_attempts, Type::INT4),
+                    (&run_at, Type::FLOAT8),
+                    (&unique.key, Type::TEXT),
+                    (&for_millis, Type::FLOAT8),
+                    (&blocked_by, Type::INT8),
+                ],
+            )
+            .await?;
+        if let Some(row) = inserted.first() {
+            return Ok(Enqueued::New(JobId(row.try_get(0)?)));
+        }
+        let Some(holder) = client
+            .query_opt(
+                "SELECT id, state FROM qbwi_jobs WHERE unique_key = $1",
+                &[&unique.key],
+            )
+            .await?
+        else {
+            continue; // the holder let the key go after our insert: try again
+        };
+        let (id, state): (i64, String) = (holder.try_get(0)?, holder.try_get(1)?);
+        if !unique.replace {
+            return Ok(Enqueued::Duplicate(JobId(id)));
+        }
+        match state.as_str() {
+            "ready" => {
+                let replaced = client
+                    .execute(
+                        "UPDATE qbwi_jobs
+                            SET payload = $2, max_attempts = $3,
+                                run_at = COALESCE(to_timestamp($4::float8 / 1000), now())
+                          WHERE id = $1 AND state = 'ready'",
+                        &[&id, &job.payload, &max_attempts, &run_at],
+                    )
+                    .await?;
+                if replaced == 1 {
+                    return Ok(Enqueued::Duplicate(JobId(id)));
+                }
+            }
+            "running" => {
+                // It keeps running, without the key; the new job waits behind it.
+                let freed = client
+                    .execute(
+                        "UPDATE qbwi_jobs SET unique_key = NULL
+                          WHERE id = $1 AND state = 'running' AND unique_key = $2",
+                        &[&id, &unique.key],
+                    )
+                    .await?;
+                if freed == 1 {
+                    blocked_by = Some(id);
+                }
+            }
+            // Finished within `unique_for`: the key stays taken.
+            _ => return Ok(Enqueued::Duplicate(JobId(id))),
+        }
+        // Claimed or finished meanwhile: look again.
+    }
+}
+
+/// A unique job with key `$5` (taken `$6` ms from now at least; waiting for job `$7`), unless a
+/// job holds the key: its id if it was added, waking the hosts.
+const INSERT_UNIQUE: &str = "WITH inserted AS (
+        INSERT INTO qbwi_jobs
+               (task, payload, state, max_attempts, run_at, unique_key, unique_until, blocked_by)
+        VALUES ($1, $2, 'ready', $3, COALESCE(to_timestamp($4 / 1000), now()), $5,
+                now() + $6 * interval '1 millisecond', $7)
+        ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING
+        RETURNING id)
+    SELECT inserted.id FROM inserted, (SELECT pg_notify('qbwi_jobs', '')) AS wake";
+
+/// Key `$1`, if a finished job holds it past its `unique_until`, is free again.
+const RELEASE_KEY: &str = "UPDATE qbwi_jobs SET unique_key = NULL
+      WHERE unique_key = $1 AND state IN ('completed', 'dead', 'cancelled')
+        AND (unique_until IS NULL OR unique_until <= now())";
 
 /// The task names that PostgreSQL's `text` can hold. A name with a NUL byte cannot be sent (the
 /// server refuses the whole statement) nor stored, so no job of it exists: it is left out of the

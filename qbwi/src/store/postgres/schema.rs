@@ -8,7 +8,7 @@ use super::StoreError;
 use super::errors::store_error;
 
 /// The schema migrations, in order: `qbwi_schema.version` counts how many have run.
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     // 1: jobs, with the partial indexes the claim, the due-time and the dead-job queries walk.
     "CREATE TABLE qbwi_jobs (
         id           bigserial   PRIMARY KEY,
@@ -73,6 +73,14 @@ const MIGRATIONS: [&str; 3] = [
         last_tick  bigint      NOT NULL, -- ms since the epoch
         fired_at   timestamptz NOT NULL DEFAULT now()
     );",
+    // 4: unique jobs. A unique task's job holds its key while it is live (and until
+    // `unique_until` with `unique_for`), enforced by a unique index; a job enqueued behind a
+    // running one of its key (`on_conflict = \"replace\"`) waits for it (`blocked_by`).
+    "ALTER TABLE qbwi_jobs
+        ADD COLUMN unique_key   text,
+        ADD COLUMN unique_until timestamptz,
+        ADD COLUMN blocked_by   bigint;
+    CREATE UNIQUE INDEX qbwi_jobs_unique ON qbwi_jobs (unique_key) WHERE unique_key IS NOT NULL;",
 ];
 
 /// The schema version this code writes and reads.

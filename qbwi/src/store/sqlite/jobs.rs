@@ -12,8 +12,8 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params, params_from_iter}
 use super::errors::DbResult;
 use super::{Db, SqliteStore, rows};
 use crate::store::{
-    Action, Backend, BoxFuture, ClaimRequest, ClaimedJob, DeadJob, Finished, Fire, JobCounts,
-    JobDetail, JobId, JobQuery, JobSummary, Leases, MinuteCounts, MinuteTally, NewJob, Node,
+    Action, Backend, BoxFuture, ClaimRequest, ClaimedJob, DeadJob, Enqueued, Finished, Fire,
+    JobCounts, JobDetail, JobId, JobQuery, JobSummary, Leases, MinuteCounts, MinuteTally, NewJob, Node,
     NodeReport, Selection, StoreError, TaskCounts, now_millis,
 };
 
@@ -22,7 +22,7 @@ impl Backend for SqliteStore {
         &self.db.describe
     }
 
-    fn enqueue(&self, jobs: Vec<NewJob>) -> BoxFuture<'_, Result<Vec<JobId>, StoreError>> {
+    fn enqueue(&self, jobs: Vec<NewJob>) -> BoxFuture<'_, Result<Vec<Enqueued>, StoreError>> {
         self.run(move |db| db.enqueue(&jobs))
     }
 
@@ -162,8 +162,8 @@ pub(super) fn millis_of(duration: Duration) -> i64 {
 }
 
 impl Db {
-    /// Adds jobs in one transaction: all or none. Returns their ids, in order.
-    fn enqueue(&self, jobs: &[NewJob]) -> DbResult<Vec<JobId>> {
+    /// Adds jobs in one transaction: all or none. Returns what became of each, in order.
+    fn enqueue(&self, jobs: &[NewJob]) -> DbResult<Vec<Enqueued>> {
         let mut connection = self.connection();
         let transaction = connection.transaction()?;
         let ids = insert_jobs(&transaction, jobs, now_millis())?;
@@ -348,30 +348,95 @@ impl Db {
     }
 }
 
-/// Adds `jobs` in `connection`'s transaction at `now`; their ids, in order.
+/// Adds `jobs` in `connection`'s transaction at `now`; what became of each, in order.
 fn insert_jobs(
     connection: &rusqlite::Connection,
     jobs: &[NewJob],
     now: i64,
-) -> DbResult<Vec<JobId>> {
-    let mut insert = connection.prepare_cached(
-        "INSERT INTO qbwi_jobs (task, payload, state, max_attempts, run_at, created_at)
-         VALUES (?1, ?2, 'ready', ?3, ?4, ?5)",
-    )?;
-    let mut ids = Vec::with_capacity(jobs.len());
+) -> DbResult<Vec<Enqueued>> {
+    let mut enqueued = Vec::with_capacity(jobs.len());
     for job in jobs {
         let run_at = job.run_at.unwrap_or(now);
-        insert.execute(params![
-            job.task,
-            job.payload,
-            job.max_attempts,
-            run_at,
-            now
-        ])?;
-        ids.push(JobId(connection.last_insert_rowid()));
+        let Some(unique) = &job.unique else {
+            connection
+                .prepare_cached(INSERT)?
+                .execute(params![job.task, job.payload, job.max_attempts, run_at, now])?;
+            enqueued.push(Enqueued::New(JobId(connection.last_insert_rowid())));
+            continue;
+        };
+        // A finished job whose `unique_for` is over lets its key go.
+        connection
+            .prepare_cached(RELEASE_KEY)?
+            .execute(params![unique.key, now])?;
+        let until = unique.for_millis.map(|millis| now.saturating_add(millis));
+        let insert = |blocked_by: Option<i64>| -> DbResult<Option<i64>> {
+            Ok(connection
+                .prepare_cached(INSERT_UNIQUE)?
+                .query_row(
+                    params![
+                        job.task,
+                        job.payload,
+                        job.max_attempts,
+                        run_at,
+                        now,
+                        unique.key,
+                        until,
+                        blocked_by
+                    ],
+                    |row| row.get(0),
+                )
+                .optional()?)
+        };
+        if let Some(id) = insert(None)? {
+            enqueued.push(Enqueued::New(JobId(id)));
+            continue;
+        }
+        let (holder, state): (i64, String) = connection
+            .prepare_cached("SELECT id, state FROM qbwi_jobs WHERE unique_key = ?1")?
+            .query_row([&unique.key], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        enqueued.push(match state.as_str() {
+            "ready" if unique.replace => {
+                connection
+                    .prepare_cached(
+                        "UPDATE qbwi_jobs SET payload = ?2, run_at = ?3, max_attempts = ?4
+                          WHERE id = ?1",
+                    )?
+                    .execute(params![holder, job.payload, run_at, job.max_attempts])?;
+                Enqueued::Duplicate(JobId(holder))
+            }
+            // The running job keeps running, without the key; the new one waits behind it.
+            "running" if unique.replace => {
+                connection
+                    .prepare_cached("UPDATE qbwi_jobs SET unique_key = NULL WHERE id = ?1")?
+                    .execute([holder])?;
+                match insert(Some(holder))? {
+                    Some(id) => Enqueued::New(JobId(id)),
+                    None => Enqueued::Duplicate(JobId(holder)),
+                }
+            }
+            _ => Enqueued::Duplicate(JobId(holder)),
+        });
     }
-    Ok(ids)
+    Ok(enqueued)
 }
+
+/// A job.
+const INSERT: &str = "INSERT INTO qbwi_jobs (task, payload, state, max_attempts, run_at, created_at)
+     VALUES (?1, ?2, 'ready', ?3, ?4, ?5)";
+
+/// A unique job with key `?6` (taken until `?7`, waiting for job `?8`), unless a job holds the
+/// key: its id if it was added.
+const INSERT_UNIQUE: &str = "INSERT INTO qbwi_jobs
+            (task, payload, state, max_attempts, run_at, created_at, unique_key, unique_until,
+             blocked_by)
+     VALUES (?1, ?2, 'ready', ?3, ?4, ?5, ?6, ?7, ?8)
+     ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING
+  RETURNING id";
+
+/// Key `?1`, if a finished job holds it past its `unique_until` (`?2` is now), is free again.
+const RELEASE_KEY: &str = "UPDATE qbwi_jobs SET unique_key = NULL
+      WHERE unique_key = ?1 AND state IN ('completed', 'dead', 'cancelled')
+        AND (unique_until IS NULL OR unique_until <= ?2)";
 
 /// Moves schedule `?1`'s last tick to `?4` (recording its expression `?2`, zone `?3` and the
 /// time `?5`) if it is before `?6`, the first tick fired, or adds the schedule: a row back if it
@@ -402,6 +467,9 @@ pub(super) fn claim_sql(tasks: usize) -> String {
                     SELECT id FROM qbwi_jobs INDEXED BY qbwi_jobs_ready
                      WHERE state = 'ready' AND run_at <= ?3 AND +task IN ({names})
                        AND task NOT IN (SELECT task FROM qbwi_paused)
+                       AND (blocked_by IS NULL OR NOT EXISTS (
+                           SELECT 1 FROM qbwi_jobs AS blocker
+                            WHERE blocker.id = qbwi_jobs.blocked_by AND blocker.state = 'running'))
                      ORDER BY run_at, id
                      LIMIT ?4)
                 LIMIT ?4)
@@ -439,7 +507,8 @@ pub(super) fn placeholders(from: usize, count: usize) -> String {
 /// Completes the jobs whose ids are the JSON array `?1` and that worker `?2` holds, kept for the
 /// retention.
 const COMPLETE_KEEP: &str = "UPDATE qbwi_jobs
-        SET state = 'completed', finished_at = ?3, worker = NULL, lease_until = NULL
+        SET state = 'completed', finished_at = ?3, worker = NULL, lease_until = NULL,
+            unique_key = CASE WHEN unique_until > ?3 THEN unique_key END
       WHERE id IN (SELECT value FROM json_each(?1)) AND state = 'running' AND worker = ?2";
 
 /// Completes job `?1` that worker `?2` holds, deleting it (no retention). (`?3`, the
@@ -455,6 +524,8 @@ const FAIL: &str = "UPDATE qbwi_jobs
             finished_at = CASE WHEN ?3 IS NOT NULL AND attempts < max_attempts
                                THEN NULL ELSE ?5 END,
             run_at = COALESCE(?3, run_at),
+            unique_key = CASE WHEN ?3 IS NOT NULL AND attempts < max_attempts THEN unique_key
+                              WHEN unique_until > ?5 THEN unique_key END,
             last_error = ?4, worker = NULL, lease_until = NULL
       WHERE id = ?1 AND state = 'running' AND worker = ?2";
 
@@ -465,7 +536,8 @@ const RELEASE: &str = "UPDATE qbwi_jobs
 
 /// Job `?1`, which worker `?2` ran, was cancelled by an operator: finished at `?3`.
 const CANCELLED: &str = "UPDATE qbwi_jobs
-        SET state = 'cancelled', finished_at = ?3, worker = NULL, lease_until = NULL
+        SET state = 'cancelled', finished_at = ?3, worker = NULL, lease_until = NULL,
+            unique_key = CASE WHEN unique_until > ?3 THEN unique_key END
       WHERE id = ?1 AND state = 'running' AND worker = ?2";
 
 /// Adds `?3` completed and `?4` failed runs of task `?2` on node `?5` to the minute starting at

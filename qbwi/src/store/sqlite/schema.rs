@@ -6,7 +6,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use super::errors::{DbError, DbResult};
 
 /// The schema migrations, in order: `PRAGMA user_version` counts how many have run.
-pub(super) const MIGRATIONS: [&str; 4] = [
+pub(super) const MIGRATIONS: [&str; 5] = [
     // 1: jobs, with the index the claim query walks. AUTOINCREMENT: completed jobs are deleted,
     // and a new job must not take the id of one that just finished.
     "CREATE TABLE qbwi_jobs (
@@ -99,6 +99,13 @@ pub(super) const MIGRATIONS: [&str; 4] = [
         last_tick  INTEGER NOT NULL, -- ms since the epoch
         fired_at   INTEGER NOT NULL  -- when a node fired it, by that node's clock
     );",
+    // 5: unique jobs. A unique task's job holds its key while it is live (and until
+    // `unique_until` with `unique_for`), enforced by a unique index; a job enqueued behind a
+    // running one of its key (`on_conflict = \"replace\"`) waits for it (`blocked_by`).
+    "ALTER TABLE qbwi_jobs ADD COLUMN unique_key TEXT;
+    ALTER TABLE qbwi_jobs ADD COLUMN unique_until INTEGER;
+    ALTER TABLE qbwi_jobs ADD COLUMN blocked_by INTEGER;
+    CREATE UNIQUE INDEX qbwi_jobs_unique ON qbwi_jobs (unique_key) WHERE unique_key IS NOT NULL;",
 ];
 
 /// The schema version this code writes and reads.

@@ -53,7 +53,7 @@ pub(super) async fn a_row_that_cannot_be_read_is_claimed_alone_and_listed_dead(d
     // A NULL payload, once someone dropped the column's NOT NULL.
     let store = db.store().await;
     let good = store
-        .enqueue(vec![job("mail", "1", None, 3), job("mail", "2", None, 3)])
+        .enqueue_ids(vec![job("mail", "1", None, 3), job("mail", "2", None, 3)])
         .await
         .unwrap();
     let client = db.client().await;
@@ -63,7 +63,7 @@ pub(super) async fn a_row_that_cannot_be_read_is_claimed_alone_and_listed_dead(d
         .unwrap();
     let null = insert_raw(&client, "mail", "NULL").await;
     let later = store
-        .enqueue(vec![job("mail", "3", None, 3)])
+        .enqueue_ids(vec![job("mail", "3", None, 3)])
         .await
         .unwrap();
     let claimed = claim_around(
@@ -99,7 +99,7 @@ pub(super) async fn a_row_that_cannot_be_read_is_claimed_alone_and_listed_dead(d
             .expect("connects"),
     );
     let good = store
-        .enqueue(vec![job("mail", "1", None, 3)])
+        .enqueue_ids(vec![job("mail", "1", None, 3)])
         .await
         .unwrap();
     let (client, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
@@ -125,7 +125,7 @@ pub(super) async fn a_row_that_cannot_be_read_is_claimed_alone_and_listed_dead(d
 pub(super) async fn a_task_name_postgresql_cannot_hold_does_not_break_the_claim(db: TestDatabase) {
     let store = db.store().await;
     let ids = store
-        .enqueue(vec![job("mail", "1", None, 3), job("resize", "2", None, 3)])
+        .enqueue_ids(vec![job("mail", "1", None, 3), job("resize", "2", None, 3)])
         .await
         .unwrap();
     let tasks = ["bad\0name", "mail", "resize"];

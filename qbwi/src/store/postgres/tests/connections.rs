@@ -224,7 +224,7 @@ pub(super) async fn jobs_enqueued_in_a_callers_transaction_exist_only_if_it_comm
     let claimed = claim(&store, &["mail"], "a", LEASE).await;
     assert_eq!(
         ids_of(&claimed),
-        [committed, plain, from_pool, from_pool_transaction]
+        [committed, plain, from_pool, from_pool_transaction].map(|enqueued| enqueued.id())
     );
     assert_eq!(
         payloads_of(&claimed),
@@ -275,7 +275,7 @@ pub(super) async fn a_read_only_database_is_reported_as_read_only(db: TestDataba
     let store = db.store().await;
     assert_eq!(store.counts().await.unwrap(), JobCounts::default());
     let error = store
-        .enqueue(vec![job("mail", "x", None, 1)])
+        .enqueue_ids(vec![job("mail", "x", None, 1)])
         .await
         .expect_err("refused");
     assert!(matches!(error, StoreError::ReadOnly { .. }), "{error:?}");
