@@ -25,6 +25,10 @@ mod kw {
     syn::custom_keyword!(cron);
     syn::custom_keyword!(timezone);
     syn::custom_keyword!(backfill);
+    syn::custom_keyword!(unique);
+    syn::custom_keyword!(unique_by);
+    syn::custom_keyword!(unique_for);
+    syn::custom_keyword!(on_conflict);
 }
 
 /// The options, each checked; `None` when not given.
@@ -53,6 +57,28 @@ pub(crate) struct Options {
     /// `backfill = "6h"`, in milliseconds: ticks missed within that long are run when a host
     /// starts (durable cron only).
     pub(crate) backfill_millis: Option<u64>,
+    /// `unique`: at most one live job per value of every argument (durable only).
+    pub(crate) unique: bool,
+    /// `unique_by = [a, b]`: at most one live job per value of these arguments (durable only;
+    /// checked against the fn's arguments by `expand`).
+    pub(crate) unique_by: Option<Vec<syn::Ident>>,
+    /// `unique_for = "1h"`, in milliseconds: the key stays taken that long after the enqueue.
+    pub(crate) unique_for_millis: Option<u64>,
+    /// `on_conflict = "replace"`: a duplicate's arguments replace the pending job's.
+    pub(crate) replace: bool,
+}
+
+/// `unique_by = [a, b]`: the names in brackets.
+pub(crate) struct Names(Vec<syn::Ident>, Span);
+
+impl Parse for Names {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let content;
+        let brackets = syn::bracketed!(content in input);
+        let names =
+            syn::punctuated::Punctuated::<syn::Ident, Token![,]>::parse_terminated(&content)?;
+        Ok(Names(names.into_iter().collect(), brackets.span.join()))
+    }
 }
 
 /// `backoff = "..."`: how the wait between a durable task's retries grows.
@@ -132,6 +158,7 @@ impl Parse for Options {
             Ok(()) => {
                 keys.check_durable_only(&options);
                 keys.check_cron_only(&options);
+                keys.check_unique(&options);
             }
             // Stopped early: a `durable` further on may not have been seen.
             Err(error) => keys.errors.push(error),
@@ -171,6 +198,16 @@ fn parse_list(input: ParseStream, options: &mut Options, keys: &mut Keys) -> syn
             )?;
         } else if lookahead.peek(kw::backfill) {
             keys.set::<kw::backfill, _, _>(input, &mut options.backfill_millis, backfill)?;
+        } else if lookahead.peek(kw::unique_by) {
+            keys.set::<kw::unique_by, _, _>(input, &mut options.unique_by, unique_by)?;
+        } else if lookahead.peek(kw::unique_for) {
+            keys.set::<kw::unique_for, _, _>(input, &mut options.unique_for_millis, unique_for)?;
+        } else if lookahead.peek(kw::unique) {
+            keys.flag::<kw::unique>(input, &mut options.unique)?;
+        } else if lookahead.peek(kw::on_conflict) {
+            let mut replace = None;
+            keys.set::<kw::on_conflict, _, _>(input, &mut replace, on_conflict)?;
+            options.replace = replace.unwrap_or(false);
         } else if lookahead.peek(Token![crate]) {
             keys.set::<Token![crate], _, _>(input, &mut options.krate, crate_path)?;
         } else {
@@ -293,6 +330,55 @@ impl Keys {
         }
     }
 
+    /// The unique options: durable only, `unique` or `unique_by` (not both) before the others,
+    /// and not on a scheduled task (its ticks are unique already).
+    fn check_unique(&mut self, options: &Options) {
+        let keyed = options.unique || options.unique_by.is_some();
+        if let (true, Some(span)) = (options.unique, self.span_of("unique_by")) {
+            self.errors.push(Error::new(
+                span,
+                "`unique` makes every argument the key already: remove `unique_by`, or remove \
+                 `unique` to key on the arguments `unique_by` names",
+            ));
+        }
+        for (key, example) in [
+            ("unique", "unique"),
+            ("unique_by", "unique_by = [user_id]"),
+            ("unique_for", "unique, unique_for = \"1h\""),
+            ("on_conflict", "unique, on_conflict = \"replace\""),
+        ] {
+            let Some(span) = self.span_of(key) else {
+                continue;
+            };
+            if !options.durable {
+                self.errors.push(Error::new(
+                    span,
+                    format!(
+                        "`{key}` applies to durable tasks only (the store's unique index keeps one \
+                         job per key): add `durable`, as in `#[background_task(durable, {example})]`"
+                    ),
+                ));
+            } else if options.cron.is_some() {
+                self.errors.push(Error::new(
+                    span,
+                    format!(
+                        "`{key}` does not apply to a scheduled task: each tick is one job \
+                         already; remove `{key}`"
+                    ),
+                ));
+            } else if !keyed && (key == "unique_for" || key == "on_conflict") {
+                self.errors.push(Error::new(
+                    span,
+                    format!(
+                        "`{key}` applies to unique tasks: add `unique` (every argument is the \
+                         key) or `unique_by = [..]` (the arguments named), as in \
+                         `#[background_task(durable, {example})]`"
+                    ),
+                ));
+            }
+        }
+    }
+
     /// The retry options without `durable` are errors on their keys: an in-memory task is never
     /// retried.
     fn check_durable_only(&mut self, options: &Options) {
@@ -379,6 +465,44 @@ fn backfill(text: LitStr) -> syn::Result<u64> {
              as \"6h\"",
         )),
         millis => Ok(millis),
+    }
+}
+
+fn unique_by(names: Names) -> syn::Result<Vec<syn::Ident>> {
+    if names.0.is_empty() {
+        return Err(Error::new(
+            names.1,
+            "`unique_by` names no argument: list the arguments that make two jobs the same, as \
+             in `unique_by = [user_id]`, or write `unique` to key on every argument",
+        ));
+    }
+    Ok(names.0)
+}
+
+fn unique_for(text: LitStr) -> syn::Result<u64> {
+    match duration_millis(&text, "unique_for")? {
+        0 => Err(Error::new(
+            text.span(),
+            "`unique_for` is zero, which is the default (the key is taken while the job is live): \
+             remove the option, or write how long the key stays taken after the enqueue, such as \
+             \"1h\"",
+        )),
+        millis => Ok(millis),
+    }
+}
+
+fn on_conflict(text: LitStr) -> syn::Result<bool> {
+    match text.value().as_str() {
+        "skip" => Ok(false),
+        "replace" => Ok(true),
+        other => Err(Error::new(
+            text.span(),
+            format!(
+                "unknown `on_conflict = \"{other}\"`: write \"skip\" (the default: a duplicate \
+                 leaves the job that holds the key as it is) or \"replace\" (a duplicate's \
+                 arguments and run time replace the pending job's: a debounce)"
+            ),
+        )),
     }
 }
 
@@ -548,7 +672,8 @@ mod tests {
             messages(quote!(retry = 3)),
             [
                 "expected one of: `name`, `timeout`, `concurrency`, `durable`, `retries`, \
-                 `backoff`, `retry_delay`, `cron`, `timezone`, `backfill`, `crate`"
+                 `backoff`, `retry_delay`, `cron`, `timezone`, `backfill`, `unique_by`, \
+                 `unique_for`, `unique`, `on_conflict`, `crate`"
             ]
         );
     }

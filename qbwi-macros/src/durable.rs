@@ -11,7 +11,7 @@ use syn::Ident;
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 
-use crate::attr::Retry;
+use crate::attr::{Options, Retry};
 use crate::contract;
 use crate::docs::{self, Enqueue};
 use crate::expand::{free_name, respan};
@@ -32,6 +32,7 @@ pub(crate) fn impl_durable_task(
     retry: Retry,
     krate: &TokenStream,
     assumptions: &TokenStream,
+    unique_key: Option<TokenStream>,
 ) -> TokenStream {
     let ident = &task.item.sig.ident;
     let task_ident = ident;
@@ -89,6 +90,8 @@ pub(crate) fn impl_durable_task(
             ) -> #result<Self, #krate::PayloadError> {
                 (__QBWI_CODEC.1)(__qbwi_decoder)
             }
+
+            #unique_key
         },
     );
     quote! {
@@ -116,6 +119,7 @@ pub(crate) fn enqueue_fns(
     retry: Retry,
     krate: &TokenStream,
     krate_text: &str,
+    enqueue_unique: Option<TokenStream>,
 ) -> TokenStream {
     let item = &task.item;
     let vis = &item.vis;
@@ -165,5 +169,98 @@ pub(crate) fn enqueue_fns(
         ) -> #result {
             #krate::__private::enqueue_in(#client, #task).await
         }
+
+        #enqueue_unique
+    }
+}
+
+/// What `unique` or `unique_by = [..]` adds: `DurableTask::unique_key` and `enqueue_unique`.
+#[derive(Default)]
+pub(crate) struct Unique {
+    pub(crate) key_fn: Option<TokenStream>,
+    pub(crate) enqueue_fn: Option<TokenStream>,
+}
+
+/// The key of a unique task: its name and the key arguments (every stored one for `unique`, the
+/// named ones in the fn's order for `unique_by`), as JSON.
+pub(crate) fn unique(options: &Options, task: &TaskFn, krate: &TokenStream) -> Unique {
+    let keys: Vec<&Ident> = match (&options.unique_by, options.unique) {
+        (Some(names), _) => task
+            .fields
+            .iter()
+            .filter(|field| names.iter().any(|name| name.unraw() == field.ident.unraw()))
+            .map(|field| &field.ident)
+            .collect(),
+        (None, true) => task.fields.iter().map(|field| &field.ident).collect(),
+        (None, false) => return Unique::default(),
+    };
+    let for_millis = match options.unique_for_millis {
+        Some(millis) => {
+            let millis = Literal::i64_unsuffixed(i64::try_from(millis).unwrap_or(i64::MAX));
+            quote!(::core::option::Option::Some(#millis))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let replace = options.replace;
+    let key_fn = quote! {
+        fn unique_key(
+            &self,
+        ) -> ::core::result::Result<
+            ::core::option::Option<#krate::__private::UniqueKey>,
+            #krate::PayloadError,
+        > {
+            #krate::__private::unique_key(
+                <Self as #krate::BackgroundTask>::NAME,
+                &(#(&self.#keys,)*),
+                #for_millis,
+                #replace,
+            )
+        }
+    };
+    let vis = &task.item.vis;
+    let field_idents: Vec<&Ident> = task.fields.iter().map(|field| &field.ident).collect();
+    let field_tys: Vec<_> = task.fields.iter().map(|field| &field.ty).collect();
+    let doc = format!(
+        "Stores the job unless a job with the same key ({}) is live{}: [`Enqueued::New`]({}::Enqueued::New) \
+         with the new job's id, or [`Enqueued::Duplicate`]({}::Enqueued::Duplicate) with the id \
+         of the job that holds the key{}. `enqueue` does the same and returns the id alone.",
+        if options.unique_by.is_some() {
+            let names: Vec<String> = keys
+                .iter()
+                .map(|key| format!("`{}`", key.unraw()))
+                .collect();
+            format!("the same {}", names.join(", "))
+        } else {
+            "the same arguments".to_owned()
+        },
+        if options.unique_for_millis.is_some() {
+            " or was enqueued within `unique_for`"
+        } else {
+            ""
+        },
+        options.krate_text(),
+        options.krate_text(),
+        if replace {
+            ", which took this job's arguments and run time if it had not started"
+        } else {
+            ""
+        },
+    );
+    let enqueue_fn = quote! {
+        #[doc = #doc]
+        #[allow(clippy::too_many_arguments)]
+        #vis async fn enqueue_unique(
+            #(#field_idents: #field_tys),*
+        ) -> ::core::result::Result<#krate::Enqueued, #krate::QueueError> {
+            #krate::__private::enqueue_unique(
+                Self { #(#field_idents),* },
+                ::core::option::Option::None,
+            )
+            .await
+        }
+    };
+    Unique {
+        key_fn: Some(key_fn),
+        enqueue_fn: Some(enqueue_fn),
     }
 }

@@ -29,7 +29,40 @@ pub(crate) fn background_task(args: TokenStream, item: TokenStream) -> syn::Resu
     let scheduled = options.as_ref().is_ok_and(|options| options.cron.is_some());
     let task = parse_fn(item).and_then(|item| validate::task_fn(item, durable, scheduled));
     let (options, task) = errors::both(options, task)?;
+    check_unique_by(&options, &task)?;
     Ok(expand(&options, &task))
+}
+
+/// Each name of `unique_by = [..]` is a stored argument of the fn (not its token, not a `State`).
+fn check_unique_by(options: &Options, task: &TaskFn) -> syn::Result<()> {
+    let Some(names) = &options.unique_by else {
+        return Ok(());
+    };
+    let mut problems = errors::Errors::default();
+    let fields: Vec<String> = task
+        .fields
+        .iter()
+        .map(|field| field.ident.unraw().to_string())
+        .collect();
+    for name in names {
+        if fields.contains(&name.unraw().to_string()) {
+            continue;
+        }
+        let listed = if fields.is_empty() {
+            "it stores no argument, so write `unique` (one job of the task at a time)".to_owned()
+        } else {
+            let fields: Vec<String> = fields.iter().map(|field| format!("`{field}`")).collect();
+            format!("its stored arguments are {}", fields.join(", "))
+        };
+        problems.spanned(
+            name,
+            format!(
+                "`unique_by` names `{name}`, which is not a stored argument of `{}`: {listed}",
+                task.item.sig.ident
+            ),
+        );
+    }
+    problems.finish(())
 }
 
 fn parse_fn(item: TokenStream) -> syn::Result<ItemFn> {
@@ -90,9 +123,13 @@ fn expand(options: &Options, task: &TaskFn) -> TokenStream {
         };
         (Some(types), Some(quote!(.__states(__QBWI_STATES))))
     };
-    let enqueue_fns = retry.map(|retry| durable::enqueue_fns(task, retry, &krate, &krate_text));
-    let impl_durable_task =
-        retry.map(|retry| durable::impl_durable_task(task, retry, &krate, &assumptions));
+    let unique = durable::unique(options, task, &krate);
+    let enqueue_fns = retry.map(|retry| {
+        durable::enqueue_fns(task, retry, &krate, &krate_text, unique.enqueue_fn.clone())
+    });
+    let impl_durable_task = retry.map(|retry| {
+        durable::impl_durable_task(task, retry, &krate, &assumptions, unique.key_fn.clone())
+    });
     let durable_entry =
         durable.then(|| quote!(.__durable(#krate::__private::DurableEntry::of::<#ident>())));
     let name = match &options.name {

@@ -115,8 +115,7 @@ pub use state::State;
 pub use store::postgres::PostgresConfig;
 pub use store::{
     DeadJob, EnqueueIn, Enqueued, JobCounts, JobDetail, JobId, JobQuery, JobState, JobSummary,
-    MinuteCounts,
-    Node, ParseJobStateError, Store, StoreError, TaskCounts,
+    MinuteCounts, Node, ParseJobStateError, Store, StoreError, TaskCounts,
 };
 pub use task::{BackgroundTask, IntoTaskResult, TaskError, TaskOptions};
 /// The tokio-postgres whose clients and transactions implement [`EnqueueIn`].

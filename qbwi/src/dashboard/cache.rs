@@ -80,7 +80,10 @@ mod tests {
         let cache = Counts::default();
 
         assert_eq!(cache.of(&store).await.unwrap().counts.ready, 0);
-        store.enqueue_ids(vec![job("t", "{}", None, 1)]).await.unwrap();
+        store
+            .enqueue_ids(vec![job("t", "{}", None, 1)])
+            .await
+            .unwrap();
         assert_eq!(
             cache.of(&store).await.unwrap().counts.ready,
             0,

@@ -1054,11 +1054,22 @@ pub(crate) async fn a_unique_job_holds_its_key_while_it_is_live(store: Store) {
         enqueue_one(&store, unique("k", "2", None, false)).await,
         Enqueued::Duplicate(first)
     );
-    assert_eq!(payload_of(&store, first).await, "1", "a duplicate changes nothing");
-    assert!(enqueue_one(&store, unique("other", "3", None, false)).await.is_new());
+    assert_eq!(
+        payload_of(&store, first).await,
+        "1",
+        "a duplicate changes nothing"
+    );
+    assert!(
+        enqueue_one(&store, unique("other", "3", None, false))
+            .await
+            .is_new()
+    );
     // A batch with a duplicate in it: each job's own answer, in order.
     let batch = store
-        .enqueue(vec![job("feed", "plain", None, 1), unique("k", "4", None, false)])
+        .enqueue(vec![
+            job("feed", "plain", None, 1),
+            unique("k", "4", None, false),
+        ])
         .await
         .unwrap();
     assert!(batch[0].is_new());
@@ -1082,17 +1093,24 @@ pub(crate) async fn a_unique_job_holds_its_key_while_it_is_live(store: Store) {
         "a retrying job holds its key"
     );
     tick().await;
-    let again = store.claim(request(&["feed"], 10, "a", LEASE)).await.unwrap();
+    let again = store
+        .claim(request(&["feed"], 10, "a", LEASE))
+        .await
+        .unwrap();
     assert!(ids_of(&again).contains(&first));
     finish(&store, "a", vec![failed(first)]).await; // its second and last attempt: dead
     assert!(
-        enqueue_one(&store, unique("k", "6", None, false)).await.is_new(),
+        enqueue_one(&store, unique("k", "6", None, false))
+            .await
+            .is_new(),
         "a dead job lets its key go"
     );
 }
 
 pub(crate) async fn unique_for_keeps_the_key_after_the_job_finished(store: Store) {
-    let first = enqueue_one(&store, unique("k", "1", Some(300), false)).await.id();
+    let first = enqueue_one(&store, unique("k", "1", Some(300), false))
+        .await
+        .id();
     claim(&store, &["feed"], "a", LEASE).await;
     finish_keeping(&store, "a", vec![Finished::Completed(first)]).await;
     assert_eq!(
@@ -1104,10 +1122,16 @@ pub(crate) async fn unique_for_keeps_the_key_after_the_job_finished(store: Store
     let second = enqueue_one(&store, unique("k", "3", Some(300), false)).await;
     assert!(second.is_new(), "unique_for is over: {second:?}");
     // Without unique_for, a completed job lets its key go at once.
-    let third = enqueue_one(&store, unique("j", "1", None, false)).await.id();
+    let third = enqueue_one(&store, unique("j", "1", None, false))
+        .await
+        .id();
     claim(&store, &["feed"], "a", LEASE).await;
     finish_keeping(&store, "a", vec![Finished::Completed(third)]).await;
-    assert!(enqueue_one(&store, unique("j", "2", None, false)).await.is_new());
+    assert!(
+        enqueue_one(&store, unique("j", "2", None, false))
+            .await
+            .is_new()
+    );
 }
 
 pub(crate) async fn replace_takes_over_a_pending_job_and_waits_behind_a_running_one(store: Store) {
@@ -1116,13 +1140,21 @@ pub(crate) async fn replace_takes_over_a_pending_job_and_waits_behind_a_running_
         enqueue_one(&store, unique("k", "2", None, true)).await,
         Enqueued::Duplicate(first)
     );
-    assert_eq!(payload_of(&store, first).await, "2", "the pending job took the new arguments");
+    assert_eq!(
+        payload_of(&store, first).await,
+        "2",
+        "the pending job took the new arguments"
+    );
     assert_eq!(ids_of(&claim(&store, &["feed"], "a", LEASE).await), [first]);
     // Running: it is left alone, and the new job waits behind it.
     let Enqueued::New(second) = enqueue_one(&store, unique("k", "3", None, true)).await else {
         panic!("a job behind the running one");
     };
-    assert_eq!(payload_of(&store, first).await, "2", "the running job is left alone");
+    assert_eq!(
+        payload_of(&store, first).await,
+        "2",
+        "the running job is left alone"
+    );
     assert!(
         claim(&store, &["feed"], "b", LEASE).await.is_empty(),
         "it waits while the first runs"
@@ -1153,8 +1185,15 @@ pub(crate) async fn enqueues_of_one_key_at_once_store_one_job(store: Store) {
     for caller in callers {
         answers.push(caller.await.unwrap());
     }
-    assert_eq!(answers.iter().filter(|answer| answer.is_new()).count(), 1, "{answers:?}");
+    assert_eq!(
+        answers.iter().filter(|answer| answer.is_new()).count(),
+        1,
+        "{answers:?}"
+    );
     let id = answers[0].id();
-    assert!(answers.iter().all(|answer| answer.id() == id), "{answers:?}");
+    assert!(
+        answers.iter().all(|answer| answer.id() == id),
+        "{answers:?}"
+    );
     assert_eq!(all_jobs(&store).await.len(), 1);
 }

@@ -248,7 +248,7 @@ impl Store {
     }
 
     /// [`enqueue`](Self::enqueue), for tests of jobs that are never duplicates: their ids.
-    #[cfg(test)]
+    #[cfg(all(test, any(feature = "sqlite", feature = "postgres")))]
     pub(crate) async fn enqueue_ids(&self, jobs: Vec<NewJob>) -> Result<Vec<JobId>, StoreError> {
         let enqueued = self.enqueue(jobs).await?;
         Ok(enqueued.iter().map(Enqueued::id).collect())

@@ -11,10 +11,10 @@ use std::time::Duration;
 use tokio_postgres::types::Type;
 
 use super::{PostgresStore, rows};
-use crate::store::{UniqueKey, 
+use crate::store::{
     Action, Backend, BoxFuture, ClaimRequest, ClaimedJob, DeadJob, Enqueued, Finished, Fire,
-    JobCounts, JobDetail, JobId, JobQuery, JobSummary, Leases, MinuteCounts, MinuteTally, NewJob, Node,
-    NodeReport, Selection, StoreError, TaskCounts,
+    JobCounts, JobDetail, JobId, JobQuery, JobSummary, Leases, MinuteCounts, MinuteTally, NewJob,
+    Node, NodeReport, Selection, StoreError, TaskCounts, UniqueKey,
 };
 
 /// Inserts jobs, in order, and notifies [`CHANNEL`](super::listener::CHANNEL) (at commit); one

@@ -13,8 +13,8 @@ use super::errors::DbResult;
 use super::{Db, SqliteStore, rows};
 use crate::store::{
     Action, Backend, BoxFuture, ClaimRequest, ClaimedJob, DeadJob, Enqueued, Finished, Fire,
-    JobCounts, JobDetail, JobId, JobQuery, JobSummary, Leases, MinuteCounts, MinuteTally, NewJob, Node,
-    NodeReport, Selection, StoreError, TaskCounts, now_millis,
+    JobCounts, JobDetail, JobId, JobQuery, JobSummary, Leases, MinuteCounts, MinuteTally, NewJob,
+    Node, NodeReport, Selection, StoreError, TaskCounts, now_millis,
 };
 
 impl Backend for SqliteStore {
@@ -358,9 +358,13 @@ fn insert_jobs(
     for job in jobs {
         let run_at = job.run_at.unwrap_or(now);
         let Some(unique) = &job.unique else {
-            connection
-                .prepare_cached(INSERT)?
-                .execute(params![job.task, job.payload, job.max_attempts, run_at, now])?;
+            connection.prepare_cached(INSERT)?.execute(params![
+                job.task,
+                job.payload,
+                job.max_attempts,
+                run_at,
+                now
+            ])?;
             enqueued.push(Enqueued::New(JobId(connection.last_insert_rowid())));
             continue;
         };
@@ -421,7 +425,8 @@ fn insert_jobs(
 }
 
 /// A job.
-const INSERT: &str = "INSERT INTO qbwi_jobs (task, payload, state, max_attempts, run_at, created_at)
+const INSERT: &str =
+    "INSERT INTO qbwi_jobs (task, payload, state, max_attempts, run_at, created_at)
      VALUES (?1, ?2, 'ready', ?3, ?4, ?5)";
 
 /// A unique job with key `?6` (taken until `?7`, waiting for job `?8`), unless a job holds the
