@@ -18,6 +18,11 @@ async fn hostile(n: u32) -> Result<(), String> {
     Err(HOSTILE.to_owned())
 }
 
+/// The new year's report, at midnight in Paris: a schedule the tasks page shows (it fires once a
+/// year, so never while a test runs but on that minute).
+#[background_task(durable, cron = "0 0 1 1 *", timezone = "Europe/Paris")]
+async fn new_year_report() {}
+
 /// A host on a new SQLite file whose one job died with the hostile error; its store, and the job's
 /// id.
 async fn host_with_a_dead_job(name: &str) -> (Host, Store, qbwi::JobId) {
@@ -308,6 +313,45 @@ async fn the_api_lists_tasks_with_their_jobs_and_the_nodes() {
     assert_eq!(task["retries"], 0);
     assert_eq!(task["options"], "no retries");
     assert!(task["file"].as_str().unwrap().ends_with("dashboard.rs"));
+    // A schedule: its expression and zone, its next tick (the coming 1 January, Paris time), and
+    // no last tick, since none fired.
+    let name = <new_year_report as qbwi::BackgroundTask>::NAME;
+    let task = tasks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|task| task["name"] == name)
+        .unwrap_or_else(|| panic!("{name} is listed: {tasks}"));
+    assert_eq!(task["schedule"]["expression"], "0 0 1 1 *");
+    assert_eq!(task["schedule"]["timezone"], "Europe/Paris");
+    assert!(task["schedule"]["last_tick_ms"].is_null(), "{task}");
+    let next = task["schedule"]["next_tick_ms"]
+        .as_i64()
+        .expect("a next tick");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert!(
+        next > now && next - now <= 366 * 24 * 3_600_000,
+        "{next} vs {now}"
+    );
+    // New year in Paris is 23:00 or 22:00 UTC on 31 December: a whole hour.
+    assert_eq!(next % 3_600_000, 0, "{next}");
+    // The page says it too.
+    let page = client
+        .get(format!("{base}/tasks"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("<code>0 0 1 1 *</code> Europe/Paris"),
+        "{page}"
+    );
+    assert!(page.contains("next tick in "), "{page}");
 
     let overview = get("/api/overview").await;
     assert_eq!(overview["jobs"]["dead"], 1);

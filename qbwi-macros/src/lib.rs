@@ -105,7 +105,8 @@ mod validate;
 ///
 /// `#[background_task(name = "...", timeout = "...", concurrency = N, durable, retries = N,
 /// backoff = "...", retry_delay = "...", cron = "...", timezone = "...", backfill = "...",
-/// crate = "...")]`, in any order, each at most once:
+/// unique, unique_by = [..], unique_for = "...", on_conflict = "...", crate = "...")]`, in any
+/// order, each at most once:
 ///
 /// | Option | Meaning |
 /// |--------|---------|
@@ -119,6 +120,10 @@ mod validate;
 /// | `cron = "0 3 * * *"` | The task also runs on this schedule: 5 fields (`minute hour day-of-month month day-of-week`) or 6 (the second first), or a nickname (`"@daily"`). Checked at compile time by croner, the crate the host runs it with: `"0 25 * * *"` is an error on the string that says "hour 25 is out of range 0-23". See [Scheduled tasks](#scheduled-tasks). |
 /// | `timezone = "Europe/Paris"` | The IANA time zone the schedule is read in (default `"UTC"`), looked up at compile time in the time zone database (a misspelt name gets the nearest known one). With `cron` only. |
 /// | `backfill = "6h"` | Durable scheduled tasks: ticks missed while no host ran, within this long, are enqueued when a host starts. By default missed ticks are skipped. |
+/// | `unique` | Durable tasks only: at most one live job (scheduled, ready, running or retrying) per value of every stored argument, enforced by a unique index in the store. `enqueue` returns the existing job's id for a duplicate; `enqueue_unique` says which it was (`Enqueued::New` / `Enqueued::Duplicate`). No value. See [Unique jobs](#unique-jobs). |
+/// | `unique_by = [user_id]` | As `unique`, keyed on the stored arguments named (checked: a name that is not one is an error). |
+/// | `unique_for = "1h"` | With `unique` or `unique_by`: the key stays taken this long after the enqueue, even once the job finished. |
+/// | `on_conflict = "replace"` | With `unique` or `unique_by`: a duplicate's arguments and run time replace the pending job's (a debounce); a running job is left alone and the new one waits behind it. Default `"skip"`: the duplicate changes nothing. |
 /// | `crate = "my_framework::qbwi"` | The path of the `qbwi` crate, for a crate that re-exports qbwi to users who do not depend on it. Default `::qbwi`. |
 ///
 /// An unknown option lists the valid ones; a repeated one is an error on its second occurrence.
@@ -173,9 +178,19 @@ mod validate;
 ///
 /// # Scheduled tasks
 ///
-/// With `cron = ".."`, every host in the process fires the task at each tick of its schedule (an
+/// With `cron = ".."` and `durable`, every host with a store tries each tick and exactly one
+/// enqueues it: the tick moves the schedule's row in the store forward in the transaction that
+/// adds the job, so the first writer wins, with no leader to lose (any node can die), and nodes
+/// whose clocks differ by a second or two try the same tick and one of them gets it. A node fires
+/// every tick since the last it saw fired, so none is lost to a slow node or a store that was
+/// briefly out of reach. With `backfill = "6h"`, a host that starts enqueues the ticks missed
+/// within that window since the schedule last fired (`Tick::backfilled()` is `true` for them); by
+/// default missed ticks are skipped. A changed expression takes effect with the deploy; a removed
+/// schedule stops.
+///
+/// Without `durable`, every host in the process fires the task at each tick of its schedule (an
 /// in-memory task has no store to agree on one run across processes: each process that runs a
-/// host fires it). Such a task takes no arguments but an optional `CancellationToken`, an
+/// host fires it). A scheduled task takes no arguments but an optional `CancellationToken`, an
 /// optional [`qbwi::Tick`](../qbwi/struct.Tick.html) (when the run was due) and `State<_>`s;
 /// anything else is a compile error. It can still be queued by hand: `queue(Tick::now())` (or
 /// `queue()` if the fn takes no tick).
@@ -199,6 +214,32 @@ mod validate;
 ///     .and_then(|task| task.schedule())
 ///     .unwrap();
 /// assert_eq!((schedule.expression, schedule.timezone), ("0 3 * * *", "Europe/Paris"));
+/// ```
+///
+/// # Unique jobs
+///
+/// A durable task with `unique` (or `unique_by = [..]`) has at most one live job per key: the
+/// task's name and the key arguments. The store's unique index enforces it, never a look before
+/// the insert, so 64 callers enqueueing one key at once store one job, and the batching writer
+/// behind `queue` and `enqueue_in(&transaction, ..)` keep it too.
+///
+/// ```
+/// use qbwi::{Enqueued, background_task};
+///
+/// /// One pending rebuild per user, with the latest reason: a debounce.
+/// #[background_task(durable, unique_by = [user_id], on_conflict = "replace")]
+/// async fn rebuild_feed(user_id: u64, reason: String) {
+///     let _ = (user_id, reason);
+/// }
+///
+/// async fn on_new_post(author: u64) -> Result<(), qbwi::QueueError> {
+///     match rebuild_feed::enqueue_unique(author, "new post".into()).await? {
+///         Enqueued::New(id) => println!("rebuild {id} queued"),
+///         Enqueued::Duplicate(id) => println!("rebuild {id} was pending: it takes this reason"),
+///     }
+///     Ok(())
+/// }
+/// # let _ = on_new_post;
 /// ```
 ///
 /// # Shared state

@@ -398,7 +398,7 @@ async fn backfill_from(
     start: SystemTime,
     window: Duration,
 ) -> SystemTime {
-    match store.last_tick(name).await {
+    match store.last_tick_millis(name).await {
         Ok(Some(last)) => {
             let earliest = start.checked_sub(window).unwrap_or(start);
             crate::store::from_millis(last).max(earliest).min(start)
@@ -464,7 +464,7 @@ async fn fire_durable(
             );
             return Ok(());
         }
-        let Some(last) = store.last_tick(schedule.name).await? else {
+        let Some(last) = store.last_tick_millis(schedule.name).await? else {
             return Ok(());
         };
         ticks.retain(|tick| tick.at_ms > last);

@@ -256,13 +256,18 @@ pub(super) fn job(frame: &Frame<'_>, job: &JobDetail, show_arguments: bool) -> M
 }
 
 /// The registry: every task of this binary, where it is, and whether it is paused.
-pub(super) fn tasks(frame: &Frame<'_>, paused: &[String]) -> Markup {
+pub(super) fn tasks(
+    frame: &Frame<'_>,
+    paused: &[String],
+    last_ticks: &[(&'static str, std::time::SystemTime)],
+) -> Markup {
     let mut tasks: Vec<&crate::TaskInfo> = crate::registry().collect();
     tasks.sort_by_key(|task| task.name);
+    let now = std::time::SystemTime::now();
     html! {
         h1 { "Tasks" }
         table {
-            thead { tr { th { "task" } th { "defined at" } th { "kind" } th { "options" } th { "" } } }
+            thead { tr { th { "task" } th { "defined at" } th { "kind" } th { "options" } th { "schedule" } th { "" } } }
             tbody {
                 @for task in tasks {
                     @let is_paused = paused.iter().any(|name| name == task.name);
@@ -271,6 +276,17 @@ pub(super) fn tasks(frame: &Frame<'_>, paused: &[String]) -> Markup {
                         td { (task.file) ":" (task.line) }
                         td { (if task.durable { "durable" } else { "in memory" }) (if task.blocking { ", blocking" } else { "" }) }
                         td { (options(task)) }
+                        td {
+                            @if let Some(schedule) = task.schedule() {
+                                code { (schedule.expression) } " " (schedule.timezone)
+                                @if let Some((_, last)) = last_ticks.iter().find(|(name, _)| *name == task.name) {
+                                    br; "last tick " (super::relative_time(*last))
+                                }
+                                @if let Some(next) = schedule.next_after(now) {
+                                    br; "next tick " (super::relative_time(next))
+                                }
+                            } @else { "-" }
+                        }
                         td {
                             @if is_paused { "paused " }
                             @if frame.can_act && task.durable {

@@ -312,7 +312,10 @@ async fn tasks(State(settings): State<Shared>, page: Page) -> Answer {
         Some(store) => store.paused_tasks().await?,
         None => Vec::new(),
     };
-    Ok(page.render("Tasks", "/tasks", |frame| pages::tasks(frame, &paused)))
+    let last_ticks = last_ticks(&settings).await?;
+    Ok(page.render("Tasks", "/tasks", |frame| {
+        pages::tasks(frame, &paused, &last_ticks)
+    }))
 }
 
 async fn nodes(State(settings): State<Shared>, page: Page) -> Answer {
@@ -456,6 +459,23 @@ async fn api_job(State(settings): State<Shared>, Path(id): Path<i64>) -> Answer 
     Ok(axum::Json(value).into_response())
 }
 
+/// When each scheduled durable task's last tick was due, of those that fired (the store keeps
+/// them; an in-memory schedule's ticks are each process's own).
+async fn last_ticks(
+    settings: &Settings,
+) -> Result<Vec<(&'static str, std::time::SystemTime)>, Refusal> {
+    let Some(store) = &settings.store else {
+        return Ok(Vec::new());
+    };
+    let mut ticks = Vec::new();
+    for task in crate::registry().filter(|task| task.durable && task.schedule().is_some()) {
+        if let Some(last) = store.last_tick(task.name).await? {
+            ticks.push((task.name, last));
+        }
+    }
+    Ok(ticks)
+}
+
 /// The registry's tasks, each with its place in the source and whether it is paused.
 async fn api_tasks(State(settings): State<Shared>) -> Answer {
     let paused = match &settings.store {
@@ -466,6 +486,8 @@ async fn api_tasks(State(settings): State<Shared>) -> Answer {
         Some(store) => store.counts_by_task().await?,
         None => Vec::new(),
     };
+    let last_ticks = last_ticks(&settings).await?;
+    let now = std::time::SystemTime::now();
     let mut tasks: Vec<&crate::TaskInfo> = crate::registry().collect();
     tasks.sort_by_key(|task| task.name);
     let tasks: Vec<Value> = tasks
@@ -480,6 +502,15 @@ async fn api_tasks(State(settings): State<Shared>) -> Answer {
                 "retries": task.retry_policy().map(|policy| policy.retries()),
                 "options": pages::options(task),
             });
+            if let Some(schedule) = task.schedule() {
+                let last = last_ticks.iter().find(|(name, _)| *name == task.name);
+                value["schedule"] = json!({
+                    "expression": schedule.expression, "timezone": schedule.timezone,
+                    "backfill_ms": schedule.backfill.map(|window| window.as_millis() as u64),
+                    "last_tick_ms": last.map(|(_, at)| millis(*at)),
+                    "next_tick_ms": schedule.next_after(now).map(millis),
+                });
+            }
             if let Some(counts) = counts.iter().find(|counts| counts.task == task.name) {
                 value["jobs"] = by_state(&counts.counts);
             }

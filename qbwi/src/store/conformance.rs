@@ -975,7 +975,7 @@ async fn payloads(store: &Store) -> Vec<String> {
 }
 
 pub(crate) async fn a_tick_is_fired_once_by_the_first_writer_only(store: Store) {
-    assert_eq!(store.last_tick("report").await.unwrap(), None);
+    assert_eq!(store.last_tick_millis("report").await.unwrap(), None);
     assert!(
         store.fire(fire_of(&[1_000])).await.unwrap(),
         "the first tick"
@@ -984,7 +984,7 @@ pub(crate) async fn a_tick_is_fired_once_by_the_first_writer_only(store: Store) 
         !store.fire(fire_of(&[1_000])).await.unwrap(),
         "the same tick again"
     );
-    assert_eq!(store.last_tick("report").await.unwrap(), Some(1_000));
+    assert_eq!(store.last_tick_millis("report").await.unwrap(), Some(1_000));
     // Two ticks at once (a backfill): both or neither.
     assert!(store.fire(fire_of(&[2_000, 3_000])).await.unwrap());
     assert!(
@@ -995,13 +995,13 @@ pub(crate) async fn a_tick_is_fired_once_by_the_first_writer_only(store: Store) 
         !store.fire(fire_of(&[3_000, 4_000])).await.unwrap(),
         "overlapping a fired one"
     );
-    assert_eq!(store.last_tick("report").await.unwrap(), Some(3_000));
+    assert_eq!(store.last_tick_millis("report").await.unwrap(), Some(3_000));
     assert_eq!(
         payloads(&store).await,
         [r#"{"tick":1000}"#, r#"{"tick":2000}"#, r#"{"tick":3000}"#]
     );
     assert_eq!(
-        store.last_tick("other").await.unwrap(),
+        store.last_tick_millis("other").await.unwrap(),
         None,
         "schedules are apart"
     );

@@ -62,7 +62,7 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// [`UniqueKey`]).
     fn enqueue(&self, jobs: Vec<NewJob>) -> BoxFuture<'_, Result<Vec<Enqueued>, StoreError>>;
     /// The last tick of schedule `name` that a node fired (ms since the epoch), if any.
-    fn last_tick(&self, name: &'static str) -> BoxFuture<'_, Result<Option<i64>, StoreError>>;
+    fn last_tick(&self, name: String) -> BoxFuture<'_, Result<Option<i64>, StoreError>>;
     /// Fires the ticks of `fire` if the schedule's last tick is before the first of them: records
     /// the last as the schedule's and adds their jobs, in one transaction (first writer wins:
     /// `false`, and nothing added, if another node fired one of them or a later tick first).
@@ -255,8 +255,25 @@ impl Store {
     }
 
     /// The last tick of schedule `name` fired by any node (see [`Backend::last_tick`]).
-    pub(crate) async fn last_tick(&self, name: &'static str) -> Result<Option<i64>, StoreError> {
-        self.backend().last_tick(name).await
+    pub(crate) async fn last_tick_millis(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        self.backend().last_tick(name.to_owned()).await
+    }
+
+    /// When the last tick of scheduled durable task `task` was due, of those any node enqueued;
+    /// `None` if none has been (or the task is not a scheduled durable one).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), qbwi::StoreError> {
+    /// # let dir = std::env::temp_dir().join(format!("qbwi-doc-tick-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir).unwrap();
+    /// let store = qbwi::Store::sqlite(dir.join("qbwi.db"))?;
+    /// assert_eq!(store.last_tick("app::nightly_report").await?, None); // never fired here
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn last_tick(&self, task: &str) -> Result<Option<SystemTime>, StoreError> {
+        Ok(self.last_tick_millis(task).await?.map(from_millis))
     }
 
     /// Fires ticks of a schedule unless another node did (see [`Backend::fire`]), waking this

@@ -170,7 +170,7 @@ impl Backend for PostgresStore {
         })
     }
 
-    fn last_tick(&self, name: &'static str) -> BoxFuture<'_, Result<Option<i64>, StoreError>> {
+    fn last_tick(&self, name: String) -> BoxFuture<'_, Result<Option<i64>, StoreError>> {
         Box::pin(async move {
             let rows = self
                 .query(

@@ -26,8 +26,8 @@ impl Backend for SqliteStore {
         self.run(move |db| db.enqueue(&jobs))
     }
 
-    fn last_tick(&self, name: &'static str) -> BoxFuture<'_, Result<Option<i64>, StoreError>> {
-        self.run(move |db| db.last_tick(name))
+    fn last_tick(&self, name: String) -> BoxFuture<'_, Result<Option<i64>, StoreError>> {
+        self.run(move |db| db.last_tick(&name))
     }
 
     fn fire(&self, fire: Fire) -> BoxFuture<'_, Result<bool, StoreError>> {
