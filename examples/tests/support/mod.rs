@@ -38,6 +38,8 @@ const EXAMPLE_VARIABLES: &[&str] = &[
     "DASHBOARD_USER",
     "DASHBOARD_PASSWORD",
     "DASHBOARD_TOKEN",
+    "REPORTS_DIR",
+    "FEED_DEBOUNCE_MS",
 ];
 
 /// The path of the compiled example `name`, built once per test binary.
