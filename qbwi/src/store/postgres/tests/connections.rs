@@ -299,3 +299,42 @@ pub(super) async fn a_missing_database_is_unreachable_with_a_hint(db: TestDataba
     assert!(reason.contains("does not exist"), "{reason}");
     assert_eq!(*hint, HINT_DATABASE);
 }
+
+pub(super) async fn a_unique_job_enqueued_in_a_callers_transaction_keeps_its_key(db: TestDatabase) {
+    let store = db.store().await;
+    let mut client = db.client().await;
+    let unique = |payload: &str| crate::store::NewJob {
+        unique: Some(crate::store::UniqueKey {
+            key: "feed:[42]".into(),
+            for_millis: None,
+            replace: false,
+        }),
+        ..job("feed", payload, None, 1)
+    };
+    // In a transaction that rolls back: no job, and the key is free.
+    let transaction = client.transaction().await.unwrap();
+    assert!(
+        transaction
+            .__insert(unique("rolled back"))
+            .await
+            .unwrap()
+            .is_new()
+    );
+    transaction.rollback().await.unwrap();
+    // Committed, then a duplicate in another transaction, then one through the store.
+    let transaction = client.transaction().await.unwrap();
+    let first = transaction.__insert(unique("first")).await.unwrap();
+    assert!(first.is_new());
+    transaction.commit().await.unwrap();
+    let transaction = client.transaction().await.unwrap();
+    let again = transaction.__insert(unique("again")).await.unwrap();
+    transaction.commit().await.unwrap();
+    assert_eq!(again, crate::store::Enqueued::Duplicate(first.id()));
+    let through_store = store.enqueue(vec![unique("store")]).await.unwrap();
+    assert_eq!(
+        through_store,
+        [crate::store::Enqueued::Duplicate(first.id())]
+    );
+    let claimed = claim(&store, &["feed"], "a", LEASE).await;
+    assert_eq!(payloads_of(&claimed), ["first"]);
+}

@@ -58,6 +58,7 @@ async fn postgres_backend() {
         connections::a_callers_pool_works_without_a_listener,
         connections::a_read_only_database_is_reported_as_read_only,
         connections::a_missing_database_is_unreachable_with_a_hint,
+        connections::a_unique_job_enqueued_in_a_callers_transaction_keeps_its_key,
         bad_rows::a_row_that_cannot_be_read_is_claimed_alone_and_listed_dead,
         bad_rows::a_task_name_postgresql_cannot_hold_does_not_break_the_claim,
         bad_rows::an_error_with_a_nul_byte_is_kept_with_a_replacement,
