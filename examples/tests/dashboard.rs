@@ -299,13 +299,16 @@ async fn the_api_lists_tasks_with_their_jobs_and_the_nodes() {
     };
 
     let tasks = get("/api/tasks").await;
-    let name = <hostile as qbwi::BackgroundTask>::NAME;
-    let task = tasks
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|task| task["name"] == name)
-        .unwrap_or_else(|| panic!("{name} is listed: {tasks}"));
+    let listed = |name: &str| {
+        tasks
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|task| task["name"] == name)
+            .unwrap_or_else(|| panic!("{name} is listed: {tasks}"))
+            .clone()
+    };
+    let task = listed(<hostile as qbwi::BackgroundTask>::NAME);
     assert_eq!(task["durable"], true);
     assert_eq!(task["paused"], true, "the setup paused it");
     assert_eq!(task["jobs"]["dead"], 1);
@@ -315,13 +318,7 @@ async fn the_api_lists_tasks_with_their_jobs_and_the_nodes() {
     assert!(task["file"].as_str().unwrap().ends_with("dashboard.rs"));
     // A schedule: its expression and zone, its next tick (the coming 1 January, Paris time), and
     // no last tick, since none fired.
-    let name = <new_year_report as qbwi::BackgroundTask>::NAME;
-    let task = tasks
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|task| task["name"] == name)
-        .unwrap_or_else(|| panic!("{name} is listed: {tasks}"));
+    let task = listed(<new_year_report as qbwi::BackgroundTask>::NAME);
     assert_eq!(task["schedule"]["expression"], "0 0 1 1 *");
     assert_eq!(task["schedule"]["timezone"], "Europe/Paris");
     assert!(task["schedule"]["last_tick_ms"].is_null(), "{task}");
@@ -375,7 +372,7 @@ async fn the_api_lists_tasks_with_their_jobs_and_the_nodes() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|task| task == name),
+            .any(|task| task == <hostile as qbwi::BackgroundTask>::NAME),
         "{node}"
     );
     host.shutdown().await;

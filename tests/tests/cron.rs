@@ -29,18 +29,24 @@ fn every_minute(seen: State<Seen>, tick: Tick) {
 /// Serializes the tests: every host in this binary runs both schedules.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// A host with the tests' `Seen`, one at a time: every host in this binary runs both schedules.
+async fn host() -> (Host, Seen, tokio::sync::MutexGuard<'static, ()>) {
+    let one = ONE_AT_A_TIME.lock().await;
+    let seen = Seen::default();
+    let host = Host::builder()
+        .state(seen.clone())
+        .build()
+        .expect("the host starts");
+    (host, seen, one)
+}
+
 fn millis(tick: &Tick) -> u128 {
     tick.at().duration_since(UNIX_EPOCH).unwrap().as_millis()
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_schedule_fires_at_each_tick_with_its_time() {
-    let _one = ONE_AT_A_TIME.lock().await;
-    let seen = Seen::default();
-    let host = Host::builder()
-        .state(seen.clone())
-        .build()
-        .expect("the host starts");
+    let (host, seen, _one) = host().await;
     let started = SystemTime::now();
     tokio::time::sleep(Duration::from_secs(125)).await;
     host.wait_idle().await;
@@ -84,12 +90,7 @@ async fn a_schedule_fires_at_each_tick_with_its_time() {
 
 #[tokio::test(start_paused = true)]
 async fn a_host_that_shut_down_fires_no_more() {
-    let _one = ONE_AT_A_TIME.lock().await;
-    let seen = Seen::default();
-    let host = Host::builder()
-        .state(seen.clone())
-        .build()
-        .expect("the host starts");
+    let (host, seen, _one) = host().await;
     tokio::time::sleep(Duration::from_secs(30)).await;
     host.shutdown().await;
     let fired = seen.every_ten.lock().unwrap().len();
