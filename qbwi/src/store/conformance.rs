@@ -1118,6 +1118,9 @@ pub(crate) async fn unique_for_keeps_the_key_after_the_job_finished(store: Store
         Enqueued::Duplicate(first),
         "completed, but within unique_for"
     );
+    // Pruning leaves a finished job whose key is still taken.
+    assert_eq!(store.prune(Duration::ZERO, 1000).await.unwrap(), 0);
+    assert!(store.job(first).await.unwrap().is_some());
     tokio::time::sleep(Duration::from_millis(400)).await;
     let second = enqueue_one(&store, unique("k", "3", Some(300), false)).await;
     assert!(second.is_new(), "unique_for is over: {second:?}");

@@ -74,9 +74,11 @@ const MINUTES: &str = "SELECT (extract(epoch FROM minute) * 1000)::int8, sum(com
 /// reads no further than the window (no index on `finished_at`, which every completion would have
 /// to write); jobs finish roughly in the order of their ids.
 const PRUNE: &str = "WITH completed AS (
-        SELECT id, finished_at FROM qbwi_jobs WHERE state = 'completed' ORDER BY id LIMIT $4),
+        SELECT id, finished_at FROM qbwi_jobs WHERE state = 'completed'
+         ORDER BY id LIMIT $4),
     cancelled AS (
-        SELECT id, finished_at FROM qbwi_jobs WHERE state = 'cancelled' ORDER BY id LIMIT $4),
+        SELECT id, finished_at FROM qbwi_jobs WHERE state = 'cancelled'
+         ORDER BY id LIMIT $4),
     pruned AS (
         DELETE FROM qbwi_jobs WHERE id IN (
             (SELECT id FROM completed
@@ -84,6 +86,8 @@ const PRUNE: &str = "WITH completed AS (
             UNION ALL
             (SELECT id FROM cancelled
               WHERE finished_at < now() - $1::float8 * interval '1 millisecond' LIMIT $2))
+          -- A job whose `unique_for` holds its key stays until it is over.
+          AND (unique_until IS NULL OR unique_until <= now())
         RETURNING 1),
     minutes AS (DELETE FROM qbwi_minutes WHERE minute < to_timestamp($3::float8 / 1000)),
     nodes AS (DELETE FROM qbwi_nodes WHERE expires_at <= now())

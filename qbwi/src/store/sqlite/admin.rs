@@ -50,8 +50,10 @@ fn values(statement: &Statement, now: i64) -> Vec<Value> {
 /// own place in the window.
 const PRUNE: &str = "DELETE FROM qbwi_jobs WHERE id IN (
         SELECT id FROM (
-            SELECT id, finished_at FROM qbwi_jobs WHERE state = ?1 ORDER BY id LIMIT ?4)
-         WHERE finished_at < ?2
+            SELECT id, finished_at, unique_until FROM qbwi_jobs WHERE state = ?1
+             ORDER BY id LIMIT ?4)
+         -- A job whose `unique_for` holds its key (`?5`: now) stays until it is over.
+         WHERE finished_at < ?2 AND (unique_until IS NULL OR unique_until <= ?5)
          LIMIT ?3)";
 
 /// How many of the oldest finished jobs a prune looks at, per job it may delete.
@@ -274,7 +276,7 @@ impl Db {
         for state in ["completed", "cancelled"] {
             deleted += transaction
                 .prepare_cached(PRUNE)?
-                .execute(params![state, cutoff, limit, window])?;
+                .execute(params![state, cutoff, limit, window, now])?;
         }
         transaction
             .prepare_cached("DELETE FROM qbwi_minutes WHERE minute < ?1")?
