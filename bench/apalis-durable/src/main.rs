@@ -259,6 +259,7 @@ where
 {
     let run = Run::begin(jobs);
     hand_over(storage, &run, mode, jobs).await?;
+    run.all_enqueued();
     run.all_started().await;
     workload::until(async || Ok::<_, Failure>(done().await? >= jobs)).await?;
     let measurement = run.finish();

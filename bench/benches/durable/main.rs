@@ -1,6 +1,9 @@
 //! The durable benchmark: jobs enqueued and completed per second on SQLite and on PostgreSQL, by
-//! qbwi and by apalis 1.0, with enqueue-to-start latency; single inserts, 64 concurrent single
-//! inserts, and batched.
+//! qbwi and by apalis 1.0, beside the floor (the same jobs inserted raw, one commit each: what the
+//! store itself does; `floor.rs`), with enqueue-to-start latency; single inserts, 64 concurrent
+//! single inserts, and batched. Each row gives the enqueue rate (first hand-over to last commit)
+//! and the end-to-end rate (to the store holding every job as completed), and the ratios to the
+//! floor and to apalis, all from one run.
 //!
 //! ```text
 //! cargo bench -p qbwi-bench --bench durable --features apalis       # everything
@@ -9,7 +12,7 @@
 //! ```
 //!
 //! Words after `--` select stores (`sqlite`, `postgres`), modes (`single`, `concurrent`,
-//! `batched`) and contenders (`qbwi`, `apalis`). `SCALE=x` multiplies every size (`QUICK=1` or
+//! `batched`) and contenders (`qbwi`, `apalis`, `floor`). `SCALE=x` multiplies every size (`QUICK=1` or
 //! `--quick`: ÷ 10); `REPS=n` sets the repetitions (default 3). Every run gets a fresh store: a new
 //! SQLite file, or a new database on a throwaway PostgreSQL server (`qbwi-test-postgres`; set
 //! `QBWI_TEST_DATABASE_URL` to use your own server instead), run as users run it: `fsync` and
@@ -22,6 +25,7 @@
 
 #[cfg(feature = "apalis")]
 mod apalis_child;
+mod floor;
 mod listing;
 #[path = "../common/machine.rs"]
 mod machine;
@@ -120,7 +124,7 @@ fn config() -> Result<Config, String> {
             config.stores.push(kind);
         } else if let Some(mode) = Mode::parse(&word) {
             config.modes.push(mode);
-        } else if word == "qbwi" || word == "apalis" {
+        } else if word == "qbwi" || word == "apalis" || word == "floor" {
             config.contenders.push(word);
         } else if word == "listing" {
             config.listing = true;
@@ -131,7 +135,7 @@ fn config() -> Result<Config, String> {
         } else {
             return Err(format!(
                 "unknown argument `{arg}`: expected stores (sqlite, postgres), modes (single, \
-                 concurrent, batched), contenders (qbwi, apalis), listing, no-listing, fsync-off, or --quick"
+                 concurrent, batched), contenders (qbwi, apalis, floor), listing, no-listing, fsync-off, or --quick"
             ));
         }
     }
@@ -152,6 +156,8 @@ enum Contender {
     QbwiWithoutHistory,
     #[cfg(feature = "apalis")]
     Apalis(apalis_child::ApalisChild),
+    /// The store alone: the same jobs inserted raw, one commit each (see `floor.rs`).
+    Floor,
 }
 
 impl Contender {
@@ -161,6 +167,7 @@ impl Contender {
             Contender::QbwiWithoutHistory => "qbwi, retention 0",
             #[cfg(feature = "apalis")]
             Contender::Apalis(_) => "apalis",
+            Contender::Floor => "floor",
         }
     }
 
@@ -184,6 +191,7 @@ impl Contender {
             ),
             #[cfg(feature = "apalis")]
             Contender::Apalis(child) => child.run(kind, target, mode, jobs),
+            Contender::Floor => floor::run(&runtime(), target, mode, jobs),
         }
     }
 }
@@ -208,14 +216,19 @@ fn contenders(config: &Config) -> Result<Vec<Contender>, String> {
     if config.runs("apalis") {
         all.push(Contender::Apalis(apalis_child::ApalisChild::build()?));
     }
+    if config.runs("floor") {
+        all.push(Contender::Floor);
+    }
     Ok(all)
 }
 
 /// Medians over the repetitions of one contender in one scenario.
 #[derive(Debug, Clone, Copy)]
 struct Summary {
-    /// Jobs per second (median run).
+    /// Jobs per second (median run), end to end.
     per_second: f64,
+    /// Jobs committed per second, from the first hand-over to the last commit (median).
+    enqueue_per_second: f64,
     /// Median seconds.
     seconds: f64,
     /// (slowest − fastest run) ÷ median.
@@ -241,8 +254,10 @@ impl Summary {
                     .collect::<Vec<_>>(),
             )
         };
+        let enqueue_times: Vec<f64> = runs.iter().map(|run| run.enqueued.as_secs_f64()).collect();
         Summary {
             per_second: jobs as f64 / seconds,
+            enqueue_per_second: jobs as f64 / median(&enqueue_times),
             seconds,
             spread: (slowest - fastest) / seconds,
             started: [percentile(0), percentile(1)],
@@ -363,10 +378,14 @@ fn scenario(
 
 fn print_scenario(scenario: &Scenario) {
     let base_rate = scenario.apalis(|s| s.per_second);
+    let base_enqueue = scenario.apalis(|s| s.enqueue_per_second);
     let base_started = [0, 1].map(|i| scenario.apalis(|s| s.started[i]));
+    let floor = scenario.of("floor").map(|s| s.enqueue_per_second);
     let header = [
         "contender",
         "jobs/s",
+        "enqueue/s",
+        "÷ floor",
         "time",
         "spread",
         "started p50",
@@ -384,6 +403,14 @@ fn print_scenario(scenario: &Scenario) {
                         thousands(s.per_second),
                         ratio(s.per_second, base_rate)
                     ),
+                    format!(
+                        "{} ({})",
+                        thousands(s.enqueue_per_second),
+                        ratio(s.enqueue_per_second, base_enqueue)
+                    ),
+                    floor.map_or("-".to_owned(), |floor| {
+                        format!("{:.2}", s.enqueue_per_second / floor)
+                    }),
                     nanos(s.seconds * 1e9),
                     format!("{:.0}%", s.spread * 100.0),
                 ];
@@ -408,11 +435,19 @@ fn print_scenario(scenario: &Scenario) {
 
 /// The closing table: every scenario on one line each, qbwi beside apalis.
 fn print_summary(scenarios: &[Scenario]) {
-    println!("== summary: jobs/s (qbwi ÷ apalis), enqueue-to-start p50 / p99");
+    println!(
+        "== summary: enqueue/s (qbwi ÷ floor, qbwi ÷ apalis), end-to-end jobs/s, enqueue-to-start \
+         p50 / p99"
+    );
     println!();
     let header = [
         "store, mode",
         "jobs",
+        "qbwi enqueue/s",
+        "floor/s",
+        "qbwi ÷ floor",
+        "apalis enqueue/s",
+        "qbwi ÷ apalis",
         "qbwi jobs/s",
         "apalis jobs/s",
         "qbwi ÷ apalis",
@@ -434,9 +469,21 @@ fn print_summary(scenarios: &[Scenario]) {
             .find(|(name, _)| *name == "apalis")
             .and_then(|(_, result)| result.as_ref().ok());
         let qbwi = scenario.qbwi();
+        let floor = scenario.of("floor");
+        let enqueue =
+            |s: Option<&Summary>| s.map_or("n/a".to_owned(), |s| thousands(s.enqueue_per_second));
+        let over = |a: Option<&Summary>, b: Option<&Summary>| match (a, b) {
+            (Some(a), Some(b)) => format!("{:.2}×", a.enqueue_per_second / b.enqueue_per_second),
+            _ => "-".to_owned(),
+        };
         table.row(vec![
             format!("{}, {}", scenario.kind.name(), scenario.mode.key()),
             thousands(scenario.jobs as f64),
+            enqueue(qbwi),
+            enqueue(floor),
+            over(qbwi, floor),
+            enqueue(apalis),
+            over(qbwi, apalis),
             rate(qbwi),
             rate(apalis),
             qbwi.map_or("-".to_owned(), |q| {

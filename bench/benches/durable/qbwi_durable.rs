@@ -36,6 +36,7 @@ pub fn run(
         let host = builder.build().map_err(|error| error.to_string())?;
         let run = Run::begin(jobs);
         hand_over(&host, &run, mode, jobs).await?;
+        run.all_enqueued();
         run.all_started().await;
         // Returns once the store has recorded every run's end (polling `counts` instead would
         // take the store from the runs, the more so as the history grows).

@@ -62,6 +62,8 @@ impl Mode {
 pub struct Measurement {
     /// From the first hand-over to the store saying every job is completed.
     pub elapsed: Duration,
+    /// From the first hand-over until every job was committed (the enqueue rate's time).
+    pub enqueued: Duration,
     /// Enqueue-to-start latency, p50 and p99, in nanoseconds.
     pub started: [u64; 2],
     /// Jobs whose body ran more than once (at-least-once delivery; expected: 0).
@@ -73,11 +75,12 @@ impl Measurement {
     #[allow(dead_code)] // the child writes, the bench reads
     pub fn to_line(self) -> String {
         format!(
-            "measured {} {} {} {}",
+            "measured {} {} {} {} {}",
             self.elapsed.as_nanos(),
             self.started[0],
             self.started[1],
-            self.repeats
+            self.repeats,
+            self.enqueued.as_nanos()
         )
     }
 
@@ -86,10 +89,14 @@ impl Measurement {
     pub fn from_line(line: &str) -> Option<Measurement> {
         let mut words = line.strip_prefix("measured ")?.split(' ');
         let mut next = || words.next()?.parse::<u64>().ok();
+        let elapsed = Duration::from_nanos(next()?);
+        let started = [next()?, next()?];
+        let repeats = next()?;
         Some(Measurement {
-            elapsed: Duration::from_nanos(next()?),
-            started: [next()?, next()?],
-            repeats: next()?,
+            elapsed,
+            started,
+            repeats,
+            enqueued: Duration::from_nanos(next()?),
         })
     }
 }
@@ -107,6 +114,8 @@ pub struct Run {
     repeats: AtomicU64,
     /// Woken when every job has started.
     all_started: Notify,
+    /// When every job had been committed (nanoseconds since `began`, plus one; 0: not yet).
+    all_enqueued: AtomicU64,
 }
 
 /// The run that [`job_started`] records into.
@@ -124,6 +133,7 @@ impl Run {
             starts: AtomicU64::new(0),
             repeats: AtomicU64::new(0),
             all_started: Notify::new(),
+            all_enqueued: AtomicU64::new(0),
         });
         *CURRENT.write().unwrap_or_else(PoisonError::into_inner) = Some(run.clone());
         run
@@ -147,6 +157,11 @@ impl Run {
         if self.starts.fetch_add(1, Ordering::AcqRel) + 1 == self.started.len() as u64 {
             self.all_started.notify_one();
         }
+    }
+
+    /// Every job is committed now: the hand-over is over (call it when the last enqueue returned).
+    pub fn all_enqueued(&self) {
+        self.all_enqueued.store(self.now(), Ordering::Relaxed);
     }
 
     /// Resolves once every job's body has started.
@@ -184,8 +199,13 @@ impl Run {
             let rank = (p / 100.0 * waits.len() as f64).ceil() as usize;
             waits[rank.clamp(1, waits.len()) - 1]
         };
+        let enqueued = match self.all_enqueued.load(Ordering::Relaxed) {
+            0 => elapsed,
+            nanos => Duration::from_nanos(nanos - 1),
+        };
         Measurement {
             elapsed,
+            enqueued,
             started: [percentile(50.0), percentile(99.0)],
             repeats: self.repeats.load(Ordering::Relaxed),
         }
