@@ -517,12 +517,12 @@ async fn claim_loop(host: Weak<HostInner>, worker: Arc<Worker>) {
         let mut room = plan.room;
         let mut more = false;
         let mut failed = None;
-        let mut claimable: Vec<&'static str> = Vec::new();
+        // When the next job of the tasks claimed is due, as the claims read it.
+        let mut next_due: Option<Duration> = None;
         for (tasks, most) in plan.groups {
             if room == 0 {
                 break;
             }
-            claimable.extend(tasks.iter().copied());
             let limit = most.min(room);
             let request = ClaimRequest {
                 tasks,
@@ -532,7 +532,7 @@ async fn claim_loop(host: Weak<HostInner>, worker: Arc<Worker>) {
             };
             worker.claiming.fetch_add(1, SeqCst);
             let claimed = tokio::select! {
-                claimed = store.claim(request) => claimed,
+                claimed = store.claim_and_next_due(request) => claimed,
                 () = draining.cancelled() => {
                     // Whatever this claim leased goes back when its lease expires.
                     worker.claim_settled();
@@ -540,9 +540,13 @@ async fn claim_loop(host: Weak<HostInner>, worker: Arc<Worker>) {
                 }
             };
             match claimed {
-                Ok(jobs) => {
+                Ok(claimed) => {
                     backoff.reset();
+                    let jobs = claimed.jobs;
                     more |= jobs.len() == limit;
+                    if let Some(due) = claimed.next_due {
+                        next_due = Some(next_due.map_or(due, |earlier| earlier.min(due)));
+                    }
                     room -= jobs.len().min(room);
                     let tokens: Vec<CancellationToken> = {
                         let mut in_flight = worker.in_flight();
@@ -584,15 +588,7 @@ async fn claim_loop(host: Weak<HostInner>, worker: Arc<Worker>) {
         // Nothing more to do now: wait for a job to be added or to come due (of a task that has
         // room), or for room.
         let full = plan.full || room == 0;
-        let wait = if claimable.is_empty() {
-            worker.poll_interval
-        } else {
-            match store.next_due(claimable.into()).await {
-                Ok(Some(due)) => due.min(worker.poll_interval),
-                Ok(None) => worker.poll_interval,
-                Err(_) => worker.poll_interval, // the claim will say what is wrong
-            }
-        };
+        let wait = next_due.map_or(worker.poll_interval, |due| due.min(worker.poll_interval));
         drop(inner);
         if wait.is_zero() {
             continue;

@@ -133,6 +133,15 @@ pub(crate) struct ClaimedJob {
     pub(crate) waited: Duration,
 }
 
+/// What a claim got: the jobs, and when the next job of the claim's tasks is due after it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Claimed {
+    pub(crate) jobs: Vec<ClaimedJob>,
+    /// How long until the next job of these tasks is due (zero: one is due now; `None`: none
+    /// is stored). Not read (`None`) when the claim got as many jobs as it asked for.
+    pub(crate) next_due: Option<Duration>,
+}
+
 /// What to claim: up to `limit` due jobs of these task names, for `worker`, for `lease`.
 #[derive(Debug, Clone)]
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]

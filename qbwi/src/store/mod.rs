@@ -38,7 +38,8 @@ mod statements;
 
 pub use error::StoreError;
 pub(crate) use job::{
-    Action, ClaimRequest, ClaimedJob, Finished, Fire, Leases, MinuteTally, NodeReport, Selection,
+    Action, ClaimRequest, Claimed, ClaimedJob, Finished, Fire, Leases, MinuteTally, NodeReport,
+    Selection,
 };
 pub use job::{DeadJob, Enqueued, JobCounts, JobId, NewJob, UniqueKey};
 pub use query::{
@@ -69,7 +70,10 @@ pub(crate) trait Backend: Send + Sync + 'static {
     fn fire(&self, fire: Fire) -> BoxFuture<'_, Result<bool, StoreError>>;
     /// Claims up to `limit` due jobs (ready and due by the store's clock, or running under an
     /// expired lease), the expired first, then the oldest `run_at`; each claim counts an attempt.
-    fn claim(&self, request: ClaimRequest) -> BoxFuture<'_, Result<Vec<ClaimedJob>, StoreError>>;
+    /// With the jobs, when the next job of these tasks is due, read after the claim (unless it got
+    /// `limit` jobs: then the worker claims again at once), so that a worker learns how long it may
+    /// sleep without asking again.
+    fn claim(&self, request: ClaimRequest) -> BoxFuture<'_, Result<Claimed, StoreError>>;
     /// Records how runs ended, in one transaction. Completed jobs are kept as `completed` if
     /// `retain`, else deleted.
     fn finish(
@@ -293,13 +297,23 @@ impl Store {
 
     /// Claims up to `request.limit` due jobs of `request.tasks` (see [`Backend::claim`]), in the
     /// order they were added.
+    #[cfg(test)]
     pub(crate) async fn claim(&self, request: ClaimRequest) -> Result<Vec<ClaimedJob>, StoreError> {
+        Ok(self.claim_and_next_due(request).await?.jobs)
+    }
+
+    /// Claims as [`Store::claim`] does, and says when the next job of the tasks is due (see
+    /// [`Backend::claim`]).
+    pub(crate) async fn claim_and_next_due(
+        &self,
+        request: ClaimRequest,
+    ) -> Result<Claimed, StoreError> {
         if request.tasks.is_empty() || request.limit == 0 {
-            return Ok(Vec::new());
+            return Ok(Claimed::default());
         }
-        let mut jobs = self.backend().claim(request).await?;
-        jobs.sort_by_key(|job| job.id);
-        Ok(jobs)
+        let mut claimed = self.backend().claim(request).await?;
+        claimed.jobs.sort_by_key(|job| job.id);
+        Ok(claimed)
     }
 
     /// Records how runs ended, in one transaction; reports for leases `worker` no longer holds

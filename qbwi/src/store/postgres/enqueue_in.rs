@@ -16,7 +16,8 @@ async fn insert_one(
     client: &(impl tokio_postgres::GenericClient + Sync),
     job: NewJob,
 ) -> Result<Enqueued, StoreError> {
-    let ids = insert_jobs(client, std::slice::from_ref(&job))
+    // No origin: the job exists once the caller commits, which this process does not see.
+    let ids = insert_jobs(client, std::slice::from_ref(&job), "")
         .await
         .map_err(|error| {
             if error.code() == Some(&SqlState::UNDEFINED_TABLE) {

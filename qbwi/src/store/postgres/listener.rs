@@ -33,11 +33,14 @@ pub(super) struct Listener {
     seen: AtomicU64,
     /// Stops the listening task.
     stop: CancellationToken,
+    /// The store's own notifications say this: left out (the store wakes its process itself).
+    origin: Arc<str>,
 }
 
 impl Listener {
-    pub(super) fn new(config: Option<tokio_postgres::Config>) -> Listener {
+    pub(super) fn new(config: Option<tokio_postgres::Config>, origin: Arc<str>) -> Listener {
         Listener {
+            origin,
             config,
             started: AtomicBool::new(false),
             generation: Arc::new(watch::Sender::new(0)),
@@ -56,7 +59,12 @@ impl Listener {
         let mut changes = self.generation.subscribe();
         if !self.started.swap(true, Ordering::AcqRel) {
             let stop = self.stop.clone();
-            let listening = listen(config.clone(), self.generation.clone(), store.to_owned());
+            let listening = listen(
+                config.clone(),
+                self.generation.clone(),
+                self.origin.clone(),
+                store.to_owned(),
+            );
             tokio::spawn(async move {
                 tokio::select! {
                     () = stop.cancelled() => {}
@@ -99,11 +107,12 @@ pub(super) fn listen_config(mut config: tokio_postgres::Config) -> tokio_postgre
 async fn listen(
     config: tokio_postgres::Config,
     generation: Arc<watch::Sender<u64>>,
+    origin: Arc<str>,
     store: String,
 ) {
     let mut reconnect = Reconnect::STORE;
     loop {
-        let reason = listen_once(&config, &generation, &mut reconnect).await;
+        let reason = listen_once(&config, &generation, &origin, &mut reconnect).await;
         let backoff = reconnect.next();
         tracing::warn!(
             store = %store,
@@ -119,6 +128,7 @@ async fn listen(
 async fn listen_once(
     config: &tokio_postgres::Config,
     generation: &watch::Sender<u64>,
+    origin: &str,
     reconnect: &mut Reconnect,
 ) -> String {
     let (client, mut connection) =
@@ -146,8 +156,9 @@ async fn listen_once(
     generation.send_modify(|generation| *generation += 1);
     loop {
         match poll_fn(|cx| connection.poll_message(cx)).await {
+            // The store's own inserts wake its process without this round trip.
             Some(Ok(AsyncMessage::Notification(notification)))
-                if notification.channel() == CHANNEL =>
+                if notification.channel() == CHANNEL && notification.payload() != origin =>
             {
                 generation.send_modify(|generation| *generation += 1);
             }

@@ -104,6 +104,9 @@ pub(crate) struct PostgresStore {
     /// `PostgreSQL at host:port/database`, for messages; never the password.
     describe: String,
     listener: Listener,
+    /// What this store's inserts notify with: its listener leaves those out, since the store wakes
+    /// its process's workers itself, without the round trip.
+    origin: std::sync::Arc<str>,
 }
 
 impl PostgresStore {
@@ -158,10 +161,12 @@ impl PostgresStore {
             .map_err(|error| pool_error(&describe, error))?;
         migrate(&mut client, &describe).await?;
         drop(client);
+        let origin = origin();
         Ok(PostgresStore {
             pool,
             describe,
-            listener: Listener::new(Some(listen_config(config))),
+            listener: Listener::new(Some(listen_config(config)), origin.clone()),
+            origin,
         })
     }
 
@@ -195,10 +200,12 @@ impl PostgresStore {
         }
         migrate(&mut client, &describe).await?;
         drop(client);
+        let origin = origin();
         Ok(PostgresStore {
             pool,
             describe,
-            listener: Listener::new(None),
+            listener: Listener::new(None, origin.clone()),
+            origin,
         })
     }
 
@@ -246,6 +253,12 @@ impl PostgresStore {
             .await
             .map_err(|error| self.error(&error))
     }
+}
+
+/// A store's origin, unique among the stores of every process: the process id and a random number.
+fn origin() -> std::sync::Arc<str> {
+    let random = (crate::durable::random_fraction() * (1u64 << 52) as f64) as u64;
+    format!("{}:{random:013x}", std::process::id()).into()
 }
 
 impl fmt::Debug for PostgresStore {

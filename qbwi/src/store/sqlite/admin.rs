@@ -51,21 +51,21 @@ fn values(statement: &Statement, now: i64) -> Vec<Value> {
 const PRUNE: &str = "DELETE FROM qbwi_jobs WHERE id IN (
         SELECT id FROM (
             SELECT id, finished_at, unique_until FROM qbwi_jobs WHERE state = ?1
-             ORDER BY id LIMIT ?4)
+             ORDER BY id LIMIT ?4 + 0)
          -- A job whose `unique_for` holds its key (`?5`: now) stays until it is over.
          WHERE finished_at < ?2 AND (unique_until IS NULL OR unique_until <= ?5)
-         LIMIT ?3)";
+         LIMIT ?3 + 0)";
 
 /// How many of the oldest finished jobs a prune looks at, per job it may delete.
 const PRUNE_WINDOW: i64 = 10;
 
-impl Db {
+impl Db<'_> {
     /// Dead jobs, oldest first.
     pub(super) fn dead_jobs(&self, limit: usize) -> DbResult<Vec<DeadJob>> {
         let connection = self.connection();
         let mut select = connection.prepare_cached(
             "SELECT id, task, payload, attempts, COALESCE(last_error, '')
-               FROM qbwi_jobs WHERE state = 'dead' ORDER BY id LIMIT ?1",
+               FROM qbwi_jobs WHERE state = 'dead' ORDER BY id LIMIT ?1 + 0",
         )?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let jobs = select
@@ -268,29 +268,27 @@ impl Db {
     /// Deletes at most `limit` jobs that finished before `cutoff`, the minutes before `since`,
     /// and the nodes expired at `now`; how many jobs.
     pub(super) fn prune(&self, cutoff: i64, since: i64, now: i64, limit: usize) -> DbResult<u64> {
-        let mut connection = self.connection();
-        let transaction = connection.transaction()?;
+        let connection = self.connection();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let window = limit.saturating_mul(PRUNE_WINDOW);
         let mut deleted = 0;
         for state in ["completed", "cancelled"] {
-            deleted += transaction
+            deleted += connection
                 .prepare_cached(PRUNE)?
                 .execute(params![state, cutoff, limit, window, now])?;
         }
-        transaction
+        connection
             .prepare_cached("DELETE FROM qbwi_minutes WHERE minute < ?1")?
             .execute([since])?;
-        transaction
+        connection
             .prepare_cached("DELETE FROM qbwi_nodes WHERE expires_at <= ?1")?
             .execute([now])?;
-        transaction.commit()?;
         Ok(deleted as u64)
     }
 }
 
 #[cfg(test)]
-impl Db {
+impl Db<'_> {
     /// How SQLite runs `sql`: its query plan's details, one line a step.
     pub(super) fn plan(&self, sql: &str, values: &[Value]) -> Vec<String> {
         let connection = self.connection();

@@ -1,48 +1,56 @@
 //! The jobs' life: the statements behind each [`Backend`] method the host's worker calls (enqueue,
-//! claim, finish, heartbeat, next due), each one transaction on the store's connection, run on the
-//! blocking pool. A claim takes SQLite's write lock first (`BEGIN IMMEDIATE`), so two processes
-//! never lease the same row. The operator's statements are in [`admin`](super::admin); this file
+//! claim, finish, heartbeat, next due), each all or nothing on the store's connection thread, which
+//! commits the operations waiting together (see [`thread`](super::thread)). A batch that writes
+//! takes SQLite's write lock first (`BEGIN IMMEDIATE`), so two processes never lease the same row. The operator's statements are in [`admin`](super::admin); this file
 //! also holds the one `Backend` impl, which calls both.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::{OptionalExtension, TransactionBehavior, params, params_from_iter};
+use rusqlite::{OptionalExtension, params, params_from_iter};
 
 use super::errors::DbResult;
 use super::{Db, SqliteStore, rows};
 use crate::store::{
-    Action, Backend, BoxFuture, ClaimRequest, ClaimedJob, DeadJob, Enqueued, Finished, Fire,
-    JobCounts, JobDetail, JobId, JobQuery, JobSummary, Leases, MinuteCounts, MinuteTally, NewJob,
-    Node, NodeReport, Selection, StoreError, TaskCounts, now_millis,
+    Action, Backend, BoxFuture, ClaimRequest, Claimed, ClaimedJob, DeadJob, Enqueued, Finished,
+    Fire, JobCounts, JobDetail, JobId, JobQuery, JobSummary, Leases, MinuteCounts, MinuteTally,
+    NewJob, Node, NodeReport, Selection, StoreError, TaskCounts, now_millis,
 };
 
 impl Backend for SqliteStore {
     fn describe(&self) -> &str {
-        &self.db.describe
+        &self.describe
     }
 
     fn enqueue(&self, jobs: Vec<NewJob>) -> BoxFuture<'_, Result<Vec<Enqueued>, StoreError>> {
-        self.run(move |db| db.enqueue(&jobs))
+        self.write(move |db| db.enqueue(&jobs))
     }
 
     fn last_tick(&self, name: String) -> BoxFuture<'_, Result<Option<i64>, StoreError>> {
-        self.run(move |db| db.last_tick(&name))
+        self.read(move |db| db.last_tick(&name))
     }
 
     fn fire(&self, fire: Fire) -> BoxFuture<'_, Result<bool, StoreError>> {
-        self.run(move |db| db.fire(&fire, now_millis()))
+        self.write(move |db| db.fire(&fire, now_millis()))
     }
 
-    fn claim(&self, request: ClaimRequest) -> BoxFuture<'_, Result<Vec<ClaimedJob>, StoreError>> {
-        self.run(move |db| {
-            db.claim(
+    fn claim(&self, request: ClaimRequest) -> BoxFuture<'_, Result<Claimed, StoreError>> {
+        self.write(move |db| {
+            let now = now_millis();
+            let jobs = db.claim(
                 &request.tasks,
                 request.limit,
                 &request.worker,
-                now_millis(),
+                now,
                 request.lease,
-            )
+            )?;
+            // In the same operation: one trip to the connection's thread, one commit.
+            let next_due = if jobs.len() < request.limit {
+                db.next_due(&request.tasks)?.map(|due| until(due, now))
+            } else {
+                None
+            };
+            Ok(Claimed { jobs, next_due })
         })
     }
 
@@ -52,7 +60,7 @@ impl Backend for SqliteStore {
         finished: Vec<Finished>,
         retain: bool,
     ) -> BoxFuture<'_, Result<(), StoreError>> {
-        self.run(move |db| db.finish(&worker, &finished, retain, now_millis()))
+        self.write(move |db| db.finish(&worker, &finished, retain, now_millis()))
     }
 
     fn count_minutes(
@@ -60,7 +68,7 @@ impl Backend for SqliteStore {
         node: Arc<str>,
         tallies: Vec<MinuteTally>,
     ) -> BoxFuture<'_, Result<(), StoreError>> {
-        self.run(move |db| db.count_minutes(&node, &tallies))
+        self.write(move |db| db.count_minutes(&node, &tallies))
     }
 
     fn heartbeat(
@@ -69,19 +77,14 @@ impl Backend for SqliteStore {
         ids: Vec<JobId>,
         lease: Duration,
     ) -> BoxFuture<'_, Result<Leases, StoreError>> {
-        self.run(move |db| db.heartbeat(&ids, &worker, now_millis() + millis_of(lease)))
+        self.write(move |db| db.heartbeat(&ids, &worker, now_millis() + millis_of(lease)))
     }
 
     fn next_due(
         &self,
         tasks: Arc<[&'static str]>,
     ) -> BoxFuture<'_, Result<Option<Duration>, StoreError>> {
-        self.run(move |db| {
-            let now = now_millis();
-            Ok(db
-                .next_due(&tasks)?
-                .map(|due| Duration::from_millis(due.saturating_sub(now).max(0) as u64)))
-        })
+        self.read(move |db| Ok(db.next_due(&tasks)?.map(|due| until(due, now_millis()))))
     }
 
     fn notified(&self) -> BoxFuture<'_, ()> {
@@ -89,19 +92,19 @@ impl Backend for SqliteStore {
     }
 
     fn dead_jobs(&self, limit: usize) -> BoxFuture<'_, Result<Vec<DeadJob>, StoreError>> {
-        self.run(move |db| db.dead_jobs(limit))
+        self.read(move |db| db.dead_jobs(limit))
     }
 
     fn counts(&self) -> BoxFuture<'_, Result<JobCounts, StoreError>> {
-        self.run(move |db| db.counts(now_millis()))
+        self.read(move |db| db.counts(now_millis()))
     }
 
     fn jobs(&self, query: JobQuery) -> BoxFuture<'_, Result<Vec<JobSummary>, StoreError>> {
-        self.run(move |db| db.jobs(&query, now_millis()))
+        self.read(move |db| db.jobs(&query, now_millis()))
     }
 
     fn job(&self, id: JobId) -> BoxFuture<'_, Result<Option<JobDetail>, StoreError>> {
-        self.run(move |db| db.job(id, now_millis()))
+        self.read(move |db| db.job(id, now_millis()))
     }
 
     fn act(
@@ -110,38 +113,38 @@ impl Backend for SqliteStore {
         selection: Selection,
         limit: usize,
     ) -> BoxFuture<'_, Result<u64, StoreError>> {
-        self.run(move |db| db.act(action, &selection, limit, now_millis()))
+        self.write(move |db| db.act(action, &selection, limit, now_millis()))
     }
 
     fn pause(&self, task: String, paused: bool) -> BoxFuture<'_, Result<bool, StoreError>> {
-        self.run(move |db| db.pause(&task, paused, now_millis()))
+        self.write(move |db| db.pause(&task, paused, now_millis()))
     }
 
     fn paused(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>> {
-        self.run(move |db| db.paused())
+        self.read(move |db| db.paused())
     }
 
     fn report_node(&self, node: NodeReport) -> BoxFuture<'_, Result<(), StoreError>> {
-        self.run(move |db| db.report_node(&node, now_millis()))
+        self.write(move |db| db.report_node(&node, now_millis()))
     }
 
     fn remove_node(&self, id: Arc<str>) -> BoxFuture<'_, Result<(), StoreError>> {
-        self.run(move |db| db.remove_node(&id))
+        self.write(move |db| db.remove_node(&id))
     }
 
     fn nodes(&self) -> BoxFuture<'_, Result<Vec<Node>, StoreError>> {
-        self.run(move |db| db.nodes(now_millis()))
+        self.read(move |db| db.nodes(now_millis()))
     }
 
     fn counts_by_task(&self) -> BoxFuture<'_, Result<Vec<TaskCounts>, StoreError>> {
-        self.run(move |db| db.counts_by_task(now_millis()))
+        self.read(move |db| db.counts_by_task(now_millis()))
     }
 
     fn finished_per_minute(
         &self,
         since: i64,
     ) -> BoxFuture<'_, Result<Vec<MinuteCounts>, StoreError>> {
-        self.run(move |db| db.finished_per_minute(since))
+        self.read(move |db| db.finished_per_minute(since))
     }
 
     fn prune(
@@ -150,24 +153,27 @@ impl Backend for SqliteStore {
         since: i64,
         limit: usize,
     ) -> BoxFuture<'_, Result<u64, StoreError>> {
-        self.run(move |db| {
+        self.write(move |db| {
             let now = now_millis();
             db.prune(now.saturating_sub(millis_of(retention)), since, now, limit)
         })
     }
 }
 
+/// How long from `now` until `due` (ms since the epoch); zero if it is past.
+fn until(due: i64, now: i64) -> Duration {
+    Duration::from_millis(due.saturating_sub(now).max(0) as u64)
+}
+
 pub(super) fn millis_of(duration: Duration) -> i64 {
     duration.as_millis().try_into().unwrap_or(i64::MAX)
 }
 
-impl Db {
+impl Db<'_> {
     /// Adds jobs in one transaction: all or none. Returns what became of each, in order.
     fn enqueue(&self, jobs: &[NewJob]) -> DbResult<Vec<Enqueued>> {
-        let mut connection = self.connection();
-        let transaction = connection.transaction()?;
-        let ids = insert_jobs(&transaction, jobs, now_millis())?;
-        transaction.commit()?;
+        let connection = self.connection();
+        let ids = insert_jobs(connection, jobs, now_millis())?;
         Ok(ids)
     }
 
@@ -182,9 +188,8 @@ impl Db {
     /// Fires `fire`'s ticks unless the schedule's last tick is at or after the first: moves it to
     /// the last and adds their jobs, in one transaction under the write lock.
     fn fire(&self, fire: &Fire, now: i64) -> DbResult<bool> {
-        let mut connection = self.connection();
-        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let won = transaction
+        let connection = self.connection();
+        let won = connection
             .prepare_cached(FIRE)?
             .query_row(
                 params![
@@ -200,9 +205,8 @@ impl Db {
             .optional()?
             .is_some();
         if won {
-            insert_jobs(&transaction, &fire.jobs(), now)?;
+            insert_jobs(connection, &fire.jobs(), now)?;
         }
-        transaction.commit()?;
         Ok(won)
     }
 
@@ -215,7 +219,7 @@ impl Db {
     /// state index and sort. `+task` keeps SQLite off the
     /// task index, which would walk every job of the task, the finished ones kept for the
     /// retention included.
-    fn claim(
+    pub(super) fn claim(
         &self,
         tasks: &[&str],
         limit: usize,
@@ -225,10 +229,9 @@ impl Db {
     ) -> DbResult<Vec<ClaimedJob>> {
         let lease_until = now.saturating_add(millis_of(lease));
         let sql = claim_sql(tasks.len());
-        let mut connection = self.connection();
-        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let connection = self.connection();
         let jobs = {
-            let mut claim = transaction.prepare_cached(&sql)?;
+            let mut claim = connection.prepare_cached(&sql)?;
             let fixed: [&dyn rusqlite::ToSql; 4] = [&worker, &lease_until, &now, &(limit as i64)];
             let bound = fixed
                 .into_iter()
@@ -239,15 +242,13 @@ impl Db {
                 .query_map(params_from_iter(bound), rows::claimed_job)?
                 .collect::<Result<Vec<_>, _>>()?
         };
-        transaction.commit()?;
         Ok(jobs)
     }
 
     /// Records how runs ended, in one transaction; reports for leases `worker` no longer holds
     /// are ignored.
     fn finish(&self, worker: &str, finished: &[Finished], retain: bool, now: i64) -> DbResult<()> {
-        let mut connection = self.connection();
-        let transaction = connection.transaction()?;
+        let connection = self.connection();
         // Completions kept for the retention are one statement for the whole flush: one walk of
         // the indexes it changes instead of one per job.
         let kept: Vec<String> = finished
@@ -259,7 +260,7 @@ impl Db {
             .collect();
         if !kept.is_empty() {
             let ids = format!("[{}]", kept.join(","));
-            transaction
+            connection
                 .prepare_cached(COMPLETE_KEEP)?
                 .execute(params![ids, worker, now])?;
         }
@@ -272,7 +273,7 @@ impl Db {
                     error,
                     retry_at,
                 } => {
-                    transaction
+                    connection
                         .prepare_cached(FAIL)?
                         .execute(params![id.0, worker, retry_at, error, now])?;
                     continue;
@@ -280,20 +281,18 @@ impl Db {
                 Finished::Released(id) => (id, RELEASE),
                 Finished::Cancelled(id) => (id, CANCELLED),
             };
-            transaction
+            connection
                 .prepare_cached(statement)?
                 .execute(params![id.0, worker, now])?;
         }
-        transaction.commit()?;
         Ok(())
     }
 
-    /// Adds `node`'s tallies to the per-minute counts, in one transaction.
+    /// Adds `node`'s tallies to the per-minute counts, in one connection.
     fn count_minutes(&self, node: &str, tallies: &[MinuteTally]) -> DbResult<()> {
-        let mut connection = self.connection();
-        let transaction = connection.transaction()?;
+        let connection = self.connection();
         {
-            let mut count = transaction.prepare_cached(COUNT_MINUTE)?;
+            let mut count = connection.prepare_cached(COUNT_MINUTE)?;
             for tally in tallies {
                 count.execute(params![
                     tally.minute,
@@ -304,18 +303,16 @@ impl Db {
                 ])?;
             }
         }
-        transaction.commit()?;
         Ok(())
     }
 
     /// Extends `worker`'s leases on `ids` to `lease_until`: which it no longer holds, and which
     /// an operator asked to cancel.
     fn heartbeat(&self, ids: &[JobId], worker: &str, lease_until: i64) -> DbResult<Leases> {
-        let mut connection = self.connection();
-        let transaction = connection.transaction()?;
+        let connection = self.connection();
         let mut leases = Leases::default();
         {
-            let mut extend = transaction.prepare_cached(
+            let mut extend = connection.prepare_cached(
                 "UPDATE qbwi_jobs SET lease_until = ?3
                   WHERE id = ?1 AND state = 'running' AND worker = ?2
               RETURNING cancel_requested",
@@ -333,7 +330,6 @@ impl Db {
                 }
             }
         }
-        transaction.commit()?;
         Ok(leases)
     }
 
@@ -455,6 +451,10 @@ const FIRE: &str = "INSERT INTO qbwi_schedules (name, expression, timezone, last
   RETURNING name";
 
 /// The claim of [`Db::claim`] for `tasks` task names (`?5` on).
+///
+/// `LIMIT ?4 + 0`, not `LIMIT ?4`: SQLite compiles a statement whose `LIMIT` is a bare parameter
+/// again each time it runs with a new binding (the limit may change its plan), which was 45 % of
+/// a claim's time; an expression keeps the statement compiled.
 pub(super) fn claim_sql(tasks: usize) -> String {
     format!(
         "UPDATE qbwi_jobs
@@ -466,7 +466,7 @@ pub(super) fn claim_sql(tasks: usize) -> String {
                      WHERE state = 'running' AND lease_until < ?3 AND +task IN ({names})
                        AND task NOT IN (SELECT task FROM qbwi_paused)
                      ORDER BY lease_until
-                     LIMIT ?4)
+                     LIMIT ?4 + 0)
                 UNION ALL
                 SELECT id FROM (
                     SELECT id FROM qbwi_jobs INDEXED BY qbwi_jobs_ready
@@ -476,8 +476,8 @@ pub(super) fn claim_sql(tasks: usize) -> String {
                            SELECT 1 FROM qbwi_jobs AS blocker
                             WHERE blocker.id = qbwi_jobs.blocked_by AND blocker.state = 'running'))
                      ORDER BY run_at, id
-                     LIMIT ?4)
-                LIMIT ?4)
+                     LIMIT ?4 + 0)
+                LIMIT ?4 + 0)
       RETURNING id, task, payload, attempts, max_attempts, ?3 - run_at",
         names = placeholders(5, tasks),
     )

@@ -1,9 +1,10 @@
 //! The SQLite store: one file, WAL journal, schema versioned with `PRAGMA user_version`.
 //!
-//! Every operation is one transaction on one connection, run by a thread of the store's own that
-//! owns the connection and takes the operations from a channel (rusqlite is synchronous; a trip
-//! through tokio's blocking pool per operation cost a single enqueue 40 % of its rate). Opening migrates inside `BEGIN IMMEDIATE`, which takes SQLite's write lock first,
-//! so hosts that start at the same moment against a new file create the schema exactly once (the
+//! Every operation runs on one connection, owned by a thread of the store's own that takes the
+//! operations from a channel (rusqlite is synchronous; a trip through tokio's blocking pool per
+//! operation cost a single enqueue 40 % of its rate) and commits the operations it finds waiting
+//! together, each all or nothing in a savepoint of its own ([`thread`]). Opening migrates inside
+//! `BEGIN IMMEDIATE`, which takes SQLite's write lock first, so hosts that start at the same moment against a new file create the schema exactly once (the
 //! others wait up to the busy timeout, then see it done). SQLite has no notifications between
 //! processes: jobs added by another process are found by the host's poll.
 //!
@@ -22,35 +23,32 @@ mod rows;
 mod schema;
 #[cfg(test)]
 mod tests;
+mod thread;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode};
 
 use super::{BoxFuture, StoreError};
-use errors::{DbError, DbResult, open_error, store_error};
+use errors::{DbError, DbResult, open_error};
 use schema::migrate;
 
 /// How long an operation waits for another connection's lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The SQLite backend: the connection, owned by a thread of its own that runs the operations sent
-/// to it one after another.
+/// to it and commits those it finds waiting together ([`thread`]).
 pub(crate) struct SqliteStore {
-    db: Arc<Db>,
+    describe: String,
     /// The connection thread's queue: it ends when the store (every clone of its sender) is gone.
-    sender: std::sync::mpsc::Sender<Operation>,
+    sender: std::sync::mpsc::Sender<Box<dyn thread::Operation>>,
 }
 
-/// One operation for the connection thread: it runs, then sends its own result.
-type Operation = Box<dyn FnOnce(&Db) + Send>;
-
-/// The connection and the synchronous operations.
-struct Db {
-    connection: Mutex<Connection>,
-    describe: String,
+/// The connection, inside the transaction of the batch being run: what the operations' statements
+/// (in [`jobs`] and [`admin`]) run on.
+struct Db<'c> {
+    connection: &'c Connection,
 }
 
 impl SqliteStore {
@@ -69,41 +67,43 @@ impl SqliteStore {
                 instead: path::INSTEAD,
             });
         }
-        let db = match Db::open(path) {
-            Ok(connection) => Arc::new(Db {
-                connection: Mutex::new(connection),
-                describe,
-            }),
-            Err(error) => return Err(open_error(&describe, error)),
-        };
-        let (sender, receiver) = std::sync::mpsc::channel::<Operation>();
-        let owned = db.clone();
-        std::thread::Builder::new()
-            .name("qbwi-sqlite".to_owned())
-            .spawn(move || {
-                for operation in receiver {
-                    operation(&owned);
-                }
-            })
-            .map_err(|error| StoreError::Database {
-                store: db.describe.clone(),
+        let connection = Db::open(path).map_err(|error| open_error(&describe, error))?;
+        let sender =
+            thread::spawn(connection, describe.clone()).map_err(|error| StoreError::Database {
+                store: describe.clone(),
                 reason: format!("cannot start the connection's thread: {error}"),
             })?;
-        Ok(SqliteStore { db, sender })
+        Ok(SqliteStore { describe, sender })
     }
 
-    /// Runs `operation` on the connection's thread: a channel send and a reply, instead of a
-    /// trip through tokio's blocking pool and a contended lock. A panic in it is the caller's.
+    /// Runs `operation`, which only reads, on the connection's thread.
+    fn read<T: Send + 'static>(
+        &self,
+        operation: impl FnOnce(&Db<'_>) -> DbResult<T> + Send + 'static,
+    ) -> BoxFuture<'_, Result<T, StoreError>> {
+        self.run(false, operation)
+    }
+
+    /// Runs `operation`, which writes, on the connection's thread.
+    fn write<T: Send + 'static>(
+        &self,
+        operation: impl FnOnce(&Db<'_>) -> DbResult<T> + Send + 'static,
+    ) -> BoxFuture<'_, Result<T, StoreError>> {
+        self.run(true, operation)
+    }
+
+    /// Runs `operation` on the connection's thread: a channel send and a reply, once the batch it
+    /// ran in has committed. A panic in it is the caller's.
     fn run<T: Send + 'static>(
         &self,
-        operation: impl FnOnce(&Db) -> DbResult<T> + Send + 'static,
+        writes: bool,
+        operation: impl FnOnce(&Db<'_>) -> DbResult<T> + Send + 'static,
     ) -> BoxFuture<'_, Result<T, StoreError>> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let sent = self.sender.send(Box::new(move |db: &Db| {
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| operation(db)));
-            let _ = reply.send(result); // the caller may have given up
-        }));
-        let describe = &self.db.describe;
+        let sent = self
+            .sender
+            .send(Box::new(thread::Call::new(writes, operation, reply)));
+        let describe = &self.describe;
         Box::pin(async move {
             let gone = || StoreError::Database {
                 store: describe.clone(),
@@ -113,7 +113,7 @@ impl SqliteStore {
                 return Err(gone());
             }
             match answer.await {
-                Ok(Ok(result)) => result.map_err(|error| store_error(describe, error)),
+                Ok(Ok(result)) => result,
                 Ok(Err(panic)) => std::panic::resume_unwind(panic),
                 Err(_) => Err(gone()),
             }
@@ -121,7 +121,7 @@ impl SqliteStore {
     }
 }
 
-impl Db {
+impl Db<'_> {
     /// Opens the file and migrates it.
     ///
     /// Setting a new file up (switching it to WAL, the first reads of its WAL index) needs the file
@@ -158,16 +158,18 @@ impl Db {
         // with the history kept, the jobs of the last day outgrow 2 MiB in seconds, and every
         // claim and completion then reads its pages back from the OS.
         connection.pragma_update(None, "cache_size", -65_536)?;
+        // Every statement a host runs stays compiled: the claims (one per task with a
+        // `concurrency`, and one for the rest), their next-due reads, the reports, the batches'
+        // savepoints, the operator's pages. rusqlite keeps 16 by default, and a worker with a few
+        // limited tasks compiled its claims again and again.
+        connection.set_prepared_statement_cache_capacity(128);
         migrate(&mut connection)?;
         Ok(connection)
     }
 
-    fn connection(&self) -> MutexGuard<'_, Connection> {
-        // A panic while the lock is held leaves no half-done transaction: rusqlite rolls back on
-        // drop.
+    /// The connection, in the batch's transaction.
+    fn connection(&self) -> &Connection {
         self.connection
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
