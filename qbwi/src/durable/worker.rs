@@ -42,6 +42,16 @@ use crate::wait::wait_until;
 /// At most this many jobs per claim.
 const CLAIM_BATCH: usize = 128;
 
+/// At most this many runs' ends per write to the store.
+const MOST_REPORTS: usize = 1024;
+
+/// How long the first run's end to report waits for others to share its write: one write for
+/// every run that ends within it, instead of one each (the store's connection thread, or a round
+/// trip, per job). A run's end reaches the store this much later; only `wait_idle`, shutdown and a
+/// task's `concurrency` wait for it (a job of a task at its limit is claimed once the end of one
+/// before it is stored; the host's `max_concurrency` frees its slot when the run ends).
+const GATHER_REPORTS: Duration = Duration::from_millis(1);
+
 /// Without `max_concurrency`, a host holds at most this many durable jobs at once.
 const DEFAULT_IN_FLIGHT: usize = 1024;
 
@@ -612,9 +622,18 @@ async fn report_loop(worker: Arc<Worker>, mut received: mpsc::UnboundedReceiver<
     let mut retry_in = None;
     loop {
         tokio::select! {
-            received = received.recv_many(&mut pending, 1024) => {
-                if received == 0 {
+            count = received.recv_many(&mut pending, MOST_REPORTS) => {
+                if count == 0 {
                     return;
+                }
+                // Runs that end within a moment of this one share its write.
+                let until = tokio::time::Instant::now() + GATHER_REPORTS;
+                while pending.len() < MOST_REPORTS {
+                    let room = MOST_REPORTS - pending.len();
+                    match tokio::time::timeout_at(until, received.recv_many(&mut pending, room)).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {}
+                    }
                 }
             }
             _ = heartbeat.tick() => {

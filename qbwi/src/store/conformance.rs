@@ -1108,13 +1108,16 @@ pub(crate) async fn a_unique_job_holds_its_key_while_it_is_live(store: Store) {
 }
 
 pub(crate) async fn unique_for_keeps_the_key_after_the_job_finished(store: Store) {
-    let first = enqueue_one(&store, unique("k", "1", Some(300), false))
+    // Long enough for the steps before the first check on a loaded machine (300 ms was not,
+    // beside a build on two cores).
+    const UNIQUE_FOR: i64 = 3_000;
+    let first = enqueue_one(&store, unique("k", "1", Some(UNIQUE_FOR), false))
         .await
         .id();
     claim(&store, &["feed"], "a", LEASE).await;
     finish_keeping(&store, "a", vec![Finished::Completed(first)]).await;
     assert_eq!(
-        enqueue_one(&store, unique("k", "2", Some(300), false)).await,
+        enqueue_one(&store, unique("k", "2", Some(UNIQUE_FOR), false)).await,
         Enqueued::Duplicate(first),
         "completed, but within unique_for"
     );
@@ -1123,8 +1126,8 @@ pub(crate) async fn unique_for_keeps_the_key_after_the_job_finished(store: Store
     tick().await;
     assert_eq!(store.prune(Duration::ZERO, 1000).await.unwrap(), 0);
     assert!(store.job(first).await.unwrap().is_some());
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    let second = enqueue_one(&store, unique("k", "3", Some(300), false)).await;
+    tokio::time::sleep(Duration::from_millis(UNIQUE_FOR as u64 + 100)).await;
+    let second = enqueue_one(&store, unique("k", "3", Some(UNIQUE_FOR), false)).await;
     assert!(second.is_new(), "unique_for is over: {second:?}");
     // Without unique_for, a completed job lets its key go at once.
     let third = enqueue_one(&store, unique("j", "1", None, false))
