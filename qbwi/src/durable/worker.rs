@@ -35,7 +35,7 @@ use crate::outcome::Outcome;
 use crate::reconnect::Reconnect;
 use crate::report::ShutdownReport;
 use crate::store::{
-    ClaimRequest, ClaimedJob, Finished, JobId, MinuteTally, NodeReport, Store, now_millis,
+    ClaimRequest, ClaimedJob, Finished, JobId, MinuteTally, NodeReport, Store, Take, now_millis,
 };
 use crate::wait::wait_until;
 
@@ -266,8 +266,10 @@ impl Durable {
             lease = ?config.lease,
             "durable worker started"
         );
+        // The writer adds an awaited job already claimed when this host can run it at once.
+        let taker = (!worker.unlimited.is_empty()).then(|| (Arc::downgrade(host), worker.clone()));
         Durable {
-            writer: Writer::spawn(config.store, host.kill_token().clone()),
+            writer: Writer::spawn(config.store, host.kill_token().clone(), taker),
             worker,
             _stop: stop.drop_guard(),
         }
@@ -426,6 +428,45 @@ impl Worker {
 
     /// Runs a claimed job as a task of `host` with `token` as its run's token, or reports at
     /// once why it cannot run.
+    /// Whether this host could start a job of `task` now, as it is enqueued (a task it runs with
+    /// no `concurrency` of its own, room under its limits, not shutting down): then what the store
+    /// needs to add the job already claimed, counted as a claim out until [`Worker::took`] or
+    /// [`Worker::claim_settled`].
+    pub(crate) fn try_take(&self, host: &HostInner, task: &str) -> Option<Take> {
+        if !host.is_accepting() || !self.unlimited.contains(&task) {
+            return None;
+        }
+        let claiming = self.claiming.load(SeqCst);
+        let room = host
+            .free_slots()
+            .unwrap_or_else(|| DEFAULT_IN_FLIGHT.saturating_sub(self.in_flight().len()));
+        if room <= claiming {
+            return None;
+        }
+        self.claiming.fetch_add(1, SeqCst);
+        Some(Take {
+            worker: self.name.clone(),
+            lease: self.lease,
+            tasks: self.unlimited.clone(),
+        })
+    }
+
+    /// The store added a job already claimed by this host ([`Worker::try_take`]): runs it, as a
+    /// claimed one.
+    pub(crate) fn took(self: &Arc<Self>, host: &Arc<HostInner>, job: ClaimedJob) {
+        let token = self.cancelled.child_token();
+        let task = self.entries.get_key_value(job.task.as_str());
+        let name = task.map_or("", |(name, _)| *name);
+        self.in_flight().insert(job.id, name, token.clone());
+        self.claim_settled();
+        self.start(host, job, token);
+    }
+
+    /// A take ([`Worker::try_take`]) that did not happen is over.
+    pub(crate) fn not_taken(&self) {
+        self.claim_settled();
+    }
+
     fn start(self: &Arc<Self>, host: &Arc<HostInner>, job: ClaimedJob, token: CancellationToken) {
         let span = tracing::info_span!(
             "background_task",

@@ -2,13 +2,15 @@
 //! many as are waiting in one transaction (group commit), so that a burst of jobs costs a few
 //! commits instead of one each.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Weak};
 
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use super::worker::Worker;
 use crate::QueueError;
+use crate::host::HostInner;
 use crate::outcome::Persisting;
 use crate::reconnect::Reconnect;
 use crate::store::{Enqueued, NewJob, Store, StoreError};
@@ -58,10 +60,10 @@ pub(crate) struct Pending {
 
 impl Writer {
     /// Starts the writer task on the current runtime. It stops when the `Writer` is dropped.
-    pub(crate) fn spawn(store: Store, kill: CancellationToken) -> Writer {
+    pub(crate) fn spawn(store: Store, kill: CancellationToken, taker: Option<Taker>) -> Writer {
         let (sender, receiver) = mpsc::unbounded_channel();
         let pending = Arc::new(Pending::default());
-        tokio::spawn(run(store, receiver, pending.clone(), kill));
+        tokio::spawn(run(store, receiver, pending.clone(), kill, taker));
         Writer { sender, pending }
     }
 
@@ -91,18 +93,67 @@ impl Pending {
     }
 }
 
+/// The host and its worker, for jobs the host can run as it adds them.
+pub(crate) type Taker = (Weak<HostInner>, Arc<Worker>);
+
 async fn run(
     store: Store,
     mut receiver: mpsc::UnboundedReceiver<(NewJob, Reply)>,
     pending: Arc<Pending>,
     kill: CancellationToken,
+    taker: Option<Taker>,
 ) {
     let mut batch = Vec::new();
     while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let jobs = batch.len();
-        write(&store, std::mem::take(&mut batch), &kill).await;
+        let batch = std::mem::take(&mut batch);
+        match take(&store, batch, taker.as_ref()).await {
+            Ok(()) => {}
+            Err(batch) => write(&store, batch, &kill).await,
+        }
         pending.done(jobs);
     }
+}
+
+/// An awaited job alone in its batch, of a task the host can start now: added already claimed by
+/// the host, which runs it at once. Its one write is its insert: no claim after it, no wake-up of
+/// the claim loop (an awaited enqueue's time, one after another, is what a web handler pays).
+/// Anything else comes back, for [`write`].
+async fn take(
+    store: &Store,
+    mut batch: Vec<(NewJob, Reply)>,
+    taker: Option<&Taker>,
+) -> Result<(), Vec<(NewJob, Reply)>> {
+    let Some((host, worker)) = taker else {
+        return Err(batch);
+    };
+    let ([(job, Reply::Enqueue(_))], Some(host)) = (batch.as_slice(), host.upgrade()) else {
+        return Err(batch);
+    };
+    let Some(taking) = worker.try_take(&host, job.task) else {
+        return Err(batch);
+    };
+    let Some((job, Reply::Enqueue(reply))) = batch.pop() else {
+        worker.not_taken();
+        return Ok(()); // matched above
+    };
+    let result = match store.enqueue_taking(job, taking).await {
+        Ok((enqueued, Some(claimed))) => {
+            worker.took(&host, claimed);
+            Ok(enqueued)
+        }
+        Ok((enqueued, None)) => {
+            worker.not_taken();
+            Ok(enqueued)
+        }
+        Err(error) => {
+            worker.not_taken();
+            crate::metrics::store_error();
+            Err(error)
+        }
+    };
+    let _ = reply.send(result); // the caller may have given up
+    Ok(())
 }
 
 /// Writes one batch; retries the `queue` jobs while the store is unreachable, until the shutdown

@@ -28,6 +28,7 @@ macro_rules! with_cases {
     ($then:ident) => {
         $then! {
             enqueue_then_claim_in_order_once_per_lease,
+            a_job_its_host_can_run_now_is_added_claimed_unless_another_must_go_first,
             a_worker_claims_only_the_tasks_it_knows_and_only_when_due,
             an_expired_lease_lets_another_worker_claim_and_the_old_one_loses_it,
             a_heartbeat_keeps_the_lease,
@@ -381,6 +382,63 @@ pub(crate) async fn a_released_job_runs_again_without_losing_an_attempt(store: S
     finish(&store, "a", vec![Finished::Released(id)]).await;
     let again = claim(&store, &["mail"], "b", LEASE).await;
     assert_eq!((again[0].id, again[0].attempt), (id, 1));
+}
+
+pub(crate) async fn a_job_its_host_can_run_now_is_added_claimed_unless_another_must_go_first(
+    store: Store,
+) {
+    let take = || crate::store::Take {
+        worker: "a".into(),
+        lease: LEASE,
+        tasks: std::sync::Arc::from(["mail", "report"]),
+    };
+    let taking = |job| store.enqueue_taking(job, take());
+    // Nothing waits: added as "a"'s, its first attempt, which no other worker can claim.
+    let (enqueued, taken) = taking(job("mail", "1", None, 3)).await.unwrap();
+    let taken = taken.expect("nothing waits: taken");
+    assert!(enqueued.is_new());
+    assert_eq!(
+        (taken.id, taken.attempt, taken.max_attempts, taken.payload),
+        (enqueued.id(), 1, 3, Ok("1".to_owned()))
+    );
+    let detail = store.job(taken.id).await.unwrap().expect("stored");
+    assert_eq!(
+        (detail.summary.state, detail.summary.attempts),
+        (JobState::Running, 1)
+    );
+    assert!(detail.lease_until.is_some());
+    assert!(claim(&store, &["mail"], "b", LEASE).await.is_empty());
+    // Its end is recorded as a claimed job's is.
+    finish(&store, "a", vec![Finished::Completed(taken.id)]).await;
+    assert!(store.job(taken.id).await.unwrap().is_none());
+    // A due job of these tasks waits: the new one goes behind it, ready (and the claim takes the
+    // older first).
+    let older = one(&store, job("report", "older", None, 3)).await;
+    let (behind, taken) = taking(job("mail", "2", None, 3)).await.unwrap();
+    assert!(taken.is_none(), "{older:?} waits");
+    assert_eq!(
+        ids_of(&claim(&store, &["mail", "report"], "a", LEASE).await),
+        vec![older, behind.id()]
+    );
+    // A paused task's job, a delayed job and a unique one are added as usual, for a claim.
+    assert!(store.pause("mail").await.unwrap());
+    assert!(taking(job("mail", "3", None, 3)).await.unwrap().1.is_none());
+    assert!(store.resume("mail").await.unwrap());
+    let later = now_millis() + 60_000;
+    assert!(
+        taking(job("mail", "4", Some(later), 3))
+            .await
+            .unwrap()
+            .1
+            .is_none()
+    );
+    assert!(
+        taking(unique("u", "5", None, false))
+            .await
+            .unwrap()
+            .1
+            .is_none()
+    );
 }
 
 pub(crate) async fn one_finish_records_every_kind_of_report_together(store: Store) {

@@ -133,6 +133,17 @@ pub(crate) struct ClaimedJob {
     pub(crate) waited: Duration,
 }
 
+/// A host that could run a job it is enqueueing at once: its worker, its lease, and the tasks it
+/// claims together (the job is taken only if none of theirs is due and waiting, so that it never
+/// runs before jobs added earlier).
+#[derive(Debug, Clone)]
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+pub(crate) struct Take {
+    pub(crate) worker: Arc<str>,
+    pub(crate) lease: Duration,
+    pub(crate) tasks: Arc<[&'static str]>,
+}
+
 /// What a claim got: the jobs, and when the next job of the claim's tasks is due after it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Claimed {

@@ -39,7 +39,7 @@ mod statements;
 pub use error::StoreError;
 pub(crate) use job::{
     Action, ClaimRequest, Claimed, ClaimedJob, Finished, Fire, Leases, MinuteTally, NodeReport,
-    Selection,
+    Selection, Take,
 };
 pub use job::{DeadJob, Enqueued, JobCounts, JobId, NewJob, UniqueKey};
 pub use query::{
@@ -70,6 +70,16 @@ pub(crate) trait Backend: Send + Sync + 'static {
     fn fire(&self, fire: Fire) -> BoxFuture<'_, Result<bool, StoreError>>;
     /// Claims up to `limit` due jobs (ready and due by the store's clock, or running under an
     /// expired lease), the expired first, then the oldest `run_at`; each claim counts an attempt.
+    /// Adds one job and, if `take` may run it now (it is due now, holds no unique key, its task is
+    /// not paused, and no due job of `take.tasks` is waiting before it), adds it already claimed
+    /// by `take.worker` (its first attempt, under `take.lease`): the enqueueing host runs it
+    /// without a claim, and the job's one write is its insert. Otherwise adds it as
+    /// [`enqueue`](Backend::enqueue) does. Committed before it returns either way.
+    fn enqueue_taking(
+        &self,
+        job: NewJob,
+        take: Take,
+    ) -> BoxFuture<'_, Result<(Enqueued, Option<ClaimedJob>), StoreError>>;
     /// With the jobs, when the next job of these tasks is due, read after the claim (unless it got
     /// `limit` jobs: then the worker claims again at once), so that a worker learns how long it may
     /// sleep without asking again.
@@ -249,6 +259,23 @@ impl Store {
         storing.stored(|index| enqueued.get(index).is_some_and(Enqueued::is_new));
         self.inner.added.notify_waiters();
         Ok(enqueued)
+    }
+
+    /// Adds one job, taken by the enqueueing host if it can run it now (see
+    /// [`Backend::enqueue_taking`]): the claimed job if it was. Wakes the process's claim loops
+    /// only if it was not taken.
+    pub(crate) async fn enqueue_taking(
+        &self,
+        job: NewJob,
+        take: Take,
+    ) -> Result<(Enqueued, Option<ClaimedJob>), StoreError> {
+        let storing = crate::metrics::Storing::of(std::slice::from_ref(&job));
+        let (enqueued, taken) = self.backend().enqueue_taking(job, take).await?;
+        storing.stored(|_| enqueued.is_new());
+        if taken.is_none() {
+            self.inner.added.notify_waiters();
+        }
+        Ok((enqueued, taken))
     }
 
     /// [`enqueue`](Self::enqueue), for tests of jobs that are never duplicates: their ids.

@@ -15,7 +15,7 @@ use super::{PostgresStore, rows};
 use crate::store::{
     Action, Backend, BoxFuture, ClaimRequest, Claimed, ClaimedJob, DeadJob, Enqueued, Finished,
     Fire, JobCounts, JobDetail, JobId, JobQuery, JobSummary, Leases, MinuteCounts, MinuteTally,
-    NewJob, Node, NodeReport, Selection, StoreError, TaskCounts, UniqueKey,
+    NewJob, Node, NodeReport, Selection, StoreError, Take, TaskCounts, UniqueKey,
 };
 
 /// Inserts jobs, in order, and notifies [`CHANNEL`](super::listener::CHANNEL) (at commit) with
@@ -32,6 +32,29 @@ const INSERT: &str = "WITH inserted AS (
         RETURNING id)
     SELECT inserted.id FROM inserted, (SELECT pg_notify('qbwi_jobs', $5)) AS wake
      ORDER BY inserted.id";
+
+/// Adds job (`$1` task, `$2` payload, `$3` attempts) claimed by worker `$5` for `$6` ms, its first
+/// attempt, unless its task is paused or a due job of the tasks `$4` is waiting (then ready, as
+/// [`INSERT`] adds it, notifying with `$7`): its id, and whether it was taken. One statement, a
+/// transaction of its own, committed as every enqueue is.
+const INSERT_TAKING: &str = "WITH take AS (
+        SELECT NOT EXISTS (SELECT FROM qbwi_paused WHERE task = $1)
+           AND NOT EXISTS (
+               SELECT FROM qbwi_jobs
+                WHERE state = 'ready' AND run_at <= now() AND task = ANY($4::text[])
+                  AND task NOT IN (SELECT task FROM qbwi_paused)) AS taken),
+    inserted AS (
+        INSERT INTO qbwi_jobs (task, payload, state, max_attempts, run_at, attempts, worker,
+                               lease_until, started_at)
+        SELECT $1, $2, CASE WHEN taken THEN 'running' ELSE 'ready' END, $3, now(),
+               CASE WHEN taken THEN 1 ELSE 0 END, CASE WHEN taken THEN $5::text END,
+               CASE WHEN taken THEN now() + $6::float8 * interval '1 millisecond' END,
+               CASE WHEN taken THEN now() END
+          FROM take
+        RETURNING id, state = 'running' AS taken)
+    SELECT inserted.id, inserted.taken,
+           (SELECT count(pg_notify('qbwi_jobs', $7)) FROM inserted WHERE NOT inserted.taken)
+      FROM inserted";
 
 /// Opens the transaction of a claim or of recording runs' ends: it commits without waiting for its
 /// WAL to reach the disk. The jobs' enqueues keep waiting for it (the server's setting, `on` as
@@ -191,6 +214,50 @@ impl Backend for PostgresStore {
                 .map_err(error)?;
             transaction.commit().await.map_err(error)?;
             Ok(enqueued)
+        })
+    }
+
+    fn enqueue_taking(
+        &self,
+        job: NewJob,
+        take: Take,
+    ) -> BoxFuture<'_, Result<(Enqueued, Option<ClaimedJob>), StoreError>> {
+        Box::pin(async move {
+            let tasks = storable(&take.tasks);
+            if job.unique.is_some() || job.run_at.is_some() || tasks.is_empty() {
+                let enqueued = self.enqueue(vec![job]).await?;
+                return Ok((enqueued[0], None));
+            }
+            let error = |error: tokio_postgres::Error| self.error(&error);
+            let client = self.client().await?;
+            let statement = client.prepare_cached(INSERT_TAKING).await.map_err(error)?;
+            let max_attempts = i32::try_from(job.max_attempts).unwrap_or(i32::MAX);
+            let row = client
+                .query_one(
+                    &statement,
+                    &[
+                        &job.task,
+                        &job.payload.as_str(),
+                        &max_attempts,
+                        &tasks,
+                        &&*take.worker,
+                        &millis_f64(take.lease),
+                        &&*self.origin,
+                    ],
+                )
+                .await
+                .map_err(error)?;
+            let id = JobId(row.try_get(0).map_err(error)?);
+            let taken: bool = row.try_get(1).map_err(error)?;
+            let claimed = taken.then(|| ClaimedJob {
+                id,
+                task: job.task.to_owned(),
+                payload: Ok(job.payload),
+                attempt: 1,
+                max_attempts: job.max_attempts,
+                waited: Duration::ZERO,
+            });
+            Ok((Enqueued::New(id), claimed))
         })
     }
 

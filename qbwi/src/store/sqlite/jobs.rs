@@ -14,7 +14,7 @@ use super::{Db, SqliteStore, rows};
 use crate::store::{
     Action, Backend, BoxFuture, ClaimRequest, Claimed, ClaimedJob, DeadJob, Enqueued, Finished,
     Fire, JobCounts, JobDetail, JobId, JobQuery, JobSummary, Leases, MinuteCounts, MinuteTally,
-    NewJob, Node, NodeReport, Selection, StoreError, TaskCounts, now_millis,
+    NewJob, Node, NodeReport, Selection, StoreError, Take, TaskCounts, now_millis,
 };
 
 impl Backend for SqliteStore {
@@ -24,6 +24,14 @@ impl Backend for SqliteStore {
 
     fn enqueue(&self, jobs: Vec<NewJob>) -> BoxFuture<'_, Result<Vec<Enqueued>, StoreError>> {
         self.write(move |db| db.enqueue(&jobs))
+    }
+
+    fn enqueue_taking(
+        &self,
+        job: NewJob,
+        take: Take,
+    ) -> BoxFuture<'_, Result<(Enqueued, Option<ClaimedJob>), StoreError>> {
+        self.write(move |db| db.enqueue_taking(job, &take, now_millis()))
     }
 
     fn last_tick(&self, name: String) -> BoxFuture<'_, Result<Option<i64>, StoreError>> {
@@ -175,6 +183,59 @@ impl Db<'_> {
         let connection = self.connection();
         let ids = insert_jobs(connection, jobs, now_millis())?;
         Ok(ids)
+    }
+
+    /// Adds `job`, claimed by `take.worker` if it may run now (see
+    /// [`Backend::enqueue_taking`]); the claimed job if it was.
+    fn enqueue_taking(
+        &self,
+        job: NewJob,
+        take: &Take,
+        now: i64,
+    ) -> DbResult<(Enqueued, Option<ClaimedJob>)> {
+        let connection = self.connection();
+        let due_now = job.run_at.is_none_or(|at| at <= now);
+        if job.unique.is_none() && due_now && !self.waiting(&job, take, now)? {
+            let lease_until = now.saturating_add(millis_of(take.lease));
+            connection.prepare_cached(INSERT_TAKEN)?.execute(params![
+                job.task,
+                job.payload,
+                job.max_attempts,
+                now,
+                take.worker,
+                lease_until
+            ])?;
+            let id = JobId(connection.last_insert_rowid());
+            let claimed = ClaimedJob {
+                id,
+                task: job.task.to_owned(),
+                payload: Ok(job.payload),
+                attempt: 1,
+                max_attempts: job.max_attempts,
+                waited: Duration::ZERO,
+            };
+            return Ok((Enqueued::New(id), Some(claimed)));
+        }
+        let enqueued = insert_jobs(connection, std::slice::from_ref(&job), now)?;
+        Ok((enqueued[0], None))
+    }
+
+    /// Whether `job` must wait: its task is paused, or a due job of `take`'s tasks is waiting to
+    /// be claimed (the first entry of the ready index that is theirs and due).
+    fn waiting(&self, job: &NewJob, take: &Take, now: i64) -> DbResult<bool> {
+        let connection = self.connection();
+        let paused = connection
+            .prepare_cached("SELECT 1 FROM qbwi_paused WHERE task = ?1")?
+            .exists([job.task])?;
+        if paused {
+            return Ok(true);
+        }
+        let sql = waiting_sql(take.tasks.len());
+        let bound = std::iter::once(&now as &dyn rusqlite::ToSql)
+            .chain(take.tasks.iter().map(|task| task as &dyn rusqlite::ToSql));
+        Ok(connection
+            .prepare_cached(&sql)?
+            .exists(params_from_iter(bound))?)
     }
 
     /// The last tick of schedule `name` any node fired.
@@ -418,6 +479,24 @@ fn insert_jobs(
         });
     }
     Ok(enqueued)
+}
+
+/// A job claimed at once by worker `?5` (its first attempt) until `?6`; due and started at `?4`.
+const INSERT_TAKEN: &str = "INSERT INTO qbwi_jobs
+            (task, payload, state, max_attempts, run_at, created_at, attempts, worker,
+             lease_until, started_at)
+     VALUES (?1, ?2, 'running', ?3, ?4, ?4, 1, ?5, ?6, ?4)";
+
+/// Whether a job of the tasks `?2..` is ready and due at `?1` (paused tasks' jobs left out): the
+/// first entries of the ready index, as the claim reads them.
+fn waiting_sql(tasks: usize) -> String {
+    format!(
+        "SELECT 1 FROM qbwi_jobs INDEXED BY qbwi_jobs_ready
+          WHERE state = 'ready' AND run_at <= ?1 AND +task IN ({names})
+            AND task NOT IN (SELECT task FROM qbwi_paused)
+          LIMIT 1",
+        names = placeholders(2, tasks),
+    )
 }
 
 /// A job.
