@@ -4,6 +4,7 @@
 //! microseconds.
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::sync::Mutex;
 
 use qbwi::{Host, Store, background_task};
@@ -72,4 +73,41 @@ async fn wait_idle_waits_for_enqueued_jobs_on_postgres() {
         // Rounds of the SQLite test share `RAN`: keep the PostgreSQL rounds apart from them.
         round(ROUNDS + n, Store::postgres(&url).await.unwrap()).await;
     }
+}
+
+/// An awaited enqueue whose caller gives up (a request cancelled mid-way) leaves nothing for
+/// `wait_idle` to wait for: the enqueue had counted a job its host was about to take.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enqueue_given_up_mid_way_does_not_keep_wait_idle_waiting() {
+    let dir = std::env::temp_dir().join(format!("qbwi-given-up-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Store::sqlite(dir.join("qbwi.db")).unwrap();
+    let host = Host::builder().store(store.clone()).build().unwrap();
+    const ROUND: usize = 2 * ROUNDS + 1;
+    for _ in 0..20 {
+        // Polled once (the store has the job), then dropped.
+        let mut given_up = Box::pin(host.enqueue(note {
+            round: ROUND,
+            which: 0,
+        }));
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(
+            given_up.as_mut().poll(&mut context).is_pending(),
+            "an enqueue takes more than one poll"
+        );
+        drop(given_up);
+    }
+    host.enqueue(note {
+        round: ROUND,
+        which: 1,
+    })
+    .await
+    .unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(20), host.wait_idle())
+        .await
+        .expect("wait_idle returns");
+    assert!(ran_in(ROUND).contains(&1));
+    host.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }

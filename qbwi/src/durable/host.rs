@@ -5,7 +5,6 @@
 use std::future::Future;
 use std::time::Duration;
 
-use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tracing::Span;
 
@@ -63,14 +62,7 @@ impl Host {
             let (store, job, writer) = prepared?;
             match writer {
                 // The writer stores it with whatever else is waiting: one commit for many jobs.
-                Some(writer) => {
-                    let (sender, receiver) = oneshot::channel();
-                    writer.send(job, Reply::Enqueue(sender));
-                    match receiver.await {
-                        Ok(result) => result.map_err(QueueError::Store),
-                        Err(_) => Err(QueueError::ShuttingDown),
-                    }
-                }
+                Some(writer) => writer.enqueue(job).await,
                 None => store
                     .enqueue(vec![job])
                     .await

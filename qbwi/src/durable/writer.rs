@@ -48,6 +48,8 @@ impl Reply {
 #[derive(Clone)]
 pub(crate) struct Writer {
     sender: mpsc::UnboundedSender<(NewJob, Reply)>,
+    store: Store,
+    taker: Option<Taker>,
     /// Jobs sent and not written yet (or failed): shutdown waits for zero.
     pending: Arc<Pending>,
 }
@@ -63,8 +65,38 @@ impl Writer {
     pub(crate) fn spawn(store: Store, kill: CancellationToken, taker: Option<Taker>) -> Writer {
         let (sender, receiver) = mpsc::unbounded_channel();
         let pending = Arc::new(Pending::default());
-        tokio::spawn(run(store, receiver, pending.clone(), kill, taker));
-        Writer { sender, pending }
+        tokio::spawn(run(
+            store.clone(),
+            receiver,
+            pending.clone(),
+            kill,
+            taker.clone(),
+        ));
+        Writer {
+            sender,
+            store,
+            taker,
+            pending,
+        }
+    }
+
+    /// Stores an awaited job: from the caller's task when nothing else is waiting or being
+    /// written (sparing it the hop to the writer's task and back), else with the rest of the
+    /// writer's next batch.
+    pub(crate) async fn enqueue(&self, job: NewJob) -> Result<Enqueued, QueueError> {
+        let pending = &self.pending;
+        if pending.count.compare_exchange(0, 1, SeqCst, SeqCst).is_ok() {
+            let _written = Written(pending);
+            return store_one(&self.store, job, self.taker.as_ref())
+                .await
+                .map_err(QueueError::Store);
+        }
+        let (sender, receiver) = oneshot::channel();
+        self.send(job, Reply::Enqueue(sender));
+        match receiver.await {
+            Ok(result) => result.map_err(QueueError::Store),
+            Err(_) => Err(QueueError::ShuttingDown),
+        }
     }
 
     pub(crate) fn send(&self, job: NewJob, reply: Reply) {
@@ -82,6 +114,15 @@ impl Writer {
     pub(crate) async fn flushed(&self) {
         let pending = &self.pending;
         wait_until(&pending.drained, || pending.count.load(SeqCst) == 0).await;
+    }
+}
+
+/// A job stored from its caller's task is done (also if the caller gave up on it).
+struct Written<'a>(&'a Pending);
+
+impl Drop for Written<'_> {
+    fn drop(&mut self) {
+        self.0.done(1);
     }
 }
 
@@ -116,28 +157,41 @@ async fn run(
 }
 
 /// An awaited job alone in its batch, of a task the host can start now: added already claimed by
-/// the host, which runs it at once. Its one write is its insert: no claim after it, no wake-up of
-/// the claim loop (an awaited enqueue's time, one after another, is what a web handler pays).
-/// Anything else comes back, for [`write`].
+/// the host, which runs it at once (see [`store_one`]). Anything else comes back, for [`write`].
 async fn take(
     store: &Store,
     mut batch: Vec<(NewJob, Reply)>,
     taker: Option<&Taker>,
 ) -> Result<(), Vec<(NewJob, Reply)>> {
-    let Some((host, worker)) = taker else {
+    if taker.is_none() || !matches!(batch.as_slice(), [(_, Reply::Enqueue(_))]) {
         return Err(batch);
-    };
-    let ([(job, Reply::Enqueue(_))], Some(host)) = (batch.as_slice(), host.upgrade()) else {
-        return Err(batch);
-    };
-    let Some(taking) = worker.try_take(&host, job.task) else {
-        return Err(batch);
-    };
+    }
     let Some((job, Reply::Enqueue(reply))) = batch.pop() else {
-        worker.not_taken();
         return Ok(()); // matched above
     };
-    let result = match store.enqueue_taking(job, taking).await {
+    let _ = reply.send(store_one(store, job, taker).await); // the caller may have given up
+    Ok(())
+}
+
+/// Stores one awaited job: if its host can start it now, added already claimed by the host, which
+/// runs it at once. Its one write is its insert: no claim after it, no wake-up of the claim loop
+/// (an awaited enqueue's time, one after another, is what a web handler pays).
+async fn store_one(
+    store: &Store,
+    job: NewJob,
+    taker: Option<&Taker>,
+) -> Result<Enqueued, StoreError> {
+    let taking = taker.and_then(|(host, worker)| {
+        let host = host.upgrade()?;
+        let take = worker.try_take(&host, job.task)?;
+        Some((host, worker, Taking(worker), take))
+    });
+    let Some((host, worker, taking, take)) = taking else {
+        return store.enqueue(vec![job]).await.map(|enqueued| enqueued[0]);
+    };
+    let result = store.enqueue_taking(job, take).await;
+    std::mem::forget(taking); // settled below, now that the store answered
+    match result {
         Ok((enqueued, Some(claimed))) => {
             worker.took(&host, claimed);
             Ok(enqueued)
@@ -151,9 +205,17 @@ async fn take(
             crate::metrics::store_error();
             Err(error)
         }
-    };
-    let _ = reply.send(result); // the caller may have given up
-    Ok(())
+    }
+}
+
+/// A take whose caller gave up before the store answered: it is over (a job the store added
+/// claimed runs again once its lease expires, as a dead worker's would).
+struct Taking<'a>(&'a Worker);
+
+impl Drop for Taking<'_> {
+    fn drop(&mut self) {
+        self.0.not_taken();
+    }
 }
 
 /// Writes one batch; retries the `queue` jobs while the store is unreachable, until the shutdown
