@@ -39,9 +39,6 @@ use crate::store::{
 };
 use crate::wait::wait_until;
 
-/// At most this many jobs per claim.
-const CLAIM_BATCH: usize = 128;
-
 /// At most this many runs' ends per write to the store.
 const MOST_REPORTS: usize = 1024;
 
@@ -405,7 +402,7 @@ impl Worker {
             .free_slots()
             .unwrap_or_else(|| DEFAULT_IN_FLIGHT.saturating_sub(in_flight.len()));
         let mut plan = ClaimPlan {
-            room: room.min(CLAIM_BATCH),
+            room: room.min(self.store.most_per_claim()),
             groups: Vec::new(),
             full: room == 0,
         };

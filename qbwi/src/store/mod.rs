@@ -70,6 +70,12 @@ pub(crate) trait Backend: Send + Sync + 'static {
     fn fire(&self, fire: Fire) -> BoxFuture<'_, Result<bool, StoreError>>;
     /// Claims up to `limit` due jobs (ready and due by the store's clock, or running under an
     /// expired lease), the expired first, then the oldest `run_at`; each claim counts an attempt.
+    /// At most how many jobs one claim should take: a claim's cost is part fixed (a walk of
+    /// the ready jobs' index, a round trip), part per job (its row and index entries), and where
+    /// the fixed part is large, fewer larger claims keep up with more jobs.
+    fn most_per_claim(&self) -> usize {
+        128
+    }
     /// Adds one job and, if `take` may run it now (it is due now, holds no unique key, its task is
     /// not paused, and no due job of `take.tasks` is waiting before it), adds it already claimed
     /// by `take.worker` (its first attempt, under `take.lease`): the enqueueing host runs it
@@ -259,6 +265,11 @@ impl Store {
         storing.stored(|index| enqueued.get(index).is_some_and(Enqueued::is_new));
         self.inner.added.notify_waiters();
         Ok(enqueued)
+    }
+
+    /// At most how many jobs one claim takes (see [`Backend::most_per_claim`]).
+    pub(crate) fn most_per_claim(&self) -> usize {
+        self.backend().most_per_claim()
     }
 
     /// Adds one job, taken by the enqueueing host if it can run it now (see
