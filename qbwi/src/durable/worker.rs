@@ -102,6 +102,9 @@ pub(crate) struct Worker {
     /// Claims sent to the store whose jobs are not in `in_flight` yet: while one is out, the
     /// store may show its jobs as running although this host has not counted them.
     claiming: AtomicUsize,
+    /// Room that takes ([`Worker::try_take`]) have reserved for jobs being stored: the claim loop
+    /// leaves it to them.
+    reserved: AtomicUsize,
     /// Wakes `wait_idle` when a claim has counted its jobs.
     claimed: Notify,
     /// Wakes shutdown when `in_flight` empties.
@@ -242,6 +245,7 @@ impl Durable {
             limited,
             in_flight: Mutex::default(),
             claiming: AtomicUsize::new(0),
+            reserved: AtomicUsize::new(0),
             claimed: Notify::new(),
             all_reported: Notify::new(),
             room: Notify::new(),
@@ -397,10 +401,8 @@ impl Worker {
     /// split into the tasks with a `concurrency` of their own (each at most its free slots, so
     /// that a job is never leased to a host that cannot start it) and the rest.
     fn plan(&self, host: &HostInner) -> ClaimPlan {
+        let room = self.room(host);
         let in_flight = self.in_flight();
-        let room = host
-            .free_slots()
-            .unwrap_or_else(|| DEFAULT_IN_FLIGHT.saturating_sub(in_flight.len()));
         let mut plan = ClaimPlan {
             room: room.min(self.store.most_per_claim()),
             groups: Vec::new(),
@@ -425,42 +427,67 @@ impl Worker {
 
     /// Runs a claimed job as a task of `host` with `token` as its run's token, or reports at
     /// once why it cannot run.
-    /// Whether this host could start a job of `task` now, as it is enqueued (a task it runs with
-    /// no `concurrency` of its own, room under its limits, not shutting down): then what the store
-    /// needs to add the job already claimed, counted as a claim out until [`Worker::took`] or
-    /// [`Worker::claim_settled`].
-    pub(crate) fn try_take(&self, host: &HostInner, task: &str) -> Option<Take> {
-        if !host.is_accepting() || !self.unlimited.contains(&task) {
+    /// How many of `jobs` jobs being enqueued this host could start now, as they are stored (a
+    /// host with tasks of no `concurrency` of their own, room under its limits, not shutting
+    /// down): then what the store needs to add them already claimed. The room is reserved, and
+    /// the take counted as a claim out, until [`Worker::took`] or [`Worker::not_taken`].
+    pub(crate) fn try_take(&self, host: &HostInner, jobs: usize) -> Option<Take> {
+        if jobs == 0 || !host.is_accepting() || self.unlimited.is_empty() {
             return None;
         }
-        let claiming = self.claiming.load(SeqCst);
-        let room = host
-            .free_slots()
-            .unwrap_or_else(|| DEFAULT_IN_FLIGHT.saturating_sub(self.in_flight().len()));
-        if room <= claiming {
+        let room = self.room(host);
+        let most = room.min(jobs);
+        if most == 0 {
             return None;
         }
+        self.reserved.fetch_add(most, SeqCst);
         self.claiming.fetch_add(1, SeqCst);
         Some(Take {
             worker: self.name.clone(),
             lease: self.lease,
             tasks: self.unlimited.clone(),
+            most,
         })
     }
 
-    /// The store added a job already claimed by this host ([`Worker::try_take`]): runs it, as a
-    /// claimed one.
-    pub(crate) fn took(self: &Arc<Self>, host: &Arc<HostInner>, job: ClaimedJob) {
-        let token = self.cancelled.child_token();
-        let task = self.entries.get_key_value(job.task.as_str());
-        let name = task.map_or("", |(name, _)| *name);
-        self.in_flight().insert(job.id, name, token.clone());
-        self.claim_settled();
-        self.start(host, job, token);
+    /// How many more durable jobs this host may hold now: its free `max_concurrency` (or the
+    /// in-flight bound), less the room takes have reserved.
+    fn room(&self, host: &HostInner) -> usize {
+        let room = host
+            .free_slots()
+            .unwrap_or_else(|| DEFAULT_IN_FLIGHT.saturating_sub(self.in_flight().len()));
+        room.saturating_sub(self.reserved.load(SeqCst))
     }
 
-    /// A take ([`Worker::try_take`]) that did not happen is over.
-    pub(crate) fn not_taken(&self) {
+    /// The store added `jobs` already claimed by this host, for `take` ([`Worker::try_take`]):
+    /// runs them, as claimed ones.
+    pub(crate) fn took(
+        self: &Arc<Self>,
+        host: &Arc<HostInner>,
+        take: &Take,
+        jobs: Vec<ClaimedJob>,
+    ) {
+        let tokens: Vec<CancellationToken> = {
+            let mut in_flight = self.in_flight();
+            jobs.iter()
+                .map(|job| {
+                    let token = self.cancelled.child_token();
+                    let task = self.entries.get_key_value(job.task.as_str());
+                    in_flight.insert(job.id, task.map_or("", |(name, _)| *name), token.clone());
+                    token
+                })
+                .collect()
+        };
+        self.not_taken(take);
+        for (job, token) in jobs.into_iter().zip(tokens) {
+            self.start(host, job, token);
+        }
+    }
+
+    /// `take` ([`Worker::try_take`]) is over: its room is free again (what it took is counted in
+    /// `in_flight` by now).
+    pub(crate) fn not_taken(&self, take: &Take) {
+        self.reserved.fetch_sub(take.most, SeqCst);
         self.claim_settled();
     }
 

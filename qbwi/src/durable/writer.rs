@@ -13,7 +13,7 @@ use crate::QueueError;
 use crate::host::HostInner;
 use crate::outcome::Persisting;
 use crate::reconnect::Reconnect;
-use crate::store::{Enqueued, NewJob, Store, StoreError};
+use crate::store::{Enqueued, NewJob, Store, StoreError, Take};
 use crate::wait::wait_until;
 
 /// At most this many jobs per transaction.
@@ -156,21 +156,37 @@ async fn run(
     }
 }
 
-/// An awaited job alone in its batch, of a task the host can start now: added already claimed by
-/// the host, which runs it at once (see [`store_one`]). Anything else comes back, for [`write`].
+/// A batch of jobs some of which the host can start now: stored with those added already claimed
+/// by the host, which runs them at once (see [`Store::enqueue_taking`]). Anything else, and a
+/// batch the store refused (for [`write`]'s retries), comes back.
 async fn take(
     store: &Store,
-    mut batch: Vec<(NewJob, Reply)>,
+    batch: Vec<(NewJob, Reply)>,
     taker: Option<&Taker>,
 ) -> Result<(), Vec<(NewJob, Reply)>> {
-    if taker.is_none() || !matches!(batch.as_slice(), [(_, Reply::Enqueue(_))]) {
+    let Some((host, worker)) = taker else {
         return Err(batch);
-    }
-    let Some((job, Reply::Enqueue(reply))) = batch.pop() else {
-        return Ok(()); // matched above
     };
-    let _ = reply.send(store_one(store, job, taker).await); // the caller may have given up
-    Ok(())
+    let Some(host) = host.upgrade() else {
+        return Err(batch);
+    };
+    let Some(taking) = worker.try_take(&host, batch.len()) else {
+        return Err(batch);
+    };
+    let jobs: Vec<NewJob> = batch.iter().map(|(job, _)| job.clone()).collect();
+    match store.enqueue_taking(jobs, taking.clone()).await {
+        Ok((enqueued, taken)) => {
+            worker.took(&host, &taking, taken);
+            for ((_, reply), enqueued) in batch.into_iter().zip(enqueued) {
+                reply.send(Ok(enqueued));
+            }
+            Ok(())
+        }
+        Err(_) => {
+            worker.not_taken(&taking);
+            Err(batch) // nothing was stored: written again, with the retries that apply
+        }
+    }
 }
 
 /// Stores one awaited job: if its host can start it now, added already claimed by the host, which
@@ -183,25 +199,22 @@ async fn store_one(
 ) -> Result<Enqueued, StoreError> {
     let taking = taker.and_then(|(host, worker)| {
         let host = host.upgrade()?;
-        let take = worker.try_take(&host, job.task)?;
-        Some((host, worker, Taking(worker), take))
+        let take = worker.try_take(&host, 1)?;
+        Some((host, worker, take))
     });
-    let Some((host, worker, taking, take)) = taking else {
+    let Some((host, worker, take)) = taking else {
         return store.enqueue(vec![job]).await.map(|enqueued| enqueued[0]);
     };
-    let result = store.enqueue_taking(job, take).await;
-    std::mem::forget(taking); // settled below, now that the store answered
+    let guard = Taking(worker, &take);
+    let result = store.enqueue_taking(vec![job], take.clone()).await;
+    std::mem::forget(guard); // settled below, now that the store answered
     match result {
-        Ok((enqueued, Some(claimed))) => {
-            worker.took(&host, claimed);
-            Ok(enqueued)
-        }
-        Ok((enqueued, None)) => {
-            worker.not_taken();
-            Ok(enqueued)
+        Ok((enqueued, taken)) => {
+            worker.took(&host, &take, taken);
+            Ok(enqueued[0])
         }
         Err(error) => {
-            worker.not_taken();
+            worker.not_taken(&take);
             crate::metrics::store_error();
             Err(error)
         }
@@ -210,11 +223,11 @@ async fn store_one(
 
 /// A take whose caller gave up before the store answered: it is over (a job the store added
 /// claimed runs again once its lease expires, as a dead worker's would).
-struct Taking<'a>(&'a Worker);
+struct Taking<'a>(&'a Worker, &'a Take);
 
 impl Drop for Taking<'_> {
     fn drop(&mut self) {
-        self.0.not_taken();
+        self.0.not_taken(self.1);
     }
 }
 

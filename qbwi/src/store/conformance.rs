@@ -387,14 +387,19 @@ pub(crate) async fn a_released_job_runs_again_without_losing_an_attempt(store: S
 pub(crate) async fn a_job_its_host_can_run_now_is_added_claimed_unless_another_must_go_first(
     store: Store,
 ) {
-    let take = || crate::store::Take {
+    let take = |most| crate::store::Take {
         worker: "a".into(),
         lease: LEASE,
         tasks: std::sync::Arc::from(["mail", "report"]),
+        most,
     };
-    let taking = |job| store.enqueue_taking(job, take());
+    let taking = |job| async {
+        let (enqueued, taken) = store.enqueue_taking(vec![job], take(1)).await.unwrap();
+        assert!(taken.len() <= 1);
+        (enqueued[0], taken.into_iter().next())
+    };
     // Nothing waits: added as "a"'s, its first attempt, which no other worker can claim.
-    let (enqueued, taken) = taking(job("mail", "1", None, 3)).await.unwrap();
+    let (enqueued, taken) = taking(job("mail", "1", None, 3)).await;
     let taken = taken.expect("nothing waits: taken");
     assert!(enqueued.is_new());
     assert_eq!(
@@ -414,30 +419,52 @@ pub(crate) async fn a_job_its_host_can_run_now_is_added_claimed_unless_another_m
     // A due job of these tasks waits: the new one goes behind it, ready (and the claim takes the
     // older first).
     let older = one(&store, job("report", "older", None, 3)).await;
-    let (behind, taken) = taking(job("mail", "2", None, 3)).await.unwrap();
+    let (behind, taken) = taking(job("mail", "2", None, 3)).await;
     assert!(taken.is_none(), "{older:?} waits");
     assert_eq!(
         ids_of(&claim(&store, &["mail", "report"], "a", LEASE).await),
         vec![older, behind.id()]
     );
-    // A paused task's job, a delayed job and a unique one are added as usual, for a claim.
+    // A paused task's job, a delayed job, a unique one, another task's and any beyond the room
+    // are added as usual, for a claim.
     assert!(store.pause("mail").await.unwrap());
-    assert!(taking(job("mail", "3", None, 3)).await.unwrap().1.is_none());
+    assert!(taking(job("mail", "3", None, 3)).await.1.is_none());
     assert!(store.resume("mail").await.unwrap());
     let later = now_millis() + 60_000;
-    assert!(
-        taking(job("mail", "4", Some(later), 3))
-            .await
-            .unwrap()
-            .1
-            .is_none()
-    );
-    assert!(
-        taking(unique("u", "5", None, false))
-            .await
-            .unwrap()
-            .1
-            .is_none()
+    assert!(taking(job("mail", "4", Some(later), 3)).await.1.is_none());
+    assert!(taking(unique("u", "5", None, false)).await.1.is_none());
+    assert!(taking(job("other", "6", None, 3)).await.1.is_none());
+    let ready = claim(&store, &["mail", "other", "feed"], "b", LEASE).await;
+    assert_eq!(payloads_of(&ready), vec!["3", "5", "6"], "the due ones");
+    let (_, taken) = store
+        .enqueue_taking(
+            vec![job("mail", "7", None, 3), job("mail", "8", None, 3)],
+            take(0),
+        )
+        .await
+        .unwrap();
+    assert!(taken.is_empty(), "no room");
+    // Of a batch, at most `most`, in order (a store may take fewer).
+    let (_, taken) = store
+        .enqueue_taking(
+            (9..12)
+                .map(|n| job("report", &n.to_string(), None, 3))
+                .collect(),
+            take(2),
+        )
+        .await
+        .unwrap();
+    assert!(taken.len() <= 2);
+    let left = claim(&store, &["mail", "report"], "c", LEASE).await;
+    let mut all: Vec<&str> = payloads_of(&left)
+        .into_iter()
+        .chain(payloads_of(&taken))
+        .collect();
+    all.sort();
+    assert_eq!(
+        all,
+        ["10", "11", "7", "8", "9"],
+        "each job once, taken or claimed"
     );
 }
 

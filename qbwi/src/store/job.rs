@@ -142,7 +142,13 @@ pub(crate) struct Take {
     pub(crate) worker: Arc<str>,
     pub(crate) lease: Duration,
     pub(crate) tasks: Arc<[&'static str]>,
+    /// At most this many of the jobs: the host's room.
+    pub(crate) most: usize,
 }
+
+/// What adding jobs with a [`Take`] did: what became of each job, in order, and the jobs added
+/// already claimed.
+pub(crate) type Taken = (Vec<Enqueued>, Vec<ClaimedJob>);
 
 /// What a claim got: the jobs, and when the next job of the claim's tasks is due after it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -39,7 +39,7 @@ mod statements;
 pub use error::StoreError;
 pub(crate) use job::{
     Action, ClaimRequest, Claimed, ClaimedJob, Finished, Fire, Leases, MinuteTally, NodeReport,
-    Selection, Take,
+    Selection, Take, Taken,
 };
 pub use job::{DeadJob, Enqueued, JobCounts, JobId, NewJob, UniqueKey};
 pub use query::{
@@ -76,16 +76,17 @@ pub(crate) trait Backend: Send + Sync + 'static {
     fn most_per_claim(&self) -> usize {
         128
     }
-    /// Adds one job and, if `take` may run it now (it is due now, holds no unique key, its task is
-    /// not paused, and no due job of `take.tasks` is waiting before it), adds it already claimed
-    /// by `take.worker` (its first attempt, under `take.lease`): the enqueueing host runs it
-    /// without a claim, and the job's one write is its insert. Otherwise adds it as
-    /// [`enqueue`](Backend::enqueue) does. Committed before it returns either way.
+    /// Adds jobs as [`enqueue`](Backend::enqueue) does, in one transaction, but up to `take.most`
+    /// of those `take` may run now (due now, holding no unique key, of one of `take.tasks` and not
+    /// paused) already claimed by `take.worker` (their first attempt, under `take.lease`), if no
+    /// due job of `take.tasks` is waiting before them: the enqueueing host runs them without a
+    /// claim, and a job's one write is its insert. A store may take fewer (PostgreSQL takes a
+    /// job alone in its call only). Returns what became of each job, in order, and the jobs taken.
     fn enqueue_taking(
         &self,
-        job: NewJob,
+        jobs: Vec<NewJob>,
         take: Take,
-    ) -> BoxFuture<'_, Result<(Enqueued, Option<ClaimedJob>), StoreError>>;
+    ) -> BoxFuture<'_, Result<Taken, StoreError>>;
     /// With the jobs, when the next job of these tasks is due, read after the claim (unless it got
     /// `limit` jobs: then the worker claims again at once), so that a worker learns how long it may
     /// sleep without asking again.
@@ -272,18 +273,21 @@ impl Store {
         self.backend().most_per_claim()
     }
 
-    /// Adds one job, taken by the enqueueing host if it can run it now (see
-    /// [`Backend::enqueue_taking`]): the claimed job if it was. Wakes the process's claim loops
-    /// only if it was not taken.
+    /// Adds jobs, those the enqueueing host can run now taken by it (see
+    /// [`Backend::enqueue_taking`]). Wakes the process's claim loops only if some were not taken.
     pub(crate) async fn enqueue_taking(
         &self,
-        job: NewJob,
+        jobs: Vec<NewJob>,
         take: Take,
-    ) -> Result<(Enqueued, Option<ClaimedJob>), StoreError> {
-        let storing = crate::metrics::Storing::of(std::slice::from_ref(&job));
-        let (enqueued, taken) = self.backend().enqueue_taking(job, take).await?;
-        storing.stored(|_| enqueued.is_new());
-        if taken.is_none() {
+    ) -> Result<Taken, StoreError> {
+        if jobs.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let storing = crate::metrics::Storing::of(&jobs);
+        let count = jobs.len();
+        let (enqueued, taken) = self.backend().enqueue_taking(jobs, take).await?;
+        storing.stored(|index| enqueued.get(index).is_some_and(Enqueued::is_new));
+        if taken.len() < count {
             self.inner.added.notify_waiters();
         }
         Ok((enqueued, taken))

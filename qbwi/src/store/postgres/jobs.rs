@@ -15,7 +15,7 @@ use super::{PostgresStore, rows};
 use crate::store::{
     Action, Backend, BoxFuture, ClaimRequest, Claimed, ClaimedJob, DeadJob, Enqueued, Finished,
     Fire, JobCounts, JobDetail, JobId, JobQuery, JobSummary, Leases, MinuteCounts, MinuteTally,
-    NewJob, Node, NodeReport, Selection, StoreError, Take, TaskCounts, UniqueKey,
+    NewJob, Node, NodeReport, Selection, StoreError, Take, Taken, TaskCounts, UniqueKey,
 };
 
 /// Inserts jobs, in order, and notifies [`CHANNEL`](super::listener::CHANNEL) (at commit) with
@@ -224,17 +224,30 @@ impl Backend for PostgresStore {
         512
     }
 
+    /// Takes a job alone in its call (an awaited enqueue, the one that waits for its commit);
+    /// a batch's jobs are added ready, for a claim.
     fn enqueue_taking(
         &self,
-        job: NewJob,
+        mut jobs: Vec<NewJob>,
         take: Take,
-    ) -> BoxFuture<'_, Result<(Enqueued, Option<ClaimedJob>), StoreError>> {
+    ) -> BoxFuture<'_, Result<Taken, StoreError>> {
         Box::pin(async move {
             let tasks = storable(&take.tasks);
-            if job.unique.is_some() || job.run_at.is_some() || tasks.is_empty() {
-                let enqueued = self.enqueue(vec![job]).await?;
-                return Ok((enqueued[0], None));
+            let alone = match jobs.as_slice() {
+                [job] => {
+                    job.unique.is_none()
+                        && job.run_at.is_none()
+                        && take.most > 0
+                        && tasks.contains(&job.task)
+                }
+                _ => false,
+            };
+            if !alone {
+                return Ok((self.enqueue(jobs).await?, Vec::new()));
             }
+            let Some(job) = jobs.pop() else {
+                return Ok((Vec::new(), Vec::new())); // `alone`: one job
+            };
             let error = |error: tokio_postgres::Error| self.error(&error);
             let client = self.client().await?;
             let statement = client.prepare_cached(INSERT_TAKING).await.map_err(error)?;
@@ -264,7 +277,7 @@ impl Backend for PostgresStore {
                 max_attempts: job.max_attempts,
                 waited: Duration::ZERO,
             });
-            Ok((Enqueued::New(id), claimed))
+            Ok((vec![Enqueued::New(id)], claimed.into_iter().collect()))
         })
     }
 

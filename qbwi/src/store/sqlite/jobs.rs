@@ -14,7 +14,7 @@ use super::{Db, SqliteStore, rows};
 use crate::store::{
     Action, Backend, BoxFuture, ClaimRequest, Claimed, ClaimedJob, DeadJob, Enqueued, Finished,
     Fire, JobCounts, JobDetail, JobId, JobQuery, JobSummary, Leases, MinuteCounts, MinuteTally,
-    NewJob, Node, NodeReport, Selection, StoreError, Take, TaskCounts, now_millis,
+    NewJob, Node, NodeReport, Selection, StoreError, Take, Taken, TaskCounts, now_millis,
 };
 
 impl Backend for SqliteStore {
@@ -28,10 +28,10 @@ impl Backend for SqliteStore {
 
     fn enqueue_taking(
         &self,
-        job: NewJob,
+        jobs: Vec<NewJob>,
         take: Take,
-    ) -> BoxFuture<'_, Result<(Enqueued, Option<ClaimedJob>), StoreError>> {
-        self.write(move |db| db.enqueue_taking(job, &take, now_millis()))
+    ) -> BoxFuture<'_, Result<Taken, StoreError>> {
+        self.write(move |db| db.enqueue_taking(jobs, &take, now_millis()))
     }
 
     fn last_tick(&self, name: String) -> BoxFuture<'_, Result<Option<i64>, StoreError>> {
@@ -185,17 +185,27 @@ impl Db<'_> {
         Ok(ids)
     }
 
-    /// Adds `job`, claimed by `take.worker` if it may run now (see
-    /// [`Backend::enqueue_taking`]); the claimed job if it was.
-    fn enqueue_taking(
-        &self,
-        job: NewJob,
-        take: &Take,
-        now: i64,
-    ) -> DbResult<(Enqueued, Option<ClaimedJob>)> {
+    /// Adds `jobs`, up to `take.most` of them claimed by `take.worker` if they may run now (see
+    /// [`Backend::enqueue_taking`]): what became of each, and the jobs taken.
+    fn enqueue_taking(&self, jobs: Vec<NewJob>, take: &Take, now: i64) -> DbResult<Taken> {
         let connection = self.connection();
-        let due_now = job.run_at.is_none_or(|at| at <= now);
-        if job.unique.is_none() && due_now && !self.waiting(&job, take, now)? {
+        let mut enqueued = Vec::with_capacity(jobs.len());
+        let mut taken = Vec::new();
+        // Read once: the jobs added here are taken or ready in order, behind none.
+        let mut may_take = take.most > 0 && !self.waiting(take, now)?;
+        let mut paused: Vec<&str> = Vec::new();
+        for job in jobs {
+            let eligible = may_take
+                && job.unique.is_none()
+                && job.run_at.is_none_or(|at| at <= now)
+                && take.tasks.contains(&job.task)
+                && !self.is_paused(job.task, &mut paused)?;
+            if !eligible {
+                // Ready: those after it wait behind it, as a claim would take them.
+                may_take = false;
+                enqueued.extend(insert_jobs(connection, std::slice::from_ref(&job), now)?);
+                continue;
+            }
             let lease_until = now.saturating_add(millis_of(take.lease));
             connection.prepare_cached(INSERT_TAKEN)?.execute(params![
                 job.task,
@@ -206,34 +216,43 @@ impl Db<'_> {
                 lease_until
             ])?;
             let id = JobId(connection.last_insert_rowid());
-            let claimed = ClaimedJob {
+            enqueued.push(Enqueued::New(id));
+            taken.push(ClaimedJob {
                 id,
                 task: job.task.to_owned(),
                 payload: Ok(job.payload),
                 attempt: 1,
                 max_attempts: job.max_attempts,
                 waited: Duration::ZERO,
-            };
-            return Ok((Enqueued::New(id), Some(claimed)));
+            });
+            may_take = taken.len() < take.most;
         }
-        let enqueued = insert_jobs(connection, std::slice::from_ref(&job), now)?;
-        Ok((enqueued[0], None))
+        Ok((enqueued, taken))
     }
 
-    /// Whether `job` must wait: its task is paused, or a due job of `take`'s tasks is waiting to
-    /// be claimed (the first entry of the ready index that is theirs and due).
-    fn waiting(&self, job: &NewJob, take: &Take, now: i64) -> DbResult<bool> {
-        let connection = self.connection();
-        let paused = connection
-            .prepare_cached("SELECT 1 FROM qbwi_paused WHERE task = ?1")?
-            .exists([job.task])?;
-        if paused {
+    /// Whether `task` is paused; `paused` keeps the answers already read.
+    fn is_paused(&self, task: &'static str, paused: &mut Vec<&'static str>) -> DbResult<bool> {
+        if paused.contains(&task) {
             return Ok(true);
         }
+        let is = self
+            .connection()
+            .prepare_cached("SELECT 1 FROM qbwi_paused WHERE task = ?1")?
+            .exists([task])?;
+        if is {
+            paused.push(task);
+        }
+        Ok(is)
+    }
+
+    /// Whether a due job of `take`'s tasks is waiting to be claimed (the first entry of the ready
+    /// index that is theirs and due): then new jobs go behind it.
+    fn waiting(&self, take: &Take, now: i64) -> DbResult<bool> {
         let sql = waiting_sql(take.tasks.len());
         let bound = std::iter::once(&now as &dyn rusqlite::ToSql)
             .chain(take.tasks.iter().map(|task| task as &dyn rusqlite::ToSql));
-        Ok(connection
+        Ok(self
+            .connection()
             .prepare_cached(&sql)?
             .exists(params_from_iter(bound))?)
     }

@@ -37,3 +37,45 @@ macro_rules! conformance_tests {
     };
 }
 conformance::with_cases!(conformance_tests);
+
+/// SQLite takes a batch's jobs (up to the room), not only one alone: the first `most` of them,
+/// in order, and those after wait for a claim. A batch with a job that cannot be taken (here, a
+/// delayed one) takes none after it, which would run before it otherwise.
+#[tokio::test]
+async fn a_batch_is_taken_up_to_the_room_in_order() {
+    use crate::store::conformance::{LEASE, claim, job, payloads_of};
+    let store = open(temp_path("batch-taken"));
+    let take = |most| crate::store::Take {
+        worker: "a".into(),
+        lease: LEASE,
+        tasks: std::sync::Arc::from(["mail"]),
+        most,
+    };
+    let batch = |payloads: &[&str]| -> Vec<crate::store::NewJob> {
+        payloads.iter().map(|p| job("mail", p, None, 3)).collect()
+    };
+    let (enqueued, taken) = store
+        .enqueue_taking(batch(&["1", "2", "3"]), take(2))
+        .await
+        .unwrap();
+    assert_eq!(enqueued.len(), 3);
+    assert_eq!(payloads_of(&taken), ["1", "2"]);
+    assert_eq!(
+        payloads_of(&claim(&store, &["mail"], "b", LEASE).await),
+        ["3"]
+    );
+    let mut jobs = batch(&["4"]);
+    jobs.push(job(
+        "mail",
+        "5",
+        Some(crate::store::now_millis() + 60_000),
+        3,
+    ));
+    jobs.extend(batch(&["6"]));
+    let (_, taken) = store.enqueue_taking(jobs, take(10)).await.unwrap();
+    assert_eq!(payloads_of(&taken), ["4"]);
+    assert_eq!(
+        payloads_of(&claim(&store, &["mail"], "b", LEASE).await),
+        ["6"]
+    );
+}
