@@ -4,6 +4,9 @@
 //! (completed: deleted; failed: retried after a backoff, or dead; interrupted by shutdown:
 //! released without using an attempt), and renews the leases of the jobs it runs.
 //!
+//! Jobs this host enqueues while it has room may be added already claimed by it (see
+//! [`Worker::try_take`], used by the writer): they run as claimed ones, without a claim.
+//!
 //! Each run ends with one log event, inside the run's `background_task{task=.. job=.. attempt=..}`
 //! span, whose words say what the store will do with the job (and what the report counts it as).
 //!

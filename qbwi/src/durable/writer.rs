@@ -1,6 +1,7 @@
 //! The batching writer: durable jobs from `queue` and `enqueue` go into the store together, as
 //! many as are waiting in one transaction (group commit), so that a burst of jobs costs a few
-//! commits instead of one each.
+//! commits instead of one each. An awaited job with nothing else waiting skips the writer's task
+//! (stored from its caller's), and jobs the host can run at once are added already claimed by it.
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Weak};

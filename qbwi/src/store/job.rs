@@ -159,6 +159,22 @@ pub(crate) struct Claimed {
     pub(crate) next_due: Option<Duration>,
 }
 
+impl ClaimedJob {
+    /// `job`, stored as `id` already claimed by the host adding it ([`Take`]): its first attempt,
+    /// due now.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+    pub(crate) fn taken(id: JobId, job: NewJob) -> ClaimedJob {
+        ClaimedJob {
+            id,
+            task: job.task.to_owned(),
+            payload: Ok(job.payload),
+            attempt: 1,
+            max_attempts: job.max_attempts,
+            waited: Duration::ZERO,
+        }
+    }
+}
+
 /// What to claim: up to `limit` due jobs of these task names, for `worker`, for `lease`.
 #[derive(Debug, Clone)]
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
@@ -189,11 +205,11 @@ pub(crate) enum Finished {
 }
 
 /// A job that ran out of attempts (or could not be decoded), kept for an operator: from
-/// [`Store::dead_jobs`].
+/// [`Store::dead_jobs`](super::Store::dead_jobs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DeadJob {
-    /// The job's id, for [`Store::retry_dead`] and [`Store::delete_dead`].
+    /// The job's id, for [`Store::retry_dead`](super::Store::retry_dead) and [`Store::delete_dead`](super::Store::delete_dead).
     pub id: JobId,
     /// The task's name.
     pub task: String,

@@ -269,14 +269,7 @@ impl Backend for PostgresStore {
                 .map_err(error)?;
             let id = JobId(row.try_get(0).map_err(error)?);
             let taken: bool = row.try_get(1).map_err(error)?;
-            let claimed = taken.then(|| ClaimedJob {
-                id,
-                task: job.task.to_owned(),
-                payload: Ok(job.payload),
-                attempt: 1,
-                max_attempts: job.max_attempts,
-                waited: Duration::ZERO,
-            });
+            let claimed = taken.then(|| ClaimedJob::taken(id, job));
             Ok((vec![Enqueued::New(id)], claimed.into_iter().collect()))
         })
     }

@@ -3,13 +3,20 @@
 //! - **Claiming** is one statement: a `SELECT .. FOR UPDATE SKIP LOCKED` picks the due rows and an
 //!   `UPDATE` leases them. Workers on different hosts never wait for each other's rows, and a row
 //!   goes to one worker at a time.
+//! - **Only enqueues wait for the disk.** An enqueue's commit waits for its WAL flush (the server's
+//!   `synchronous_commit`, on as users run it). Claims and runs' ends commit with
+//!   `synchronous_commit` off for their own transaction: a crash of the server can lose their
+//!   last moments, which makes those jobs run again, never loses one.
+//!   A job the enqueueing host can run at once is inserted already claimed by it, in the same
+//!   statement.
 //! - **Time is the server's.** Every due time and lease is compared with `now()` inside the query,
 //!   and leases are written as `now() + lease`, so hosts whose clocks disagree still agree on when
 //!   a lease has expired. Only the times a host computes itself (a delayed job's `run_at`, a
 //!   retry's backoff) come from its clock, as milliseconds since the epoch.
 //! - **Wake-ups**: adding jobs sends `NOTIFY qbwi_jobs` in the same transaction (PostgreSQL
-//!   delivers it at commit). A store whose worker waits for jobs opens one connection of its own,
-//!   outside the pool, that `LISTEN`s and turns notifications into
+//!   delivers it at commit), saying which store sent it: a store's listener leaves its own out,
+//!   since the store wakes its process's workers itself. A store whose worker waits for jobs
+//!   opens one connection of its own, outside the pool, that `LISTEN`s and turns notifications into
 //!   [`Backend::notified`](super::Backend::notified) wake-ups; it reconnects with backoff if the
 //!   connection drops, and stops when the store is dropped.
 //!   Without it (a caller's pool: see [`PostgresConfig::Pool`]), workers poll.

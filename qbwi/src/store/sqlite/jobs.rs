@@ -217,14 +217,7 @@ impl Db<'_> {
             ])?;
             let id = JobId(connection.last_insert_rowid());
             enqueued.push(Enqueued::New(id));
-            taken.push(ClaimedJob {
-                id,
-                task: job.task.to_owned(),
-                payload: Ok(job.payload),
-                attempt: 1,
-                max_attempts: job.max_attempts,
-                waited: Duration::ZERO,
-            });
+            taken.push(ClaimedJob::taken(id, job));
             may_take = taken.len() < take.most;
         }
         Ok((enqueued, taken))
