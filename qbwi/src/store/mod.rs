@@ -339,7 +339,7 @@ impl Store {
 
     /// Claims up to `request.limit` due jobs of `request.tasks` (see [`Backend::claim`]), in the
     /// order they were added.
-    #[cfg(test)]
+    #[cfg(all(test, any(feature = "sqlite", feature = "postgres")))]
     pub(crate) async fn claim(&self, request: ClaimRequest) -> Result<Vec<ClaimedJob>, StoreError> {
         Ok(self.claim_and_next_due(request).await?.jobs)
     }
