@@ -470,21 +470,24 @@ impl Worker {
         take: &Take,
         jobs: Vec<ClaimedJob>,
     ) {
-        let tokens: Vec<CancellationToken> = {
-            let mut in_flight = self.in_flight();
-            jobs.iter()
-                .map(|job| {
-                    let token = self.cancelled.child_token();
-                    let task = self.entries.get_key_value(job.task.as_str());
-                    in_flight.insert(job.id, task.map_or("", |(name, _)| *name), token.clone());
-                    token
-                })
-                .collect()
-        };
+        let tokens = self.hold(&jobs);
         self.not_taken(take);
         for (job, token) in jobs.into_iter().zip(tokens) {
             self.start(host, job, token);
         }
+    }
+
+    /// Counts claimed `jobs` as this host's, each with a token of its own: the tokens, in order.
+    fn hold(&self, jobs: &[ClaimedJob]) -> Vec<CancellationToken> {
+        let mut in_flight = self.in_flight();
+        jobs.iter()
+            .map(|job| {
+                let token = self.cancelled.child_token();
+                let task = self.entries.get_key_value(job.task.as_str());
+                in_flight.insert(job.id, task.map_or("", |(name, _)| *name), token.clone());
+                token
+            })
+            .collect()
     }
 
     /// `take` ([`Worker::try_take`]) is over: its room is free again (what it took is counted in
@@ -626,18 +629,7 @@ async fn claim_loop(host: Weak<HostInner>, worker: Arc<Worker>) {
                         next_due = Some(next_due.map_or(due, |earlier| earlier.min(due)));
                     }
                     room -= jobs.len().min(room);
-                    let tokens: Vec<CancellationToken> = {
-                        let mut in_flight = worker.in_flight();
-                        jobs.iter()
-                            .map(|job| {
-                                let task = worker.entries.get_key_value(job.task.as_str());
-                                let token = worker.cancelled.child_token();
-                                let name = task.map_or("", |(name, _)| *name);
-                                in_flight.insert(job.id, name, token.clone());
-                                token
-                            })
-                            .collect()
-                    };
+                    let tokens = worker.hold(&jobs);
                     worker.claim_settled();
                     for (job, token) in jobs.into_iter().zip(tokens) {
                         worker.start(&inner, job, token);
